@@ -1,1 +1,28 @@
-"""synthcheck.experiments."""
+"""The paper's experiment: configuration, resumable results store, executors, metrics, sweeps.
+
+``run_experiment`` (in :mod:`.pipeline`) is imported lazily by callers: it pulls in the recognisers.
+"""
+
+from synthcheck.experiments.config import PAPER_TARGET, ExperimentConfig, ItemSpec, read_sentences_file
+from synthcheck.experiments.executors import EXECUTORS, Executor, LocalExecutor, RayExecutor, make_executor
+from synthcheck.experiments.metrics import ExperimentMetrics, auc, compute_metrics, roc_curve
+from synthcheck.experiments.store import ConfigMismatchError, ItemRecord, ResultsStore
+
+__all__ = [
+    "EXECUTORS",
+    "PAPER_TARGET",
+    "ConfigMismatchError",
+    "ExperimentConfig",
+    "ExperimentMetrics",
+    "Executor",
+    "ItemRecord",
+    "ItemSpec",
+    "LocalExecutor",
+    "RayExecutor",
+    "ResultsStore",
+    "auc",
+    "compute_metrics",
+    "make_executor",
+    "read_sentences_file",
+    "roc_curve",
+]

@@ -1,0 +1,414 @@
+"""The shared white-box attack loop (Carlini & Wagner style, L∞ on the 16-bit scale) and its result type.
+
+An attack perturbs each utterance ``x`` by ``δ`` with ``‖δ‖∞ ≤ τ`` (per item, in 16-bit steps, i.e. units of
+1/32768) and minimises an objective of the recogniser with Adam. Whenever an item meets the attack's criterion,
+its bound shrinks to ``shrink · max|δ|`` and the 16-bit-rounded adversarial is kept as a candidate, so the
+reported perturbation is the smallest one found. At the end every item is confirmed by a real greedy decode of
+its 16-bit adversarial; the reported ``success`` is that confirmed one (never the optimiser's belief).
+
+Subclasses (:class:`~synthcheck.attacks.targeted.TargetedAttack`,
+:class:`~synthcheck.attacks.untargeted.UntargetedAttack`) supply only the objective, the per-step success mask
+and the confirmation criterion; the loop below is shared.
+
+Distortion is reported as Carlini & Wagner do, ``dB_x(δ) = 20·log10 max|δ| − 20·log10 max|x|``, beside the
+energy SNR ``10·log10(‖x‖²/‖δ‖²)`` and the attenuation-fitted SNR of the adversarial (see
+:mod:`synthcheck.audio.metrics`), always computed on the exact 16-bit adversarial.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from synthcheck.asr.base import Recognizer
+from synthcheck.audio.io import SAMPLE_RATE, quantize_16bit, save_wav, validate_audio
+from synthcheck.audio.metrics import db_x, fitted_snr_db, snr_db
+from synthcheck.cache import atomic_write_bytes
+from synthcheck.errors import BadInputError
+
+log = logging.getLogger(__name__)
+
+#: 16-bit full scale: bounds, learning rates and noise are given in units of 1/FULL_SCALE.
+FULL_SCALE = 32768.0
+#: Shortest utterance an attack accepts (seconds).
+MIN_SECONDS = 0.1
+#: Longest utterance an attack accepts (seconds): Whisper's full window.
+MAX_SECONDS = 30.0
+#: How many of the latest successful candidates per item are kept for the final confirmation.
+KEEP_CANDIDATES = 3
+
+
+@dataclass
+class AttackConfig:
+    """Settings shared by all attacks (bounds, rates and noise on the 16-bit scale).
+
+    Attributes
+    ----------
+    max_steps
+        Optimiser steps at most.
+    initial_bound
+        Starting L∞ bound τ (16-bit steps; Carlini & Wagner use 2000).
+    learning_rate
+        Adam step size (16-bit steps).
+    shrink
+        On success the bound becomes ``shrink · max|δ|``.
+    l2_weight
+        Optional C&W penalty ``l2_weight · ‖δ/τ₀‖²/n`` (n samples of the item) added to the objective (0 disables it).
+    time_budget_s
+        Stop after this many seconds of optimisation (None: no limit).
+    init_noise
+        δ starts uniform in ±init_noise: about 7 % of samples get exactly zero gradient at δ=0.
+    check_every
+        Evaluate the success criterion every this many steps.
+    stop_db_x
+        Stop early once every item has a success at or below this dB_x (None: run all steps).
+    seed
+        Seed of the torch generator for the initial noise (``run(seed=...)`` overrides it).
+    """
+
+    max_steps: int = 1000
+    initial_bound: float = 2000.0
+    learning_rate: float = 20.0
+    shrink: float = 0.8
+    l2_weight: float = 0.0
+    time_budget_s: float | None = None
+    init_noise: float = 8.0
+    check_every: int = 1
+    stop_db_x: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 0:
+            raise BadInputError(f"max_steps must be >= 0, got {self.max_steps}")
+        if not 0 < self.initial_bound <= FULL_SCALE:
+            raise BadInputError(f"initial_bound must be in (0, 32768] (16-bit steps), got {self.initial_bound}")
+        if self.learning_rate <= 0:
+            raise BadInputError(f"learning_rate must be > 0 (16-bit steps), got {self.learning_rate}")
+        if not 0 < self.shrink < 1:
+            raise BadInputError(f"shrink must be in (0, 1), got {self.shrink}")
+        if self.check_every < 1:
+            raise BadInputError(f"check_every must be >= 1, got {self.check_every}")
+        if self.init_noise < 0 or self.l2_weight < 0:
+            raise BadInputError("init_noise and l2_weight must be >= 0")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise BadInputError(f"time_budget_s must be > 0 or None, got {self.time_budget_s}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict of the settings (with the config class name under ``"type"``)."""
+        return {"type": type(self).__name__, **asdict(self)}
+
+
+@dataclass
+class AttackProgress:
+    """One step's state, passed to the ``progress`` callback of :meth:`Attack.run`."""
+
+    step: int
+    max_steps: int
+    loss: float
+    #: Median over items of the current dB_x: of the best success so far, else of the current δ.
+    db_x: float
+    successes: int
+    n_items: int
+    elapsed_s: float
+
+
+@dataclass
+class AttackResult:
+    """The outcome for one utterance.
+
+    ``adversarial`` holds exact 16-bit values; every distortion number is computed from
+    ``adversarial - original``. ``success`` is confirmed by a greedy decode of ``adversarial``.
+    ``seconds`` is the wall time of the whole batch the item was attacked in.
+    """
+
+    adversarial: np.ndarray
+    original: np.ndarray
+    target: str
+    kind: str
+    recognizer: str
+    success: bool
+    transcript: str
+    db_x: float
+    snr_db: float
+    fitted_snr_db: float
+    bound: float
+    steps: int
+    first_success_step: int | None
+    seconds: float
+    loss_curve: list[float]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (audio arrays omitted; infinities as None)."""
+        out: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            if name in ("adversarial", "original"):
+                continue
+            out[name] = _json_number(value) if isinstance(value, float) else value
+        out["loss_curve"] = [_json_number(v) for v in self.loss_curve]
+        out["n_samples"] = int(self.adversarial.size)
+        out["sample_rate"] = SAMPLE_RATE
+        return out
+
+    def save(self, path_wav: str | Path) -> Path:
+        """Write the adversarial as 16-bit WAV and :meth:`to_dict` beside it (``.json``); return the WAV path."""
+        path = save_wav(path_wav, self.adversarial)
+        atomic_write_bytes(path.with_suffix(".json"), json.dumps(self.to_dict(), indent=2).encode("utf-8"))
+        return path
+
+
+class Attack(ABC):
+    """A batched white-box attack on a differentiable recogniser.
+
+    Subclasses implement :meth:`_objective` (loss to minimise, plus an optional success mask from the same
+    forward pass) and :meth:`_criterion` (does a decoded transcript meet the goal?).
+    """
+
+    #: Attack family, stored with results ("targeted", "untargeted").
+    kind: str = "attack"
+    #: Whether the recogniser must expose gradients (``differentiable = True``).
+    requires_gradients: bool = True
+
+    def __init__(self, recognizer: Recognizer, config: AttackConfig) -> None:
+        if self.requires_gradients and not getattr(recognizer, "differentiable", False):
+            raise BadInputError(
+                f"{type(self).__name__} needs gradients but recogniser {recognizer.name!r} has none; "
+                "attack a Whisper model (whisper-tiny.en, whisper-base) and check transfer to it instead"
+            )
+        self.recognizer = recognizer
+        self.config = config
+
+    @abstractmethod
+    def _objective(self, audio: torch.Tensor, labels: list[str], check: bool) -> tuple[torch.Tensor, np.ndarray | None]:
+        """Per-item loss to minimise ``[B]`` and, if ``check``, the per-item success mask (else None)."""
+
+    @abstractmethod
+    def _criterion(self, transcripts: list[str], labels: list[str]) -> np.ndarray:
+        """Per-item bool: does the decoded transcript meet the attack's goal for its label?"""
+
+    def _default_labels(self, audios: list[np.ndarray]) -> list[str]:
+        """Labels when the caller gives none (default: refuse)."""
+        raise BadInputError(f"{self.kind} attack: no target text given; give the words to aim for")
+
+    def _check_label(self, label: str) -> str:
+        """Validate one target/reference text; return it stripped."""
+        text = label.strip() if isinstance(label, str) else ""
+        if not text:
+            raise BadInputError(f"{self.kind} attack: the target/reference text is empty; give some words")
+        n_tokens = len(self.recognizer.tokenize(text)) + 1  # + end of text
+        capacity = int(self.recognizer.max_target_tokens)
+        if n_tokens > capacity:
+            raise BadInputError(
+                f"target is {n_tokens} tokens, longer than the {capacity} the decoder can hold; shorten it"
+            )
+        return text
+
+    def _prepare_labels(self, audios: list[np.ndarray], labels: Sequence[str] | str | None) -> list[str]:
+        if labels is None:
+            labels = self._default_labels(audios)
+        elif isinstance(labels, str):
+            labels = [labels] * len(audios)
+        if len(labels) != len(audios):
+            raise BadInputError(f"{self.kind} attack: got {len(audios)} utterances but {len(labels)} target texts")
+        return [self._check_label(label) for label in labels]
+
+    def run(
+        self,
+        audios: Sequence[np.ndarray],
+        targets: Sequence[str] | str | None,
+        *,
+        seed: int | None = None,
+        progress: Callable[[AttackProgress], None] | None = None,
+    ) -> list[AttackResult]:
+        """Attack a batch of utterances (different lengths allowed) and return one result per item.
+
+        Parameters
+        ----------
+        audios
+            1-D float32 16 kHz utterances in [-1, 1], each 0.1–30 s and not silent.
+        targets
+            One text per utterance (or one for all): the target (targeted) or reference (untargeted);
+            None lets the attack choose (untargeted: the clean transcripts).
+        seed
+            Seed for the initial random δ (default: ``config.seed``); same seed, same result.
+        progress
+            Called after every step with an :class:`AttackProgress`.
+        """
+        originals = [_check_audio(a, i) for i, a in enumerate(audios)]
+        if not originals:
+            raise BadInputError("attack: no utterances given")
+        labels = self._prepare_labels(originals, targets)
+        cfg = self.config
+        generator = torch.Generator().manual_seed(cfg.seed if seed is None else seed)
+        lengths = np.array([a.size for a in originals])
+        batch, width = len(originals), int(lengths.max())
+        x = torch.zeros(batch, width)
+        for i, a in enumerate(originals):
+            x[i, : a.size] = torch.from_numpy(a)
+        inside = (torch.arange(width)[None, :] < torch.from_numpy(lengths)[:, None]).float()
+        peak = np.array([float(np.max(np.abs(a))) for a in originals])
+
+        # One parameter (and Adam group) per item: per-item bounds and schedules.
+        noise = (torch.rand(batch, width, generator=generator) * 2 - 1) * cfg.init_noise * inside
+        deltas = [torch.nn.Parameter(noise[i].clone()) for i in range(batch)]
+        optimizer = torch.optim.Adam([{"params": [d]} for d in deltas], lr=cfg.learning_rate)
+        bound = torch.full((batch,), float(cfg.initial_bound))
+
+        candidates: list[deque[np.ndarray]] = [deque(maxlen=KEEP_CANDIDATES) for _ in range(batch)]
+        best_db_x = np.full(batch, np.inf)
+        first_success: list[int | None] = [None] * batch
+        loss_curves: list[list[float]] = [[] for _ in range(batch)]
+        start = time.perf_counter()
+        steps = 0
+        while steps < cfg.max_steps:
+            if cfg.time_budget_s is not None and time.perf_counter() - start >= cfg.time_budget_s:
+                log.info("time budget of %.0f s reached after %d steps", cfg.time_budget_s, steps)
+                break
+            steps += 1
+            delta = torch.stack(deltas) * inside
+            adversarial = torch.clamp(x + delta / FULL_SCALE, -1.0, 1.0)
+            check = steps % cfg.check_every == 0
+            loss, success = self._objective(adversarial, labels, check)
+            total = loss.sum()
+            if cfg.l2_weight > 0:
+                energy = (delta / cfg.initial_bound).square().sum(1) / torch.from_numpy(lengths)
+                total = total + cfg.l2_weight * energy.sum()
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            for i, value in enumerate(loss.detach().tolist()):
+                loss_curves[i].append(float(value))
+            if success is not None:
+                snapshot = adversarial.detach().numpy()
+                for i in np.flatnonzero(success):
+                    candidate = quantize_16bit(snapshot[i, : lengths[i]])
+                    linf = float(np.max(np.abs(candidate.astype(np.float64) - originals[i]))) * FULL_SCALE
+                    if first_success[i] is None:
+                        first_success[i] = steps
+                    candidates[i].append(candidate)
+                    best_db_x[i] = min(best_db_x[i], _db(linf / FULL_SCALE, peak[i]))
+                    bound[i] = min(float(bound[i]), linf) * cfg.shrink
+            optimizer.step()
+            with torch.no_grad():
+                for i, d in enumerate(deltas):
+                    d.clamp_(-float(bound[i]), float(bound[i])).mul_(inside[i])
+            if progress is not None:
+                current = np.array([_db(float(d.detach().abs().max()) / FULL_SCALE, peak[i]) for i, d in enumerate(deltas)])
+                shown = np.where(np.isfinite(best_db_x), best_db_x, current)
+                progress(
+                    AttackProgress(
+                        step=steps,
+                        max_steps=cfg.max_steps,
+                        loss=float(loss.detach().mean()),
+                        db_x=float(np.median(shown)),
+                        successes=sum(s is not None for s in first_success),
+                        n_items=batch,
+                        elapsed_s=time.perf_counter() - start,
+                    )
+                )
+            if cfg.stop_db_x is not None and np.all(best_db_x <= cfg.stop_db_x):
+                log.info("every item reached %.1f dB_x after %d steps; stopping early", cfg.stop_db_x, steps)
+                break
+
+        final = torch.clamp(x + torch.stack(deltas).detach() * inside / FULL_SCALE, -1.0, 1.0).numpy()
+        for i in range(batch):  # the last iterate is the fallback when no kept candidate is confirmed
+            candidates[i].appendleft(quantize_16bit(final[i, : lengths[i]]))
+        chosen, transcripts, confirmed = self._confirm(candidates, labels)
+        seconds = time.perf_counter() - start
+        return [
+            self._result(
+                originals[i], chosen[i], labels[i], bool(confirmed[i]), transcripts[i], float(bound[i]), steps,
+                first_success[i], seconds, loss_curves[i],
+            )
+            for i in range(batch)
+        ]
+
+    def _confirm(
+        self, candidates: list[deque[np.ndarray]], labels: list[str]
+    ) -> tuple[list[np.ndarray], list[str], np.ndarray]:
+        """Greedy-decode candidates newest first (batched across items) until each item is confirmed.
+
+        Each ``candidates[i]`` holds the last iterate on the left and the kept successes after it, oldest to
+        newest; the newest success (smallest bound) is tried first, the last iterate last.
+        """
+        batch = len(candidates)
+        order = [list(reversed(c)) for c in candidates]  # newest success first ... last iterate last
+        chosen: list[np.ndarray] = [o[-1] for o in order]
+        transcripts = [""] * batch
+        confirmed = np.zeros(batch, dtype=bool)
+        for rank in range(max(len(o) for o in order)):
+            pending = [i for i in range(batch) if not confirmed[i] and rank < len(order[i])]
+            if not pending:
+                break
+            texts = self.recognizer.transcribe_batch([order[i][rank] for i in pending])
+            ok = self._criterion(texts, [labels[i] for i in pending])
+            for i, text, good in zip(pending, texts, ok):
+                if good or rank == len(order[i]) - 1:
+                    chosen[i], transcripts[i], confirmed[i] = order[i][rank], text, bool(good)
+                if rank > 0 and good:
+                    log.info("item %d: confirmed with candidate %d (newer ones failed the greedy decode)", i, rank)
+        return chosen, transcripts, confirmed
+
+    def _result(
+        self,
+        original: np.ndarray,
+        adversarial: np.ndarray,
+        label: str,
+        success: bool,
+        transcript: str,
+        bound: float,
+        steps: int,
+        first_success_step: int | None,
+        seconds: float,
+        loss_curve: list[float],
+    ) -> AttackResult:
+        delta = adversarial.astype(np.float64) - original
+        return AttackResult(
+            adversarial=adversarial,
+            original=original,
+            target=label,
+            kind=self.kind,
+            recognizer=self.recognizer.name,
+            success=success,
+            transcript=transcript,
+            db_x=float(db_x(delta, original)),
+            snr_db=float(snr_db(original, delta)),
+            fitted_snr_db=float(fitted_snr_db(original, adversarial).snr_db),
+            bound=bound,
+            steps=steps,
+            first_success_step=first_success_step,
+            seconds=seconds,
+            loss_curve=loss_curve,
+            config=self.config.to_dict(),
+        )
+
+
+def _check_audio(audio: np.ndarray, index: int) -> np.ndarray:
+    audio = validate_audio(audio, name=f"utterance {index}")
+    seconds = audio.size / SAMPLE_RATE
+    if seconds < MIN_SECONDS:
+        raise BadInputError(f"utterance {index}: {seconds:.3f} s is too short to attack; give at least {MIN_SECONDS} s")
+    if seconds > MAX_SECONDS:
+        raise BadInputError(f"utterance {index}: {seconds:.1f} s is longer than {MAX_SECONDS:.0f} s; cut it first")
+    if float(np.max(np.abs(audio))) > 1.0:
+        raise BadInputError(f"utterance {index}: samples exceed [-1, 1]; normalise the audio first")
+    return audio
+
+
+def _db(linf: float, peak: float) -> float:
+    """C&W dB_x from the two maxima (-inf for a zero perturbation)."""
+    return 20.0 * math.log10(linf / peak) if linf > 0 else -math.inf
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,213 @@
+"""``synthcheck reproduce``, ``sweep`` and ``report``: the paper's experiment, grids of it, and its report."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from synthcheck.experiments.config import ExperimentConfig, read_sentences_file
+from synthcheck.experiments.executors import EXECUTORS, make_executor
+from synthcheck.experiments.metrics import ExperimentMetrics
+from synthcheck.experiments.sweep import parse_float_list, parse_list, sweep_config
+
+#: Root of the default run directories (``runs/<name>``), relative to the working directory.
+RUNS_ROOT = Path("runs")
+_STAGE_LABELS = {"clean": "stage 1: TTS, channel, ASR, detect", "attack": "stage 2: attack, detect"}
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``reproduce``, ``sweep`` and ``report`` to ``app``."""
+    app.command("reproduce")(reproduce)
+    app.command("sweep")(sweep)
+    app.command("report")(report)
+
+
+# Options shared by reproduce and sweep (None = keep the config file's / default value).
+_QUICK = typer.Option(False, "--quick", help="Small run: 3 sentences, whisper-tiny.en, 150 attack steps.")
+_RUN_DIR = typer.Option(None, "--run-dir", help="Results directory (default runs/paper, runs/quick, ...).")
+_JSON = typer.Option(False, "--json", help="Print the summary as JSON on stdout.")
+_CONFIG = typer.Option(None, "--config", help="Config file (.json, or TOML otherwise); flags override it.")
+_SENTENCES = typer.Option(None, "--sentences", help="Sentences file, one per line (default: the paper's ten).")
+_ENGINE = typer.Option(None, "--engine", help="TTS engine (pico2wave, espeak-ng, flite).")
+_ATTENUATION = typer.Option(None, "--attenuation", help="Channel gain before the noise, in (0, 1].")
+_RECOGNIZER = typer.Option(None, "--recognizer", "--asr", help="whisper-base, whisper-tiny.en or pocketsphinx.")
+_TARGET = typer.Option(None, "--target", help="Attack target transcript.")
+_STEPS = typer.Option(None, "--steps", help="Attack optimisation steps.")
+_BATCH = typer.Option(None, "--batch-size", help="Items per batched attack call.")
+_THRESHOLD = typer.Option(None, "--threshold", help="Consistency threshold on rho_max (paper: 0.4).")
+_SEED = typer.Option(None, "--seed", help="Root seed (per-item seeds derive from it).")
+_EXECUTOR = typer.Option("local", "--executor", help=f"Where items run: {', '.join(EXECUTORS)}.")
+_ADDRESS = typer.Option(None, "--address", help="Address of an existing Ray cluster (with --executor ray).")
+_NEW = typer.Option(False, "--new", help="Wipe the run directory and start over.")
+_FORCE = typer.Option(False, "--force", help="Continue a run whose stored config differs (finished items are kept).")
+_CLEAN_ONLY = typer.Option(False, "--clean-only", help="Skip the attack stage (study false positives only).")
+
+
+def reproduce(
+    quick: bool = _QUICK,
+    run_dir: Path | None = _RUN_DIR,
+    as_json: bool = _JSON,
+    config_file: Path | None = _CONFIG,
+    sentences: Path | None = _SENTENCES,
+    engine: str | None = _ENGINE,
+    voice: str | None = typer.Option(None, "--voice", help="TTS voice (pico2wave: en-US, en-GB)."),
+    snr: float | None = typer.Option(None, "--snr", help="Channel SNR in dB (paper: 28)."),
+    attenuation: float | None = _ATTENUATION,
+    recognizer: str | None = _RECOGNIZER,
+    target: str | None = _TARGET,
+    steps: int | None = _STEPS,
+    batch_size: int | None = _BATCH,
+    threshold: float | None = _THRESHOLD,
+    seed: int | None = _SEED,
+    executor: str = _EXECUTOR,
+    address: str | None = _ADDRESS,
+    new: bool = _NEW,
+    force: bool = _FORCE,
+    clean_only: bool = _CLEAN_ONLY,
+) -> None:
+    """Run (or resume) the paper's speech experiment and write a self-contained HTML report."""
+    config = _build_config(
+        quick, config_file, sentences,
+        tts_engine=engine, voices=None if voice is None else (voice,), snr_dbs=None if snr is None else (snr,),
+        attenuation=attenuation, recognizer=recognizer, target=target, attack_steps=steps,
+        attack_batch_size=batch_size, threshold=threshold, seed=seed,
+    )
+    _run(config, run_dir or _default_run_dir(config, quick), as_json, executor, address, new, force, clean_only)
+
+
+def sweep(
+    snr: str | None = typer.Option(None, "--snr", help="Comma-separated SNRs in dB, e.g. 20,28,40."),
+    voice: str | None = typer.Option(None, "--voice", help="Comma-separated voices, e.g. en-US,en-GB."),
+    quick: bool = _QUICK,
+    run_dir: Path | None = _RUN_DIR,
+    as_json: bool = _JSON,
+    config_file: Path | None = _CONFIG,
+    sentences: Path | None = _SENTENCES,
+    engine: str | None = _ENGINE,
+    attenuation: float | None = _ATTENUATION,
+    recognizer: str | None = _RECOGNIZER,
+    target: str | None = _TARGET,
+    steps: int | None = _STEPS,
+    batch_size: int | None = _BATCH,
+    threshold: float | None = _THRESHOLD,
+    seed: int | None = _SEED,
+    executor: str = _EXECUTOR,
+    address: str | None = _ADDRESS,
+    new: bool = _NEW,
+    force: bool = _FORCE,
+    clean_only: bool = _CLEAN_ONLY,
+) -> None:
+    """Run the experiment over a grid of SNRs and voices; one combined report with metrics per cell."""
+    base = _build_config(
+        quick, config_file, sentences, tts_engine=engine, attenuation=attenuation, recognizer=recognizer,
+        target=target, attack_steps=steps, attack_batch_size=batch_size, threshold=threshold, seed=seed,
+    )
+    config = sweep_config(
+        base,
+        voices=None if voice is None else parse_list(voice, name="voice"),
+        snr_dbs=None if snr is None else parse_float_list(snr, name="snr"),
+    )
+    _run(config, run_dir or RUNS_ROOT / f"sweep-{config.config_hash()[:8]}", as_json, executor, address, new, force,
+         clean_only)
+
+
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory (holds results.sqlite)."),
+    as_json: bool = _JSON,
+) -> None:
+    """Rebuild report.html (and the PNG plots) of a run from its results store."""
+    from synthcheck.experiments.metrics import compute_metrics
+    from synthcheck.experiments.store import ResultsStore
+    from synthcheck.report import write_report
+
+    path = write_report(run_dir)
+    with ResultsStore.read(run_dir) as store:
+        metrics = compute_metrics(store.records(), store.config().threshold)
+        wall = store.wall_seconds()
+    _render(metrics, path, Path(run_dir), wall, as_json)
+
+
+def _build_config(quick: bool, config_file: Path | None, sentences: Path | None, **flags: Any) -> ExperimentConfig:
+    """Defaults (paper or ``--quick``) < config file < flags."""
+    values: dict[str, Any] = ExperimentConfig.quick().to_dict() if quick else {}
+    if config_file is not None:
+        values.update(ExperimentConfig.from_file(config_file).to_dict())
+    if sentences is not None:
+        values["sentences"] = read_sentences_file(sentences)
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return ExperimentConfig.from_dict(values)
+
+
+def _default_run_dir(config: ExperimentConfig, quick: bool) -> Path:
+    """``runs/quick`` or ``runs/paper`` for the stock settings, ``runs/<that>-<hash>`` otherwise."""
+    name = "quick" if quick else "paper"
+    stock = ExperimentConfig.quick() if quick else ExperimentConfig()
+    return RUNS_ROOT / (name if config == stock else f"{name}-{config.config_hash()[:8]}")
+
+
+def _run(config: ExperimentConfig, run_dir: Path, as_json: bool, executor_name: str, address: str | None,
+         new: bool, force: bool, clean_only: bool) -> None:
+    from synthcheck.experiments.pipeline import run_experiment
+    from synthcheck.report import write_report
+
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f} %"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with make_executor(executor_name, address) as executor, Progress(*columns, console=console) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def show(stage: str, completed: float, total: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(_STAGE_LABELS[stage], total=total)
+            bars.update(tasks[stage], completed=completed, total=total)
+
+        stages = ("clean",) if clean_only else ("clean", "attack")
+        run = run_experiment(config, run_dir, executor=executor, new=new, force=force, progress=show, stages=stages)
+    if not as_json:
+        console.print(f"computed {run.computed['clean']} clean and {run.computed['attack']} attacked items "
+                      f"(the rest were already in {run_dir}); writing the report")
+    path = write_report(run.run_dir)
+    _render(run.metrics, path, run.run_dir, run.wall_seconds, as_json)
+
+
+def _render(metrics: ExperimentMetrics, report_path: Path, run_dir: Path, wall_seconds: float, as_json: bool) -> None:
+    if as_json:
+        summary = {k: v for k, v in metrics.to_dict().items() if not k.startswith("roc_")}
+        summary.update(report=str(report_path), run_dir=str(run_dir), wall_seconds=wall_seconds)
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"synthcheck: {run_dir}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("items", str(metrics.n_items)),
+        ("attack success", f"{metrics.n_attack_success}/{metrics.n_attacked}"),
+        ("detection rate (successful attacks)", _pct(metrics.detection_rate)),
+        ("false-positive rate (clean)", _pct(metrics.false_positive_rate)),
+        ("clean misrecognised / of them flagged",
+         f"{metrics.n_clean_misrecognized} / {metrics.false_positives_misrecognized}"),
+        ("AUC", _fmt(metrics.auc, 3)),
+        ("median SNR of successful attacks", f"{_fmt(metrics.median_snr_db, 1)} dB"),
+        ("median dB_x of successful attacks", _fmt(metrics.median_db_x, 1)),
+        ("wall time", f"{wall_seconds:.0f} s"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console = Console()
+    console.print(table)
+    console.print(f"report: {report_path}")
+
+
+def _pct(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{100 * value:.0f} %"
+
+
+def _fmt(value: float, digits: int) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"

@@ -1,0 +1,158 @@
+"""Speech sub-commands: ``synthesize``, ``voices``, ``transcribe``, ``detect``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from synthcheck.asr.registry import RECOGNIZERS
+
+#: Recogniser used when ``--asr`` is not given (one place to change it).
+DEFAULT_ASR = "pocketsphinx"
+#: Long inputs are transcribed in windows of at most this many seconds.
+WINDOW_SECONDS = 30.0
+#: Each window ends at the quietest 20 ms frame within this many seconds before the 30 s mark.
+SPLIT_SEARCH_SECONDS = 3.0
+_FRAME = 320  # 20 ms at 16 kHz
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``synthesize``, ``voices``, ``transcribe`` and ``detect`` to ``app``."""
+    app.command("synthesize")(synthesize)
+    app.command("voices")(voices)
+    app.command("transcribe")(transcribe)
+    app.command("detect")(detect)
+
+
+def synthesize(
+    text: str = typer.Argument(..., help="Text to speak."),
+    output: Path = typer.Option(..., "--output", "-o", metavar="OUT.wav", help="16 kHz 16-bit WAV to write."),
+    engine: str = typer.Option("pico2wave", "--engine", help="TTS engine: pico2wave, espeak-ng or flite."),
+    voice: str | None = typer.Option(None, "--voice", help="Voice of the engine (see `synthcheck voices`)."),
+) -> None:
+    """Speak TEXT with a TTS engine and write OUT.wav."""
+    from synthcheck.audio.io import SAMPLE_RATE, save_wav
+    from synthcheck.tts import get_synthesizer
+
+    synthesizer = get_synthesizer(engine, voice)
+    audio = synthesizer.synthesize(text)
+    save_wav(output, audio)
+    Console(stderr=True, soft_wrap=True).print(f"wrote {output} ({audio.size / SAMPLE_RATE:.2f} s, {synthesizer.id})", highlight=False)
+
+
+def voices() -> None:
+    """List the ``engine:voice`` ids that work on this machine."""
+    from synthcheck.tts import list_voices
+
+    for voice_id in list_voices():
+        typer.echo(voice_id)
+
+
+def transcribe(
+    audio_path: Path = typer.Argument(..., metavar="FILE", help="Audio file (WAV/FLAC/OGG/MP3, any rate)."),
+    asr: str = typer.Option(DEFAULT_ASR, "--asr", help=f"Recogniser: {', '.join(RECOGNIZERS)}."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Refuse longer files (default 600)."),
+) -> None:
+    """Transcribe FILE; long recordings are cut into windows of at most 30 s at quiet points."""
+    from synthcheck.asr.registry import get_recognizer
+    from synthcheck.audio.io import SAMPLE_RATE, load_audio
+
+    audio = load_audio(audio_path, max_seconds=max_seconds)
+    recognizer = get_recognizer(asr)
+    windows = np.split(audio, split_points(audio))
+    texts = []
+    columns = (TextColumn("[bold]transcribe[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        for window in bar.track(windows, description="transcribe"):
+            texts.append(recognizer.transcribe(window))
+    transcript = " ".join(t for t in texts if t)
+    if as_json:
+        summary = {
+            "file": str(audio_path),
+            "recognizer": recognizer.name,
+            "transcript": transcript,
+            "seconds": audio.size / SAMPLE_RATE,
+            "windows": len(windows),
+        }
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(transcript)
+
+
+def split_points(
+    audio: np.ndarray,
+    window_seconds: float = WINDOW_SECONDS,
+    search_seconds: float = SPLIT_SEARCH_SECONDS,
+    sample_rate: int = 16_000,
+) -> list[int]:
+    """Sample indices cutting ``audio`` into windows of at most ``window_seconds``.
+
+    Each cut is the centre of the lowest-energy 20 ms frame in the last ``search_seconds`` of its window,
+    so words are rarely split. Works for any recogniser.
+    """
+    window, search = int(window_seconds * sample_rate), int(search_seconds * sample_rate)
+    frame = min(_FRAME, search)
+    cuts: list[int] = []
+    start = 0
+    while audio.size - start > window:
+        lo = start + window - search
+        n_frames = search // frame
+        energy = np.square(audio[lo : lo + n_frames * frame], dtype=np.float64).reshape(n_frames, frame).sum(axis=1)
+        start = lo + int(np.argmin(energy)) * frame + frame // 2
+        cuts.append(start)
+    return cuts
+
+
+def detect(
+    audio_path: Path | None = typer.Argument(
+        None, metavar="[FILE]", help="Audio to check; without it the built-in example is used."
+    ),
+    asr: str = typer.Option(DEFAULT_ASR, "--asr", help=f"Recogniser: {', '.join(RECOGNIZERS)}."),
+    tts: str = typer.Option("pico2wave", "--tts", help="TTS engine for the re-synthesis: pico2wave, espeak-ng, flite."),
+    voice: str | None = typer.Option(None, "--voice", help="Voice of the TTS engine (see `synthcheck voices`)."),
+    comparator: str = typer.Option("xcorr-paper", "--comparator", help="xcorr-paper (the paper's), xcorr-full or dtw-mfcc."),
+    threshold: float = typer.Option(0.4, "--threshold", help="Scores below it are inconsistent (paper: 0.4)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the example's channel noise (used without FILE)."),
+    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Refuse longer files (default 600)."),
+) -> None:
+    """Check whether FILE is consistent with the re-synthesis of its transcript (exit 0 whatever the verdict)."""
+    from synthcheck.asr.registry import get_recognizer
+    from synthcheck.audio.io import load_audio
+    from synthcheck.detect import ConsistencyDetector, get_comparator
+    from synthcheck.examples import example_audio, example_sentence
+    from synthcheck.tts import get_synthesizer
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    synthesizer = get_synthesizer(tts, voice)
+    scorer = get_comparator(comparator)
+    if audio_path is None:
+        err.print(f"no FILE given: checking the built-in example {example_sentence()!r} (pico2wave, 28 dB AWGN, seed {seed})")
+        audio = example_audio(seed)
+    else:
+        audio = load_audio(audio_path, max_seconds=max_seconds)
+    recognizer = get_recognizer(asr)
+    verdict = ConsistencyDetector(recognizer, synthesizer, scorer, threshold).check(audio)
+    if as_json:
+        typer.echo(json.dumps(verdict.to_dict()))
+        return
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(f"transcript  {verdict.transcript!r}  ({verdict.recognizer})")
+    out.print(f"score       {verdict.score:.3f} vs threshold {verdict.threshold:.3f}  ({verdict.comparator}, {verdict.synthesizer})")
+    if verdict.consistent:
+        out.print("verdict     [bold green]consistent[/]: the input matches the re-synthesis of its transcript")
+    else:
+        out.print("verdict     [bold red]INCONSISTENT[/]: possibly adversarial; the input does not match its transcript")
+    if verdict.reason:
+        out.print(f"reason      {verdict.reason}")
+    out.print(_timings_line(verdict.timings))
+
+
+def _timings_line(timings: dict[str, float]) -> str:
+    return "timings     " + "  ".join(f"{name} {seconds:.2f} s" for name, seconds in timings.items())

@@ -1,0 +1,1 @@
+"""Built-in texts and recordings (read from installed packages, never downloaded)."""

@@ -1,0 +1,141 @@
+"""Built-in speech sets, loaded by name: real human voices and their TTS twins.
+
+==================  ============================================================================
+name                contents
+==================  ============================================================================
+two-cities-human    the LibriVox reading of the first paragraph of *A Tale of Two Cities* cut into
+                    its clauses (the first ten are the paper's sentences); cut points found by
+                    Whisper word alignment (:mod:`synthcheck.data.alignment`), cached
+two-cities-tts      the same clauses rendered by pico2wave (en-US), the paper's setting
+alsa-human          the alsa-utils recordings ``/usr/share/sounds/alsa/*.wav`` (48 kHz, one human
+                    voice), text = file name (``Front_Center.wav`` → "front center"); ``Noise.wav``
+                    is not speech and is left out
+==================  ============================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from synthcheck.audio.io import SAMPLE_RATE, load_audio
+from synthcheck.cache import atomic_write_bytes, cache_dir, content_key
+from synthcheck.data.alignment import ALIGNMENT_MODEL, align_segments
+from synthcheck.errors import BadInputError, MissingComponentError
+
+log = logging.getLogger(__name__)
+
+ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
+#: alsa-utils files that are not speech.
+ALSA_NOT_SPEECH = frozenset({"Noise"})
+#: Clauses with fewer words are joined to the next one ("in short" + "the period was …").
+MIN_CLAUSE_WORDS = 3
+#: Bump when the cutting method changes, so cached cut points are recomputed.
+CUT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One spoken item: a stable ``key``, the words spoken (``text``) and 16 kHz float32 ``audio``."""
+
+    key: str
+    text: str
+    audio: np.ndarray
+
+    @property
+    def seconds(self) -> float:
+        """Duration in seconds."""
+        return len(self.audio) / SAMPLE_RATE
+
+
+def split_clauses(text: str, min_words: int = MIN_CLAUSE_WORDS) -> list[str]:
+    """Split prose at commas, semicolons and dashes; clauses shorter than ``min_words`` join the next one."""
+    parts = [p.strip() for p in re.split(r"[,;:\u2014]|--", text) if p.strip()]
+    clauses: list[str] = []
+    carry = ""
+    for part in parts:
+        part = part.rstrip(".!?").strip()
+        joined = f"{carry} {part}".strip()
+        if len(joined.split()) < min_words:
+            carry = joined
+            continue
+        clauses.append(joined)
+        carry = ""
+    if carry:
+        clauses[-1] = f"{clauses[-1]} {carry}" if clauses else carry
+    return clauses
+
+
+def two_cities_clauses() -> list[str]:
+    """The clauses of the first paragraph of *A Tale of Two Cities* (the first ten are the paper's sentences)."""
+    from synthcheck.data.two_cities import TEXT
+
+    return split_clauses(TEXT)
+
+
+def two_cities_cut_points() -> list[int]:
+    """Sample positions cutting the LibriVox reading into :func:`two_cities_clauses` (aligned once, then cached)."""
+    from synthcheck.data.two_cities import librivox_two_cities
+
+    audio = librivox_two_cities()
+    clauses = two_cities_clauses()
+    key = content_key(CUT_VERSION, ALIGNMENT_MODEL, np.ascontiguousarray(audio).tobytes(), "\n".join(clauses))
+    path = cache_dir("datasets") / f"two-cities-cuts-{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())["cuts"]
+    log.info("aligning the LibriVox reading to %d clauses with Whisper %s", len(clauses), ALIGNMENT_MODEL)
+    cuts = align_segments(audio, clauses)
+    atomic_write_bytes(path, json.dumps({"cuts": cuts, "clauses": clauses}).encode())
+    return cuts
+
+
+def two_cities_human() -> list[Utterance]:
+    """The LibriVox reading cut into its clauses (human voice, 16 kHz)."""
+    from synthcheck.data.two_cities import librivox_two_cities
+
+    audio = librivox_two_cities()
+    cuts = two_cities_cut_points()
+    return [
+        Utterance(f"two-cities-{i:02d}", text, audio[cuts[i] : cuts[i + 1]].copy())
+        for i, text in enumerate(two_cities_clauses())
+    ]
+
+
+def two_cities_tts(engine: str = "pico2wave", voice: str = "en-US") -> list[Utterance]:
+    """The same clauses rendered by a TTS voice (default pico2wave en-US, the paper's setting)."""
+    from synthcheck.tts import get_synthesizer
+
+    synthesizer = get_synthesizer(engine, voice)
+    return [
+        Utterance(f"two-cities-{i:02d}", text, synthesizer.synthesize(text))
+        for i, text in enumerate(two_cities_clauses())
+    ]
+
+
+def alsa_human(directory: Path = ALSA_SOUNDS) -> list[Utterance]:
+    """The alsa-utils speaker-test recordings; the text is the file name (``Front_Left`` → "front left")."""
+    files = sorted(p for p in directory.glob("*.wav") if p.stem not in ALSA_NOT_SPEECH)
+    if not files:
+        raise MissingComponentError(f"no recordings in {directory}; install them with `apt-get install alsa-utils`")
+    return [Utterance(p.stem.lower().replace("_", "-"), p.stem.replace("_", " ").lower(), load_audio(p)) for p in files]
+
+
+DATASETS: dict[str, Callable[[], list[Utterance]]] = {
+    "two-cities-human": two_cities_human,
+    "two-cities-tts": two_cities_tts,
+    "alsa-human": alsa_human,
+}
+
+
+def load_dataset(name: str) -> list[Utterance]:
+    """Load a built-in speech set by name (see the module table); raise :class:`BadInputError` if unknown."""
+    loader = DATASETS.get(name)
+    if loader is None:
+        raise BadInputError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return loader()

@@ -1,0 +1,214 @@
+"""The experiment's configuration: what to synthesise, how to attack, how to judge.
+
+:class:`ExperimentConfig` defaults reproduce the paper (ten clauses of *A Tale of Two Cities*, pico2wave
+en-US, AWGN at 28 dB, whisper-base, target "he travels the fastest who travels alone", the paper's
+correlation and threshold 0.4). A config holds lists of voices and SNRs: the plain experiment has one of
+each, a sweep several; the work items are their product with the sentences.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthcheck.errors import BadInputError
+
+PAPER_TARGET = "he travels the fastest who travels alone"
+#: Sentences, recogniser and attack steps of ``--quick`` (the test-sized run).
+QUICK_SENTENCES = 3
+QUICK_RECOGNIZER = "whisper-tiny.en"
+QUICK_ATTACK_STEPS = 150
+
+
+def paper_sentences() -> tuple[str, ...]:
+    """The ten clauses of the paper's experiment (from :mod:`synthcheck.data.two_cities`)."""
+    from synthcheck.data.two_cities import PAPER_SENTENCES
+
+    return tuple(PAPER_SENTENCES)
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """One unit of work: one sentence rendered by one voice through one channel.
+
+    ``key`` names the item in the store and seeds its randomness, so results do not depend on the
+    order (or the process) in which items run.
+    """
+
+    key: str
+    index: int
+    sentence: str
+    voice: str
+    snr_db: float
+
+    @property
+    def group(self) -> str:
+        """The sweep cell this item belongs to, e.g. ``"en-US@28dB"``."""
+        return group_name(self.voice, self.snr_db)
+
+
+def group_name(voice: str, snr_db: float) -> str:
+    """Name of a (voice, SNR) sweep cell, e.g. ``"en-US@28dB"``."""
+    return f"{voice}@{snr_db:g}dB"
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Every knob of the experiment; serialised with each run and hashed for the resume check.
+
+    Parameters
+    ----------
+    sentences
+        Source sentences s (empty: the paper's ten clauses).
+    tts_engine, voices
+        Synthesiser engine and the voices to render with (one per sweep cell).
+    snr_dbs, attenuation
+        AWGN channel: signal-to-noise ratios in dB (one per sweep cell) and gain applied before the noise.
+    recognizer
+        Recogniser name (see :data:`synthcheck.asr.RECOGNIZERS`).
+    target
+        The attack's target transcript.
+    attack_steps, attack_batch_size
+        Attack optimisation steps, and how many items one batched attack call handles.
+    comparator_mode, threshold
+        Correlation mode and the consistency threshold on rho_max.
+    seed
+        Root seed; per-item seeds derive from it and the item key.
+    """
+
+    sentences: tuple[str, ...] = ()
+    tts_engine: str = "pico2wave"
+    voices: tuple[str, ...] = ("en-US",)
+    snr_dbs: tuple[float, ...] = (28.0,)
+    attenuation: float = 0.5
+    recognizer: str = "whisper-base"
+    target: str = PAPER_TARGET
+    attack_steps: int = 1000
+    attack_batch_size: int = 5
+    comparator_mode: str = "paper"
+    threshold: float = 0.4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        sentences = tuple(str(s).strip() for s in self.sentences) or paper_sentences()
+        object.__setattr__(self, "sentences", sentences)
+        object.__setattr__(self, "voices", tuple(str(v) for v in self.voices))
+        object.__setattr__(self, "snr_dbs", tuple(float(s) for s in self.snr_dbs))
+        self._validate()
+
+    def _validate(self) -> None:
+        if any(not s for s in self.sentences):
+            raise BadInputError("config: empty sentence in the sentence list; remove blank lines")
+        if not self.voices or not self.snr_dbs:
+            raise BadInputError("config: give at least one voice and one SNR")
+        if not self.target.strip():
+            raise BadInputError("config: the attack target is empty; give a target sentence")
+        if self.attack_steps < 1 or self.attack_batch_size < 1:
+            raise BadInputError("config: attack_steps and attack_batch_size must be at least 1")
+        if not 0.0 < self.threshold < 1.0:
+            raise BadInputError(f"config: threshold {self.threshold} is outside (0, 1); the paper uses 0.4")
+        if not 0.0 < self.attenuation <= 1.0:
+            raise BadInputError(f"config: attenuation {self.attenuation} is outside (0, 1]")
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> ExperimentConfig:
+        """The small ``--quick`` run: three sentences, whisper-tiny.en, 150 attack steps."""
+        base = {
+            "sentences": paper_sentences()[:QUICK_SENTENCES],
+            "recognizer": QUICK_RECOGNIZER,
+            "attack_steps": QUICK_ATTACK_STEPS,
+            "attack_batch_size": QUICK_SENTENCES,
+        }
+        return cls(**{**base, **overrides})
+
+    def with_overrides(self, **overrides: Any) -> ExperimentConfig:
+        """A copy with the given fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
+        """Build from a dict such as :meth:`to_dict` output; unknown keys are refused."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BadInputError(f"config: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        values = dict(data)
+        for name in ("sentences", "voices", "snr_dbs"):
+            if name in values and isinstance(values[name], (str, int, float)):
+                values[name] = [values[name]]
+            if name in values:
+                values[name] = tuple(values[name])
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise BadInputError(f"config: {exc}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ExperimentConfig:
+        """Load a JSON (``.json``) or TOML (anything else) config file."""
+        path = Path(path)
+        if not path.is_file():
+            raise BadInputError(f"{path}: config file not found")
+        try:
+            text = path.read_text(encoding="utf-8")
+            data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise BadInputError(f"{path}: not a valid {'JSON' if path.suffix == '.json' else 'TOML'} config ({exc})") from None
+        if not isinstance(data, dict):
+            raise BadInputError(f"{path}: a config file must hold a table/object of settings")
+        return cls.from_dict(data)
+
+    def config_hash(self) -> str:
+        """Stable 16-hex-digit hash of the canonical JSON form (the resume check)."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+    def items(self) -> list[ItemSpec]:
+        """The work items: every (voice, SNR) cell times every sentence, in a fixed order."""
+        return [
+            ItemSpec(key=f"{group_name(voice, snr)}/s{i:02d}", index=i, sentence=sentence, voice=voice, snr_db=snr)
+            for voice in self.voices
+            for snr in self.snr_dbs
+            for i, sentence in enumerate(self.sentences)
+        ]
+
+    def item_seed(self, key: str) -> int:
+        """Seed of one item, derived from the root seed and the item key (order-independent)."""
+        digest = hashlib.sha256(f"{self.seed}\x00{key}".encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "little") >> 1
+
+    def item_rng(self, key: str) -> np.random.Generator:
+        """The numpy Generator of one item (see :meth:`item_seed`)."""
+        return np.random.default_rng(self.item_seed(key))
+
+
+def read_sentences_file(path: str | Path) -> tuple[str, ...]:
+    """One sentence per non-blank line (``#`` starts a comment line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"{path}: sentences file not found")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    sentences = tuple(line for line in lines if line and not line.startswith("#"))
+    if not sentences:
+        raise BadInputError(f"{path}: no sentences in the file (one sentence per line)")
+    return sentences
+
+
+__all__ = [
+    "PAPER_TARGET",
+    "ExperimentConfig",
+    "ItemSpec",
+    "group_name",
+    "paper_sentences",
+    "read_sentences_file",
+]

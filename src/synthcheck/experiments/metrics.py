@@ -1,0 +1,141 @@
+"""Numbers the paper prints: detection rate, false-positive rate, ROC/AUC, attack distortion.
+
+Scores are rho_max in [0, 1]; a *low* score means "inconsistent", i.e. adversarial. The ROC therefore
+ranks items by ``-score`` with successful adversarial examples as positives and clean channel outputs as
+negatives.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from synthcheck.experiments.store import ItemRecord
+
+
+def roc_curve(labels: np.ndarray, decision: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC of a decision value (higher = more likely positive), ties handled as one threshold.
+
+    Parameters
+    ----------
+    labels
+        Boolean array, ``True`` for positives.
+    decision
+        Decision values, same length.
+
+    Returns
+    -------
+    fpr, tpr, thresholds
+        Starting at (0, 0) with threshold +inf and ending at (1, 1). Empty arrays if either class is empty.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    decision = np.asarray(decision, dtype=np.float64)
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        empty = np.zeros(0)
+        return empty, empty, empty
+    order = np.argsort(-decision, kind="mergesort")
+    d, y = decision[order], labels[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(d)), d.size - 1]
+    tps = np.cumsum(y)[last_of_tie]
+    fps = last_of_tie + 1 - tps
+    fpr = np.r_[0.0, fps / n_neg]
+    tpr = np.r_[0.0, tps / n_pos]
+    return fpr, tpr, np.r_[np.inf, d[last_of_tie]]
+
+
+def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
+    """Area under a ROC curve (trapezoid rule); NaN for an empty curve."""
+    return float(np.trapezoid(tpr, fpr)) if len(fpr) > 1 else math.nan
+
+
+@dataclass
+class ExperimentMetrics:
+    """Summary of a set of finished items (all numbers NaN when undefined, e.g. no successful attack)."""
+
+    n_items: int
+    n_clean: int
+    n_attacked: int
+    n_attack_success: int
+    attack_success_rate: float
+    detection_rate: float
+    detection_rate_all_attacks: float
+    false_positive_rate: float
+    auc: float
+    median_snr_db: float
+    median_db_x: float
+    n_clean_recognized: int
+    n_clean_misrecognized: int
+    false_positives_recognized: int
+    false_positives_misrecognized: int
+    threshold: float
+    roc_fpr: list[float] = field(default_factory=list)
+    roc_tpr: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; NaN becomes ``None``."""
+        return {k: _json_number(v) for k, v in asdict(self).items()}
+
+
+def compute_metrics(records: Sequence[ItemRecord], threshold: float) -> ExperimentMetrics:
+    """Metrics over the items' finished stages.
+
+    Detection rate counts *successful* adversarial examples flagged as inconsistent
+    (``detection_rate_all_attacks`` counts every attacked item). The false-positive rate counts clean
+    channel outputs flagged; clean items are also split by whether the recogniser was right
+    (WER 0 after normalisation), since natural recognition errors give low scores too.
+    """
+    clean = [r.clean for r in records if r.clean is not None]
+    attacked = [r.attack for r in records if r.attack is not None]
+    successful = [a for a in attacked if a["success"]]
+    clean_scores = np.array([c["score"] for c in clean], dtype=np.float64)
+    adv_scores = np.array([a["score"] for a in successful], dtype=np.float64)
+    labels = np.r_[np.ones(adv_scores.size, bool), np.zeros(clean_scores.size, bool)]
+    fpr, tpr, _ = roc_curve(labels, -np.r_[adv_scores, clean_scores])
+    recognized = [c for c in clean if c["wer"] == 0.0]
+    misrecognized = [c for c in clean if c["wer"] != 0.0]
+    return ExperimentMetrics(
+        n_items=len(records),
+        n_clean=len(clean),
+        n_attacked=len(attacked),
+        n_attack_success=len(successful),
+        attack_success_rate=_rate(len(successful), len(attacked)),
+        detection_rate=_flagged_rate(successful),
+        detection_rate_all_attacks=_flagged_rate(attacked),
+        false_positive_rate=_flagged_rate(clean),
+        auc=auc(fpr, tpr),
+        median_snr_db=_median([a["snr_db"] for a in successful]),
+        median_db_x=_median([a["db_x"] for a in successful]),
+        n_clean_recognized=len(recognized),
+        n_clean_misrecognized=len(misrecognized),
+        false_positives_recognized=sum(not c["consistent"] for c in recognized),
+        false_positives_misrecognized=sum(not c["consistent"] for c in misrecognized),
+        threshold=threshold,
+        roc_fpr=fpr.tolist(),
+        roc_tpr=tpr.tolist(),
+    )
+
+
+def _flagged_rate(results: Sequence[dict[str, Any]]) -> float:
+    return _rate(sum(not r["consistent"] for r in results), len(results))
+
+
+def _rate(count: int, total: int) -> float:
+    return count / total if total else math.nan
+
+
+def _median(values: Sequence[float]) -> float:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.median(finite)) if finite else math.nan
+
+
+def _json_number(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+__all__ = ["ExperimentMetrics", "auc", "compute_metrics", "roc_curve"]

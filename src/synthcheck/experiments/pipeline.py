@@ -1,0 +1,315 @@
+"""The paper's speech experiment, end to end and resumable.
+
+For every item (sentence s, voice, SNR; see :meth:`ExperimentConfig.items`):
+
+Stage 1, ``clean`` (one task and one commit per item)
+    x = TTS(s); y1 = 16-bit(channel(x)) with AWGN at the item's SNR after attenuation, noise drawn from the
+    item's own generator; t1 = ASR(y1); rho1 = rho_max(TTS(t1), y1); WER(s, t1).
+    Stored: clean.wav (x), channel.wav (y1), clean_resynth.wav (TTS(t1)).
+
+Stage 2, ``attack`` (one task per batch of items, one commit per item when its batch finishes)
+    y2 = targeted attack on y1 toward the target (one batched :class:`TargetedAttack` call; the attack's
+    own greedy decode of the 16-bit y2 is t2 = ASR(y2)); rho2 = rho_max(TTS(t2), y2); WER(target, t2),
+    WER(s, t2); dB_x and SNR of y2 against its perturbation. Stored: adversarial.wav, adversarial_resynth.wav.
+
+Batches are fixed chunks of the config's item list, so a rerun forms the same batches; the attack seed
+derives from the root seed and the batch's item keys, stage-1 noise from the root seed and the item key.
+Results therefore do not depend on which executor ran them or in which order.
+
+Workers compute and return arrays; this driver writes the audio (atomically) and then commits the row.
+A kill at any point loses at most the items (stage 1) or the batch (stage 2) in flight; rerunning the
+same command skips what is committed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthcheck.audio.io import quantize_16bit
+from synthcheck.errors import BadInputError, SynthcheckError
+from synthcheck.experiments.config import ExperimentConfig, ItemSpec
+from synthcheck.experiments.executors import Executor, LocalExecutor
+from synthcheck.experiments.metrics import ExperimentMetrics, compute_metrics
+from synthcheck.experiments.store import STAGES, ItemRecord, ResultsStore
+
+log = logging.getLogger(__name__)
+
+#: ``progress(stage, completed, total)``; attack progress counts item-steps.
+ProgressCallback = Callable[[str, float, float], None]
+_ATTACK_FIELDS = ("db_x", "snr_db", "fitted_snr_db", "bound", "steps", "first_success_step", "seconds")
+_PACKAGES = ("synthcheck", "numpy", "scipy", "torch", "openai-whisper", "pocketsphinx", "jiwer", "ray")
+
+
+@dataclass
+class StageOutput:
+    """What a worker returns for one item and stage: the JSON result and the audio to store."""
+
+    key: str
+    result: dict[str, Any]
+    audio: dict[str, np.ndarray]
+
+
+@dataclass
+class CleanTask:
+    """Stage-1 work for one item."""
+
+    config: ExperimentConfig
+    spec: ItemSpec
+
+
+@dataclass
+class AttackTask:
+    """Stage-2 work for one batch: the items and their committed channel outputs y1."""
+
+    config: ExperimentConfig
+    specs: list[ItemSpec]
+    channel_audio: list[np.ndarray]
+    seed: int
+    #: Per-step callback (local executor only; it does not cross process boundaries).
+    on_step: Callable[[Any], None] | None = field(default=None, repr=False)
+
+
+@dataclass
+class ExperimentRun:
+    """The outcome of :func:`run_experiment`: where it is stored, what it holds, what it means."""
+
+    run_dir: Path
+    config: ExperimentConfig
+    records: list[ItemRecord]
+    metrics: ExperimentMetrics
+    wall_seconds: float
+    computed: dict[str, int]
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    executor: Executor | None = None,
+    new: bool = False,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+    stages: Sequence[str] = STAGES,
+) -> ExperimentRun:
+    """Run (or resume) the experiment of ``config`` in ``run_dir``.
+
+    Parameters
+    ----------
+    executor
+        Where tasks run (default: :class:`LocalExecutor`).
+    new, force
+        Start over / continue despite a changed config (see :meth:`ResultsStore.open`).
+    progress
+        Called as work completes, from this process.
+    stages
+        Stages to run: both by default; ``("clean",)`` skips the attack (a false-positive study).
+
+    Returns
+    -------
+    ExperimentRun
+        Records and metrics of every item in the store; ``computed`` counts items computed in this call.
+    """
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        raise BadInputError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+    executor = executor or LocalExecutor()
+    report = progress or (lambda stage, done, total: None)
+    store = ResultsStore.open(run_dir, config, collect_versions(config), new=new, force=force)
+    try:
+        computed = {"clean": _run_clean_stage(store, config, executor, report), "attack": 0}
+        if "attack" in stages:
+            computed["attack"] = _run_attack_stage(store, config, executor, report)
+        records = store.records()
+        return ExperimentRun(
+            run_dir=store.run_dir,
+            config=config,
+            records=records,
+            metrics=compute_metrics(records, config.threshold),
+            wall_seconds=store.wall_seconds(),
+            computed=computed,
+        )
+    finally:
+        store.close()
+
+
+def _run_clean_stage(store: ResultsStore, config: ExperimentConfig, executor: Executor, report: ProgressCallback) -> int:
+    specs = {s.key: s for s in config.items()}
+    pending = store.pending("clean", specs)
+    total, done = len(specs), len(specs) - len(pending)
+    report("clean", done, total)
+    if not pending:
+        return 0
+    store.mark_started("clean", pending)
+    tasks = [CleanTask(config, specs[key]) for key in pending]
+    clock = _Clock()
+    for _, output in executor.map_unordered(run_clean_item, tasks):
+        store.commit("clean", output.key, output.result, output.audio, elapsed=clock.lap())
+        done += 1
+        report("clean", done, total)
+    return len(pending)
+
+
+def _run_attack_stage(store: ResultsStore, config: ExperimentConfig, executor: Executor, report: ProgressCallback) -> int:
+    specs = config.items()
+    batches = [specs[i : i + config.attack_batch_size] for i in range(0, len(specs), config.attack_batch_size)]
+    steps = config.attack_steps
+    total = len(specs) * steps
+    done = float(total)
+    tasks = []
+    clean = {r.spec.key: r.clean for r in store.records()}
+    for batch in batches:
+        todo = set(store.pending("attack", [s.key for s in batch]))
+        todo_specs = [s for s in batch if s.key in todo]
+        if not todo_specs:
+            continue
+        done -= len(todo_specs) * steps
+        channel = [store.read_audio(clean[s.key]["audio"]["channel"]) for s in todo_specs]
+        tasks.append(AttackTask(config, todo_specs, channel, attack_seed(config, [s.key for s in todo_specs])))
+    report("attack", done, total)
+    if not tasks:
+        return 0
+    if isinstance(executor, LocalExecutor):  # batches run in order here: show per-step progress
+        base = done
+        for task in tasks:
+            task.on_step = lambda p, base=base: report("attack", base + p.step * p.n_items, total)
+            base += len(task.specs) * steps
+    store.mark_started("attack", [s.key for t in tasks for s in t.specs])
+    clock = _Clock()
+    for _, outputs in executor.map_unordered(run_attack_batch, tasks):
+        for output in outputs:
+            store.commit("attack", output.key, output.result, output.audio, elapsed=clock.lap())
+        done += len(outputs) * steps
+        report("attack", done, total)
+    return sum(len(t.specs) for t in tasks)
+
+
+class _Clock:
+    """Driver wall time between commits (summed into the run's wall time)."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        elapsed, self._last = now - self._last, now
+        return elapsed
+
+
+def attack_seed(config: ExperimentConfig, keys: Sequence[str]) -> int:
+    """Seed of one attack batch, derived from the root seed and the batch's item keys."""
+    return config.item_seed("\x1f".join(keys)) % (2**63)
+
+
+# --- worker side ---------------------------------------------------------------------------------
+@lru_cache(maxsize=8)
+def _detector(recognizer: str, engine: str, voice: str, mode: str, threshold: float) -> Any:
+    from synthcheck.asr import get_recognizer
+    from synthcheck.detect import ConsistencyDetector, CorrelationComparator
+    from synthcheck.tts import get_synthesizer
+
+    return ConsistencyDetector(
+        get_recognizer(recognizer), get_synthesizer(engine, voice), CorrelationComparator(mode=mode), threshold=threshold
+    )
+
+
+def detector_for(config: ExperimentConfig, voice: str) -> Any:
+    """The (per-process cached) :class:`ConsistencyDetector` of ``config`` re-synthesising with ``voice``."""
+    return _detector(config.recognizer, config.tts_engine, voice, config.comparator_mode, config.threshold)
+
+
+def run_clean_item(task: CleanTask) -> StageOutput:
+    """Stage 1 for one item: synthesise, pass through the channel, detect (see the module docstring)."""
+    from synthcheck.audio.channel import AwgnChannel
+    from synthcheck.audio.metrics import word_error_rate
+
+    start = time.perf_counter()
+    config, spec = task.config, task.spec
+    detector = detector_for(config, spec.voice)
+    x = detector.synthesizer.synthesize(spec.sentence)
+    channel = AwgnChannel(snr_db=spec.snr_db, attenuation=config.attenuation)
+    y1 = quantize_16bit(channel.apply(x, config.item_rng(spec.key)))
+    verdict = detector.check(y1)
+    result = {
+        **_verdict_fields(verdict),
+        "wer": word_error_rate(spec.sentence, verdict.transcript),
+        "compute_seconds": time.perf_counter() - start,
+    }
+    audio = {"clean": x, "channel": y1}
+    if verdict.resynthesized is not None:
+        audio["clean_resynth"] = verdict.resynthesized
+    return StageOutput(spec.key, result, audio)
+
+
+def run_attack_batch(task: AttackTask) -> list[StageOutput]:
+    """Stage 2 for a batch: one batched targeted attack, then detect on each 16-bit adversarial."""
+    from synthcheck.asr import get_recognizer
+    from synthcheck.attacks import TargetedAttack, TargetedAttackConfig
+    from synthcheck.audio.metrics import word_error_rate
+
+    config = task.config
+    attack = TargetedAttack(get_recognizer(config.recognizer), TargetedAttackConfig(max_steps=config.attack_steps))
+    results = attack.run(task.channel_audio, config.target, seed=task.seed, progress=task.on_step)
+    outputs = []
+    for spec, attacked in zip(task.specs, results):
+        # The attack's confirming greedy decode of the 16-bit y2 is t2 = ASR(y2): no second decode.
+        verdict = detector_for(config, spec.voice).check_transcript(attacked.adversarial, attacked.transcript)
+        summary = attacked.to_dict()
+        result = {
+            **_verdict_fields(verdict),
+            "success": bool(attacked.success),
+            "wer_target": word_error_rate(config.target, verdict.transcript),
+            "wer_source": word_error_rate(spec.sentence, verdict.transcript),
+            **{k: summary[k] for k in _ATTACK_FIELDS},
+        }
+        audio = {"adversarial": attacked.adversarial}
+        if verdict.resynthesized is not None:
+            audio["adversarial_resynth"] = verdict.resynthesized
+        outputs.append(StageOutput(spec.key, result, audio))
+    return outputs
+
+
+def _verdict_fields(verdict: Any) -> dict[str, Any]:
+    fields = verdict.to_dict()
+    return {k: fields[k] for k in ("transcript", "score", "threshold", "consistent", "lag", "reason", "timings")}
+
+
+# --- provenance ----------------------------------------------------------------------------------
+def collect_versions(config: ExperimentConfig) -> dict[str, str]:
+    """Python, package and TTS engine versions to store with a run."""
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in _PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    try:
+        from synthcheck.tts import get_synthesizer
+
+        versions[config.tts_engine] = get_synthesizer(config.tts_engine, config.voices[0]).engine_version()
+    except SynthcheckError as exc:
+        log.info("no version for TTS engine %s: %s", config.tts_engine, exc)
+    return versions
+
+
+__all__ = [
+    "AttackTask",
+    "CleanTask",
+    "ExperimentRun",
+    "StageOutput",
+    "attack_seed",
+    "collect_versions",
+    "detector_for",
+    "run_attack_batch",
+    "run_clean_item",
+    "run_experiment",
+]

@@ -1,0 +1,328 @@
+"""Resumable results store: one SQLite database (WAL) plus audio files per run directory.
+
+Layout of ``runs/<name>/``::
+
+    results.sqlite        meta (config, hash, versions, wall time) and one row per item
+    audio/<item key>/     clean.wav, channel.wav, clean_resynth.wav, adversarial.wav, adversarial_resynth.wav
+    report.html, *.png    written by :mod:`synthcheck.report`
+
+Every stage of an item is committed in its own transaction, and the audio files a row references are
+written atomically (temp file, fsync, rename) *before* that transaction, so a process killed at any point
+leaves only whole files and whole rows. Attempt counters record how often a stage was started; a finished
+stage is never started again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from synthcheck.audio.io import SAMPLE_RATE, int16_from_float
+from synthcheck.cache import atomic_write_bytes
+from synthcheck.errors import BadInputError
+from synthcheck.experiments.config import ExperimentConfig, ItemSpec
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "results.sqlite"
+STAGES = ("clean", "attack")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    key TEXT PRIMARY KEY,
+    idx INTEGER NOT NULL,
+    sentence TEXT NOT NULL,
+    voice TEXT NOT NULL,
+    snr_db REAL NOT NULL,
+    clean_attempts INTEGER NOT NULL DEFAULT 0,
+    attack_attempts INTEGER NOT NULL DEFAULT 0,
+    clean_json TEXT,
+    attack_json TEXT,
+    clean_done_at REAL,
+    attack_done_at REAL
+);
+"""
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """One item as stored: its spec, stage results (``None`` until done) and attempt counters."""
+
+    spec: ItemSpec
+    clean: dict[str, Any] | None
+    attack: dict[str, Any] | None
+    clean_attempts: int
+    attack_attempts: int
+
+    @property
+    def done(self) -> bool:
+        """Both stages finished."""
+        return self.clean is not None and self.attack is not None
+
+
+class ConfigMismatchError(BadInputError):
+    """The run directory holds results of a different configuration."""
+
+
+class ResultsStore:
+    """The SQLite database and audio files of one run directory.
+
+    Use :meth:`open` to create or resume a run; :meth:`read` to open an existing one for reporting.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.db_path = self.run_dir / DB_NAME
+        self._conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=30.0)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+
+    # --- opening ------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        run_dir: str | Path,
+        config: ExperimentConfig,
+        versions: Mapping[str, str],
+        *,
+        new: bool = False,
+        force: bool = False,
+    ) -> ResultsStore:
+        """Create or resume the run in ``run_dir`` for ``config``.
+
+        Parameters
+        ----------
+        new
+            Wipe an existing run directory and start over.
+        force
+            Resume even if the stored config differs: finished items are kept, the new config is stored
+            (the old one is appended to ``config_history``).
+
+        Raises
+        ------
+        ConfigMismatchError
+            The directory holds a run of another config and neither ``new`` nor ``force`` is set.
+        """
+        run_dir = Path(run_dir)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise BadInputError(f"{run_dir}: exists and is not a directory; choose another --run-dir")
+        if new and (run_dir / DB_NAME).exists():
+            log.info("wiping %s (--new)", run_dir)
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        store = cls(run_dir)
+        stored_hash = store.meta("config_hash")
+        if stored_hash is None:
+            store._start(config, versions)
+        elif stored_hash != config.config_hash():
+            if not force:
+                store.close()
+                raise ConfigMismatchError(
+                    f"{run_dir} holds a run with a different config (hash {stored_hash}, now "
+                    f"{config.config_hash()}); use --new to start over, --force to continue, or another --run-dir"
+                )
+            store._replace_config(config, versions)
+        store.register_items(config.items())
+        return store
+
+    @classmethod
+    def read(cls, run_dir: str | Path) -> ResultsStore:
+        """Open an existing run directory (for reports); refuse a directory without results."""
+        run_dir = Path(run_dir)
+        if not (run_dir / DB_NAME).is_file():
+            raise BadInputError(f"{run_dir}: no {DB_NAME} here; run `synthcheck reproduce --run-dir {run_dir}` first")
+        return cls(run_dir)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._conn.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- meta ---------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        """A raw meta value, or ``None``."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def config(self) -> ExperimentConfig:
+        """The stored configuration."""
+        return ExperimentConfig.from_dict(json.loads(self._require_meta("config")))
+
+    def versions(self) -> dict[str, str]:
+        """Package versions recorded when the run started (or was last forced)."""
+        return json.loads(self._require_meta("versions"))
+
+    def wall_seconds(self) -> float:
+        """Compute time spent on this run, summed over all sessions (up to the last commit)."""
+        return float(self.meta("wall_seconds") or 0.0)
+
+    def _require_meta(self, key: str) -> str:
+        value = self.meta(key)
+        if value is None:
+            raise BadInputError(f"{self.run_dir}: the results database has no {key!r}; the run was never started")
+        return value
+
+    def _start(self, config: ExperimentConfig, versions: Mapping[str, str]) -> None:
+        with self._transaction() as cur:
+            _set_meta(cur, "config", json.dumps(config.to_dict(), sort_keys=True))
+            _set_meta(cur, "config_hash", config.config_hash())
+            _set_meta(cur, "versions", json.dumps(dict(versions), sort_keys=True))
+            _set_meta(cur, "created_at", repr(time.time()))
+            _set_meta(cur, "wall_seconds", "0.0")
+
+    def _replace_config(self, config: ExperimentConfig, versions: Mapping[str, str]) -> None:
+        history = json.loads(self.meta("config_history") or "[]")
+        history.append(json.loads(self._require_meta("config")))
+        log.warning("%s: continuing with a changed config (--force); finished items are kept", self.run_dir)
+        with self._transaction() as cur:
+            _set_meta(cur, "config_history", json.dumps(history, sort_keys=True))
+            _set_meta(cur, "config", json.dumps(config.to_dict(), sort_keys=True))
+            _set_meta(cur, "config_hash", config.config_hash())
+            _set_meta(cur, "versions", json.dumps(dict(versions), sort_keys=True))
+
+    # --- items --------------------------------------------------------------------------------
+    def register_items(self, specs: Iterable[ItemSpec]) -> None:
+        """Insert rows for items not yet known (existing rows are left alone)."""
+        with self._transaction() as cur:
+            cur.executemany(
+                "INSERT OR IGNORE INTO items (key, idx, sentence, voice, snr_db) VALUES (?, ?, ?, ?, ?)",
+                [(s.key, s.index, s.sentence, s.voice, s.snr_db) for s in specs],
+            )
+
+    def pending(self, stage: str, keys: Iterable[str]) -> list[str]:
+        """The keys (in the given order) whose ``stage`` is not finished."""
+        column = _stage_column(stage, "done_at")
+        done = {k for (k,) in self._conn.execute(f"SELECT key FROM items WHERE {column} IS NOT NULL")}
+        return [k for k in keys if k not in done]
+
+    def mark_started(self, stage: str, keys: Iterable[str]) -> None:
+        """Count one attempt of ``stage`` for each key (called just before the work starts)."""
+        column = _stage_column(stage, "attempts")
+        with self._transaction() as cur:
+            cur.executemany(f"UPDATE items SET {column} = {column} + 1 WHERE key = ?", [(k,) for k in keys])
+
+    def commit(self, stage: str, key: str, result: Mapping[str, Any], audio: Mapping[str, np.ndarray],
+               elapsed: float = 0.0) -> None:
+        """Write an item's audio files atomically, then commit its ``stage`` result in one transaction.
+
+        Parameters
+        ----------
+        result
+            JSON-ready stage result; the relative paths of the written audio are added under ``"audio"``.
+        audio
+            Name -> float audio (saved as 16-bit WAV under ``audio/<key>/<name>.wav``).
+        elapsed
+            Compute seconds to add to the run's wall time.
+        """
+        paths = {name: self.write_audio(key, name, samples) for name, samples in audio.items()}
+        payload = json.dumps({**result, "audio": paths}, sort_keys=True, allow_nan=True)
+        with self._transaction() as cur:
+            cur.execute(
+                f"UPDATE items SET {_stage_column(stage, 'json')} = ?, {_stage_column(stage, 'done_at')} = ? "
+                "WHERE key = ?",
+                (payload, time.time(), key),
+            )
+            if cur.rowcount != 1:
+                raise BadInputError(f"{self.run_dir}: item {key!r} is not registered in this run")
+            cur.execute(
+                "UPDATE meta SET value = CAST(CAST(value AS REAL) + ? AS TEXT) WHERE key = 'wall_seconds'",
+                (float(elapsed),),
+            )
+
+    def records(self) -> list[ItemRecord]:
+        """All items, in (voice, SNR, sentence index) registration order."""
+        rows = self._conn.execute(
+            "SELECT key, idx, sentence, voice, snr_db, clean_json, attack_json, clean_attempts, attack_attempts "
+            "FROM items ORDER BY rowid"
+        ).fetchall()
+        return [
+            ItemRecord(
+                spec=ItemSpec(key=r[0], index=r[1], sentence=r[2], voice=r[3], snr_db=r[4]),
+                clean=None if r[5] is None else json.loads(r[5]),
+                attack=None if r[6] is None else json.loads(r[6]),
+                clean_attempts=r[7],
+                attack_attempts=r[8],
+            )
+            for r in rows
+        ]
+
+    # --- audio --------------------------------------------------------------------------------
+    def write_audio(self, key: str, name: str, samples: np.ndarray) -> str:
+        """Atomically write 16-bit WAV ``audio/<key>/<name>.wav``; return its path relative to the run dir."""
+        rel = Path("audio", *(_safe_name(part) for part in key.split("/")), f"{_safe_name(name)}.wav")
+        atomic_write_bytes(self.run_dir / rel, wav_bytes(samples))
+        return rel.as_posix()
+
+    def audio_path(self, rel: str) -> Path:
+        """Absolute path of an audio file referenced by a stored result."""
+        return self.run_dir / rel
+
+    def read_audio(self, rel: str) -> np.ndarray:
+        """Float32 samples of a stored audio file (exactly the 16-bit values that were written)."""
+        path = self.audio_path(rel)
+        if not path.is_file():
+            raise BadInputError(f"{path}: audio referenced by the results database is missing; rerun with --new")
+        samples, _ = sf.read(str(path), dtype="float32")
+        return samples
+
+    # --- internals ----------------------------------------------------------------------------
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._conn)
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error), yielding a cursor."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> sqlite3.Cursor:
+        self._conn.execute("BEGIN IMMEDIATE")
+        return self._conn.cursor()
+
+    def __exit__(self, exc_type: type | None, *exc: object) -> None:
+        self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """Mono 16-bit PCM WAV file contents of float audio in [-1, 1]."""
+    buf = io.BytesIO()
+    sf.write(buf, int16_from_float(samples), sample_rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def _set_meta(cur: sqlite3.Cursor, key: str, value: str) -> None:
+    cur.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value))
+
+
+def _stage_column(stage: str, suffix: str) -> str:
+    if stage not in STAGES:
+        raise BadInputError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    return f"{stage}_{suffix}"
+
+
+def _safe_name(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._@+-]", "_", part) or "_"
+
+
+__all__ = ["DB_NAME", "STAGES", "ConfigMismatchError", "ItemRecord", "ResultsStore", "wav_bytes"]

@@ -1,0 +1,206 @@
+"""The self-contained HTML report of a run: numbers, per-sentence table with audio, plots, provenance.
+
+Everything is embedded (16-bit WAVs as ``data:audio/wav`` URIs, plots as ``data:image/png``), so
+``report.html`` can be mailed or archived alone. Every piece of text is escaped with :func:`html.escape`:
+transcripts are chosen by the attacker.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from synthcheck.cache import atomic_write_bytes
+from synthcheck.experiments.config import ExperimentConfig
+from synthcheck.experiments.metrics import ExperimentMetrics, compute_metrics
+from synthcheck.experiments.store import ItemRecord, ResultsStore
+from synthcheck.experiments.sweep import group_metrics
+from synthcheck.report.plots import roc_png, score_histogram_png, scores_by_sentence_png
+
+REPORT_NAME = "report.html"
+#: Audio players per item: (stage, stored name, label).
+_PLAYERS = (
+    ("clean", "clean", "x (TTS)"),
+    ("clean", "channel", "y1 (channel)"),
+    ("clean", "clean_resynth", "TTS(t1)"),
+    ("attack", "adversarial", "y2 (adversarial)"),
+    ("attack", "adversarial_resynth", "TTS(t2)"),
+)
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1800px}
+h1{font-size:1.5em} h2{font-size:1.2em;margin-top:28px}
+.summary{display:flex;flex-wrap:wrap;gap:12px;border:1px solid #bbb;border-radius:8px;padding:12px;background:#f4f7fb}
+.summary div{min-width:150px} .summary b{display:block;font-size:1.4em}
+table{border-collapse:collapse;font-size:13px} th,td{border:1px solid #ccc;padding:4px 6px;vertical-align:top}
+th{background:#eef} .flag{color:#b00;font-weight:bold} .ok{color:#070}
+audio{width:190px;height:28px;display:block} .plots img{max-width:100%;margin:6px;border:1px solid #ddd}
+pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}
+"""
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Rebuild ``report.html`` and the PNG plots of a run directory from its results store."""
+    with ResultsStore.read(run_dir) as store:
+        config = store.config()
+        records = store.records()
+        metrics = compute_metrics(records, config.threshold)
+        plots = {
+            "scores_by_sentence.png": scores_by_sentence_png(records, config.threshold),
+            "roc.png": roc_png(metrics),
+            "score_histogram.png": score_histogram_png(records, config.threshold),
+        }
+        for name, png in plots.items():
+            atomic_write_bytes(store.run_dir / name, png)
+        page = render_report(
+            title=store.run_dir.name,
+            config=config,
+            versions=store.versions(),
+            records=records,
+            metrics=metrics,
+            wall_seconds=store.wall_seconds(),
+            plots=plots,
+            audio={rel: store.audio_path(rel).read_bytes() for rel in _audio_files(records)},
+        )
+        return atomic_write_bytes(store.run_dir / REPORT_NAME, page.encode("utf-8"))
+
+
+def render_report(
+    *,
+    title: str,
+    config: ExperimentConfig,
+    versions: Mapping[str, str],
+    records: Sequence[ItemRecord],
+    metrics: ExperimentMetrics,
+    wall_seconds: float,
+    plots: Mapping[str, bytes],
+    audio: Mapping[str, bytes],
+) -> str:
+    """The report page as one string (``audio`` maps stored relative paths to WAV bytes)."""
+    groups = group_metrics(records, config.threshold)
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>synthcheck report: {_e(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>synthcheck: adversarial detection by re-synthesis &mdash; run {_e(title)}</h1>",
+        _summary(metrics, wall_seconds, config),
+    ]
+    if len(groups) > 1:
+        parts.append(_group_table(groups))
+    for group in groups:
+        parts.append(_item_table(group, [r for r in records if r.spec.group == group], audio, len(groups) > 1))
+    parts.append("<h2>Plots</h2><div class='plots'>")
+    parts.extend(f"<img alt='{_e(name)}' src='data:image/png;base64,{_b64(png)}'>" for name, png in plots.items())
+    parts.append("</div>")
+    parts.append("<h2>Configuration</h2><pre id='config'>"
+                 f"{_e(json.dumps(config.to_dict(), indent=2))}</pre>")
+    parts.append(f"<p>config hash <code>{_e(config.config_hash())}</code></p>")
+    parts.append(f"<h2>Versions</h2><pre id='versions'>{_e(json.dumps(dict(versions), indent=2))}</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _summary(m: ExperimentMetrics, wall_seconds: float, config: ExperimentConfig) -> str:
+    cells = [
+        ("detection rate", _pct(m.detection_rate), f"{m.n_attack_success} successful attacks"),
+        ("false-positive rate", _pct(m.false_positive_rate), f"{m.n_clean} clean items"),
+        ("AUC", _num(m.auc, 3), "adversarial vs clean"),
+        ("median SNR", f"{_num(m.median_snr_db, 1)} dB", f"median dB_x {_num(m.median_db_x, 1)}"),
+        ("attack success", _pct(m.attack_success_rate), f"{m.n_attack_success}/{m.n_attacked} attacked"),
+        ("items", str(m.n_items), f"{m.n_clean_misrecognized} clean misrecognised "
+                                  f"({m.false_positives_misrecognized} of them flagged)"),
+        ("wall time", _duration(wall_seconds), f"recogniser {config.recognizer}"),
+        ("threshold", f"{config.threshold:g}", f"{config.comparator_mode} correlation"),
+    ]
+    body = "".join(f"<div>{_e(label)}<b>{_e(value)}</b><small>{_e(note)}</small></div>" for label, value, note in cells)
+    return f"<h2>Summary</h2><section class='summary' id='summary'>{body}</section>"
+
+
+def _group_table(groups: Mapping[str, ExperimentMetrics]) -> str:
+    head = ("cell", "items", "attack success", "detection rate", "false-positive rate", "AUC", "median SNR (dB)")
+    rows = "".join(
+        "<tr class='group'>" + "".join(f"<td>{_e(v)}</td>" for v in (
+            group, m.n_items, _pct(m.attack_success_rate), _pct(m.detection_rate), _pct(m.false_positive_rate),
+            _num(m.auc, 3), _num(m.median_snr_db, 1))) + "</tr>"
+        for group, m in groups.items()
+    )
+    return (f"<h2>Per (voice, SNR)</h2><table id='groups'><thead><tr>{''.join(f'<th>{_e(h)}</th>' for h in head)}"
+            f"</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _item_table(group: str, records: Sequence[ItemRecord], audio: Mapping[str, bytes], titled: bool) -> str:
+    head = ("#", "sentence s", "t1 = ASR(y1)", "WER t1", "&rho; clean", "clean verdict", "t2 = ASR(y2)",
+            "attack", "WER t2 vs target", "WER t2 vs s", "&rho; adversarial", "adversarial verdict",
+            "dB_x", "SNR (dB)", "audio")
+    rows = "".join(_item_row(r, audio) for r in records)
+    title = f"<h2>Sentences: {_e(group)}</h2>" if titled else "<h2>Sentences</h2>"
+    return (f"{title}<table class='items'><thead><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
+def _item_row(record: ItemRecord, audio: Mapping[str, bytes]) -> str:
+    clean, attack = record.clean or {}, record.attack or {}
+    cells = [
+        _e(record.spec.index + 1),
+        _e(record.spec.sentence),
+        _e(clean.get("transcript", "")),
+        _e(_num(clean.get("wer"), 2)),
+        _e(_num(clean.get("score"), 3)),
+        _verdict(clean),
+        _e(attack.get("transcript", "")),
+        _e("" if not attack else ("success" if attack["success"] else "failed")),
+        _e(_num(attack.get("wer_target"), 2)),
+        _e(_num(attack.get("wer_source"), 2)),
+        _e(_num(attack.get("score"), 3)),
+        _verdict(attack),
+        _e(_num(attack.get("db_x"), 1)),
+        _e(_num(attack.get("snr_db"), 1)),
+        _players(record, audio),
+    ]
+    return f"<tr class='item' data-key='{_e(record.spec.key)}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _verdict(result: Mapping[str, Any]) -> str:
+    if not result:
+        return ""
+    return "<span class='ok'>consistent</span>" if result["consistent"] else "<span class='flag'>FLAGGED</span>"
+
+
+def _players(record: ItemRecord, audio: Mapping[str, bytes]) -> str:
+    out = []
+    for stage, name, label in _PLAYERS:
+        rel = ((record.clean if stage == "clean" else record.attack) or {}).get("audio", {}).get(name)
+        if rel in audio:
+            out.append(f"{_e(label)}<audio controls preload='none' src='data:audio/wav;base64,{_b64(audio[rel])}'></audio>")
+    return "".join(out)
+
+
+def _audio_files(records: Sequence[ItemRecord]) -> list[str]:
+    return [rel for r in records for stage in (r.clean, r.attack) if stage for rel in stage.get("audio", {}).values()]
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _pct(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{100 * value:.0f} %"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
+
+
+__all__ = ["REPORT_NAME", "render_report", "write_report"]
