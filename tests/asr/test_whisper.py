@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 import torch
@@ -12,15 +10,9 @@ import whisper
 from synthcheck.asr.whisper import WHISPER_SIZES, WhisperRecognizer, load_whisper_model
 from synthcheck.asr.whisper import ct2
 from synthcheck.asr.whisper.model import cached_weights_path
-from synthcheck.audio.io import SAMPLE_RATE, load_audio
+from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.errors import BadInputError, MissingComponentError
-
-
-def pico(tmp_path_factory: pytest.TempPathFactory, text: str, voice: str = "en-US") -> np.ndarray:
-    """Speak ``text`` with the real pico2wave and load it as library audio."""
-    path = tmp_path_factory.mktemp("pico") / "speech.wav"
-    subprocess.run(["pico2wave", "-l", voice, "-w", str(path), text], check=True, capture_output=True)
-    return load_audio(path)
+from synthcheck.tts import get_synthesizer
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +21,9 @@ def tiny() -> WhisperRecognizer:
 
 
 @pytest.fixture(scope="module")
-def clauses(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
-    texts = ["It was the worst of times,", "It was the season of Darkness,"]
-    return [pico(tmp_path_factory, text, "en-GB") for text in texts]
+def clauses() -> list[np.ndarray]:
+    pico = get_synthesizer("pico2wave", "en-GB")
+    return [pico.synthesize(text) for text in ("It was the worst of times,", "It was the season of Darkness,")]
 
 
 def test_sizes_are_the_packaged_ones() -> None:

@@ -206,7 +206,7 @@ class Attack(ABC):
         text = label.strip() if isinstance(label, str) else ""
         if not text:
             raise BadInputError(f"{self.kind} attack: the target/reference text is empty; give some words")
-        n_tokens = len(self.recognizer.tokenize(text)) + 1  # + end of text
+        n_tokens = len(self.recognizer.tokenize(text))
         capacity = int(self.recognizer.max_target_tokens)
         if n_tokens > capacity:
             raise BadInputError(

@@ -104,7 +104,9 @@ def max_normalized_xcorr(
     BadInputError
         Not 1-D, empty, NaN/inf, or an invalid mode/fraction/position.
     """
-    template, signal, start, length, swapped = _plan(reference, observed, mode, template_fraction, template_position)
+    template, signal, start, length, swapped = _plan(
+        reference, observed, mode, template_fraction, template_position
+    )
     return _best(normalized_xcorr_scores(template, signal), start, length, swapped)
 
 
@@ -117,7 +119,9 @@ def direct_normalized_xcorr(
     template_position: TemplatePosition = "center",
 ) -> CorrelationResult:
     """Same as :func:`max_normalized_xcorr` by an explicit lag-by-lag loop. SLOW (O(N·L)); the test oracle."""
-    template, signal, start, length, swapped = _plan(reference, observed, mode, template_fraction, template_position)
+    template, signal, start, length, swapped = _plan(
+        reference, observed, mode, template_fraction, template_position
+    )
     return _best(direct_xcorr_scores(template, signal), start, length, swapped)
 
 
@@ -166,7 +170,7 @@ def direct_xcorr_scores(
     for j, k in enumerate(ks):
         window = y[k : k + t.size]
         w_energy = float(np.dot(window, window))
-        if w_energy > tol and np.any(window):
+        if w_energy > tol:
             scores[j] = min(abs(float(np.dot(t, window))) / np.sqrt(t_energy * w_energy), 1.0)
     return scores
 

@@ -65,7 +65,7 @@ def snr_db(signal: np.ndarray, noise: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class FittedSnr:
-    """Result of :func:`fitted_snr_db`: SNR in dB, the fitted attenuation and delay (``x[i]`` ~ ``y[i + lag]``)."""
+    """Result of :func:`fitted_snr_db`: SNR (dB), fitted attenuation, delay (``x[i]`` ~ ``y[i + lag]``)."""
 
     snr_db: float
     alpha: float

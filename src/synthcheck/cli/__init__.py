@@ -54,13 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("synthcheck: interrupted; finished work is kept, rerun the same command to resume", file=sys.stderr)
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            print(f"synthcheck: error: {exc.format_message()}", file=sys.stderr)
-            return 2
-        raise
+    except typer.TyperException as exc:  # usage errors (typer vendors its own click exceptions)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print(f"synthcheck: error: {message}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -30,6 +31,7 @@ def attack(
     learning_rate: float = typer.Option(20.0, "--learning-rate", help="Adam step size on the 16-bit scale."),
     initial_bound: float = typer.Option(2000.0, "--initial-bound", help="Starting L-inf bound on the 16-bit scale."),
     time_budget: float | None = typer.Option(None, "--time-budget", help="Stop optimising after this many seconds."),
+    stop_db_x: float | None = typer.Option(None, "--stop-db-x", help="Stop once a success at or below this dB_x is found."),
     wer_threshold: float = typer.Option(0.5, "--wer-threshold", help="Untargeted success: WER above this."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial random perturbation."),
     transfer: bool = typer.Option(False, "--transfer", help="Also transcribe the result with every recogniser."),
@@ -52,7 +54,8 @@ def attack(
     audio = load_audio(audio_path)
     recognizer = get_recognizer(asr)
     settings = dict(
-        max_steps=max_steps, learning_rate=learning_rate, initial_bound=initial_bound, time_budget_s=time_budget, seed=seed
+        max_steps=max_steps, learning_rate=learning_rate, initial_bound=initial_bound, time_budget_s=time_budget,
+        stop_db_x=stop_db_x, seed=seed,
     )
     if untargeted:
         runner = UntargetedAttack(recognizer, UntargetedAttackConfig(wer_threshold=wer_threshold, **settings))
@@ -86,8 +89,8 @@ def attack(
     verdict = "[green]success[/]" if result.success else "[red]failed[/]"
     rows = [
         ("result", f"{verdict} ({result.kind}, confirmed by greedy decode)"),
-        ("target" if result.kind == "targeted" else "reference", result.target),
-        ("transcript", result.transcript),
+        ("target" if result.kind == "targeted" else "reference", escape(result.target)),
+        ("transcript", escape(result.transcript)),
         ("dB_x", f"{result.db_x:.1f} dB"),
         ("SNR (energy)", f"{result.snr_db:.1f} dB"),
         ("SNR (fitted)", f"{result.fitted_snr_db:.1f} dB"),
@@ -95,6 +98,6 @@ def attack(
         ("time", f"{result.seconds:.0f} s"),
         ("written", f"{output} (+ {output.with_suffix('.json').name})"),
     ]
-    for name, value in rows + [(f"transfer {k}", v) for k, v in (transcripts or {}).items()]:
+    for name, value in rows + [(f"transfer {k}", escape(v)) for k, v in (transcripts or {}).items()]:
         table.add_row(name, value)
     out.print(table)

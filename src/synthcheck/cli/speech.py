@@ -46,7 +46,7 @@ def synthesize(
 
 
 def voices() -> None:
-    """List the ``engine:voice`` ids that work on this machine."""
+    """List the engine:voice ids that work on this machine."""
     from synthcheck.tts import list_voices
 
     for voice_id in list_voices():

@@ -114,36 +114,39 @@ class ConsistencyDetector:
         """
         audio = validate_audio(audio, name="input audio")
         timings = {"asr": asr_seconds, "tts": 0.0, "compare": 0.0}
-        resynthesized, comparison, reason = None, None, ""
-        if not transcript.strip():
-            reason = "the recogniser heard no words"
-        else:
-            start = perf_counter()
-            try:
-                resynthesized = self.synthesizer.synthesize(transcript)
-            except BadInputError as exc:
-                reason = f"the transcript cannot be re-synthesised: {exc}"
-            timings["tts"] = perf_counter() - start
+        resynthesized, reason = self._resynthesize(transcript, timings)
+        comparison = None
         if resynthesized is not None:
             start = perf_counter()
             comparison = self.comparator.score(audio, resynthesized)
             timings["compare"] = perf_counter() - start
         timings["total"] = sum(timings.values())
-        score = comparison.score if comparison is not None else 0.0
         return Verdict(
             transcript=transcript,
-            score=score,
+            score=comparison.score if comparison else 0.0,
             threshold=self.threshold,
-            consistent=comparison is not None and score >= self.threshold,
-            lag=comparison.lag if comparison is not None else None,
+            consistent=comparison is not None and comparison.score >= self.threshold,
+            lag=comparison.lag if comparison else None,
             recognizer=self.recognizer.name,
             synthesizer=self.synthesizer.id,
             comparator=self.comparator.name,
             timings=timings,
             reason=reason,
-            details=comparison.details if comparison is not None else {},
+            details=comparison.details if comparison else {},
             resynthesized=resynthesized,
         )
+
+    def _resynthesize(self, transcript: str, timings: dict[str, float]) -> tuple[np.ndarray | None, str]:
+        """Speak the transcript; ``(None, reason)`` when there is nothing to speak."""
+        if not transcript.strip():
+            return None, "the recogniser heard no words"
+        start = perf_counter()
+        try:
+            return self.synthesizer.synthesize(transcript), ""
+        except BadInputError as exc:
+            return None, f"the transcript cannot be re-synthesised: {exc}"
+        finally:
+            timings["tts"] = perf_counter() - start
 
 
 def _json_safe(value: Any) -> Any:

@@ -108,7 +108,7 @@ def _summary(m: ExperimentMetrics, wall_seconds: float, config: ExperimentConfig
         ("detection rate", _pct(m.detection_rate), f"{m.n_attack_success} successful attacks"),
         ("false-positive rate", _pct(m.false_positive_rate), f"{m.n_clean} clean items"),
         ("AUC", _num(m.auc, 3), "adversarial vs clean"),
-        ("median SNR", f"{_num(m.median_snr_db, 1)} dB", f"median dB_x {_num(m.median_db_x, 1)}"),
+        ("median SNR", _num(m.median_snr_db, 1, " dB"), f"median dB_x {_num(m.median_db_x, 1)}"),
         ("attack success", _pct(m.attack_success_rate), f"{m.n_attack_success}/{m.n_attacked} attacked"),
         ("items", str(m.n_items), f"{m.n_clean_misrecognized} clean misrecognised "
                                   f"({m.false_positives_misrecognized} of them flagged)"),
@@ -190,8 +190,8 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _num(value: float | None, digits: int) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+def _num(value: float | None, digits: int, unit: str = "") -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}{unit}"
 
 
 def _pct(value: float) -> str:

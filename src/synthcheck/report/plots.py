@@ -15,11 +15,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from synthcheck.experiments.metrics import ExperimentMetrics  # noqa: E402
 from synthcheck.experiments.store import ItemRecord  # noqa: E402
 
-_CLEAN, _ADVERSARIAL, _THRESHOLD = "tab:blue", "tab:red", "0.35"
+_CLEAN, _ADVERSARIAL, _FAILED, _THRESHOLD = "tab:blue", "tab:red", "tab:gray", "0.35"
 
 
 def scores_by_sentence_png(records: Sequence[ItemRecord], threshold: float) -> bytes:
     """The paper's Fig. 4: rho_max per sentence index, clean (o) vs adversarial (x), threshold line.
+
+    Attacks that did not reach the target are drawn apart (+): they are not adversarial examples.
 
     Items of different sweep cells are drawn side by side around each index.
     """
@@ -31,11 +33,14 @@ def scores_by_sentence_png(records: Sequence[ItemRecord], threshold: float) -> b
         mine = [r for r in records if r.spec.group == group]
         suffix = f" ({group})" if len(groups) > 1 else ""
         clean = [(r.spec.index + 1 + offset, r.clean["score"]) for r in mine if r.clean is not None]
-        adv = [(r.spec.index + 1 + offset, r.attack["score"]) for r in mine if r.attack is not None]
+        adv = [(r.spec.index + 1 + offset, r.attack["score"]) for r in mine if r.attack and r.attack["success"]]
+        failed = [(r.spec.index + 1 + offset, r.attack["score"]) for r in mine if r.attack and not r.attack["success"]]
         if clean:
             ax.scatter(*zip(*clean), marker="o", facecolors="none", edgecolors=_CLEAN, label=f"clean{suffix}")
         if adv:
             ax.scatter(*zip(*adv), marker="x", color=_ADVERSARIAL, label=f"adversarial{suffix}")
+        if failed:
+            ax.scatter(*zip(*failed), marker="+", color=_FAILED, label=f"attack failed{suffix}")
     ax.axhline(threshold, color=_THRESHOLD, linestyle="--", label=f"threshold {threshold:g}")
     n = max((r.spec.index + 1 for r in records), default=1)
     ax.set_xticks(range(1, n + 1))
@@ -66,13 +71,16 @@ def roc_png(metrics: ExperimentMetrics) -> bytes:
 
 
 def score_histogram_png(records: Sequence[ItemRecord], threshold: float) -> bytes:
-    """Histograms of clean and adversarial scores on shared bins in [0, 1]."""
+    """Histograms of clean, adversarial and failed-attack scores on shared bins in [0, 1]."""
     clean = [r.clean["score"] for r in records if r.clean is not None]
-    adv = [r.attack["score"] for r in records if r.attack is not None]
+    adv = [r.attack["score"] for r in records if r.attack and r.attack["success"]]
+    failed = [r.attack["score"] for r in records if r.attack and not r.attack["success"]]
     bins = np.linspace(0.0, 1.0, 21)
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.hist(clean, bins=bins, alpha=0.6, color=_CLEAN, label=f"clean (n={len(clean)})")
     ax.hist(adv, bins=bins, alpha=0.6, color=_ADVERSARIAL, label=f"adversarial (n={len(adv)})")
+    if failed:
+        ax.hist(failed, bins=bins, alpha=0.6, color=_FAILED, label=f"attack failed (n={len(failed)})")
     ax.axvline(threshold, color=_THRESHOLD, linestyle="--", label=f"threshold {threshold:g}")
     ax.set_xlabel(r"$\rho_{max}$")
     ax.set_ylabel("items")

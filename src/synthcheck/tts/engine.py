@@ -10,6 +10,7 @@ import tempfile
 from abc import abstractmethod
 from functools import lru_cache
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import soundfile as sf
@@ -126,7 +127,7 @@ class CommandLineSynthesizer(Synthesizer):
             )
         return np.ascontiguousarray(audio, dtype=np.float32)
 
-    def raise_engine_error(self, returncode: int, stderr: str) -> None:
+    def raise_engine_error(self, returncode: int, stderr: str) -> NoReturn:
         """Turn a failed engine run into a one-line :class:`SynthcheckError`."""
         lines = [line.strip() for line in stderr.splitlines() if line.strip()]
         detail = lines[0][:160] if lines else "no message"
