@@ -6,7 +6,6 @@ from the same float16 weights, differences come from kernel order); greedy trans
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,21 +28,8 @@ MAX_WER = 0.10
 MAX_WER_PICO_US = 0.35
 
 
-def ct2_model_dir(package: ct2.ModelPackage, tmp_path: Path) -> Path:
-    """A CT2 model directory: the package's own, or (split model.bin) a tmp copy with the parts joined."""
-    if len(package.parts) == 1:
-        return package.model_dir
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copy(package.model_dir / name, tmp_path / name)
-    with open(tmp_path / "model.bin", "wb") as out:
-        for part in package.parts:
-            with open(part, "rb") as f:
-                shutil.copyfileobj(f, out)
-    return tmp_path
-
-
 def ct2_whisper(size: str, tmp_path: Path):
-    path = ct2_model_dir(ct2.locate_package(size), tmp_path)
+    path = ct2.ctranslate2_model_dir(ct2.locate_package(size), tmp_path)
     return ctranslate2.models.Whisper(str(path), device="cpu", compute_type="float32", intra_threads=2)
 
 

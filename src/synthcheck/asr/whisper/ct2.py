@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import shutil
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -270,3 +271,21 @@ def _dimensions(variables: dict[str, np.ndarray]) -> ModelDimensions:
         n_text_head=int(variables["decoder/num_heads"]),
         n_text_layer=count_layers("decoder"),
     )
+
+
+def ctranslate2_model_dir(package: ModelPackage, scratch: Path) -> Path:
+    """A directory the CTranslate2 runtime can load (e.g. as a test oracle) for ``package``.
+
+    A single ``model.bin`` is used in place; split parts are joined into ``scratch`` (with the config and
+    vocabulary files copied beside them).
+    """
+    if len(package.parts) == 1:
+        return package.model_dir
+    scratch.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copy(package.model_dir / name, scratch / name)
+    with open(scratch / "model.bin", "wb") as out:
+        for part in package.parts:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out)
+    return scratch
