@@ -113,3 +113,15 @@ def test_store_refuses_other_config_unless_new_or_force(tmp_path):
 def test_reading_a_directory_without_results_is_a_clear_error(tmp_path):
     with pytest.raises(BadInputError, match="no results.sqlite"):
         ResultsStore.read(tmp_path)
+
+
+def test_new_removes_only_the_runs_own_files(tmp_path):
+    config = small_config()
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+    with ResultsStore.open(tmp_path, config, {}) as store:
+        rel = store.write_audio(config.items()[0].key, "clean", np.full(160, 0.1, np.float32))
+    (tmp_path / "report.html").write_text("old")
+    ResultsStore.open(tmp_path, config, {}, new=True).close()
+    assert keep.read_text() == "mine"
+    assert not (tmp_path / rel).exists() and not (tmp_path / "report.html").exists()

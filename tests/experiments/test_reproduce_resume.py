@@ -18,7 +18,7 @@ import pytest
 
 from synthcheck.experiments.store import DB_NAME
 
-STEPS = "6"
+STEPS = "3"
 
 
 def command(run_dir: Path, *extra: str) -> list[str]:

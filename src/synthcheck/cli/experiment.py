@@ -194,7 +194,7 @@ def _render(metrics: ExperimentMetrics, report_path: Path, run_dir: Path, wall_s
         ("clean misrecognised / of them flagged",
          f"{metrics.n_clean_misrecognized} / {metrics.false_positives_misrecognized}"),
         ("AUC", _fmt(metrics.auc, 3)),
-        ("median SNR of successful attacks", f"{_fmt(metrics.median_snr_db, 1)} dB"),
+        ("median SNR of successful attacks", _fmt(metrics.median_snr_db, 1, " dB")),
         ("median dB_x of successful attacks", _fmt(metrics.median_db_x, 1)),
         ("wall time", f"{wall_seconds:.0f} s"),
     ]
@@ -209,5 +209,5 @@ def _pct(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{100 * value:.0f} %"
 
 
-def _fmt(value: float, digits: int) -> str:
-    return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"
+def _fmt(value: float, digits: int, unit: str = "") -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}{unit}"

@@ -27,6 +27,8 @@ ALIGNMENT_MODEL = "tiny.en"
 EDGE_PAD_SECONDS = 0.25
 #: Energy smoothing window for picking the quietest point of a pause (seconds).
 QUIET_WINDOW_SECONDS = 0.03
+#: Windows within this many dB of the quietest one count as the pause.
+QUIET_MARGIN_DB = 6.0
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,23 @@ def _interpolate(words: list[str], spans: list[tuple[float, float] | None], dura
 
 
 def quietest_sample(audio: np.ndarray, start: float, stop: float) -> int:
-    """Sample index of the lowest smoothed energy in ``[start, stop)`` seconds."""
+    """Sample index in the middle of the longest quiet run within ``[start, stop)`` seconds.
+
+    Energy is measured in :data:`QUIET_WINDOW_SECONDS` windows every 10 ms; "quiet" is within
+    :data:`QUIET_MARGIN_DB` of the quietest window, so a flat pause is cut in its middle, not at an edge.
+    """
+    hop = SAMPLE_RATE // 100
     lo = max(0, int(start * SAMPLE_RATE))
     hi = min(len(audio), max(lo + 1, int(stop * SAMPLE_RATE)))
     window = min(hi - lo, max(1, int(QUIET_WINDOW_SECONDS * SAMPLE_RATE)))
     power = np.convolve(np.asarray(audio[lo:hi], dtype=np.float64) ** 2, np.ones(window) / window, mode="valid")
-    return lo + window // 2 + int(np.argmin(power))
+    level = 10.0 * np.log10(power[::hop] + 1e-12)
+    quiet = np.r_[False, level <= level.min() + QUIET_MARGIN_DB, False].astype(np.int8)
+    edges = np.flatnonzero(np.diff(quiet))
+    starts, stops = edges[::2], edges[1::2]
+    longest = int(np.argmax(stops - starts))
+    centre = (starts[longest] + stops[longest] - 1) / 2
+    return lo + window // 2 + int(round(centre * hop))
 
 
 def segment_cut_points(audio: np.ndarray, spans: Sequence[WordSpan], segment_lengths: Sequence[int]) -> list[int]:
@@ -130,10 +143,17 @@ def segment_cut_points(audio: np.ndarray, spans: Sequence[WordSpan], segment_len
     return cuts
 
 
-def align_segments(audio: np.ndarray, segments: Sequence[str], model_size: str = ALIGNMENT_MODEL) -> list[int]:
-    """Cut points (sample positions, one more than ``segments``) of a recording that reads ``segments`` in order."""
+def align_segments(
+    audio: np.ndarray,
+    segments: Sequence[str],
+    heard: Sequence[tuple[str, float, float]] | None = None,
+) -> list[int]:
+    """Cut points (sample positions, one more than ``segments``) of a recording that reads ``segments`` in order.
+
+    ``heard`` are the recognised words (:func:`recognize_words`); they are recognised here when not given.
+    """
     text = " ".join(segments)
-    spans = match_words(text, recognize_words(audio, model_size))
+    spans = match_words(text, recognize_words(audio) if heard is None else heard)
     unmatched = [s.word for s in spans if not s.matched]
     if unmatched:
         log.info("alignment: %d words interpolated (%s)", len(unmatched), ", ".join(unmatched[:8]))

@@ -26,7 +26,7 @@ import numpy as np
 
 from synthcheck.audio.io import SAMPLE_RATE, load_audio
 from synthcheck.cache import atomic_write_bytes, cache_dir, content_key
-from synthcheck.data.alignment import ALIGNMENT_MODEL, align_segments
+from synthcheck.data.alignment import ALIGNMENT_MODEL, align_segments, recognize_words
 from synthcheck.errors import BadInputError, MissingComponentError
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
 ALSA_NOT_SPEECH = frozenset({"Noise"})
 #: Clauses with fewer words are joined to the next one ("in short" + "the period was …").
 MIN_CLAUSE_WORDS = 3
-#: Bump when the cutting method changes, so cached cut points are recomputed.
-CUT_VERSION = "1"
+#: Bump when the cutting method changes: cached cuts are recomputed from the cached word alignment.
+CUT_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -80,18 +80,28 @@ def two_cities_clauses() -> list[str]:
 
 
 def two_cities_cut_points() -> list[int]:
-    """Sample positions cutting the LibriVox reading into :func:`two_cities_clauses` (aligned once, then cached)."""
+    """Sample positions cutting the LibriVox reading into :func:`two_cities_clauses`.
+
+    The Whisper word alignment runs once; its words and the resulting cuts are cached under
+    ``cache_dir("datasets")`` (keyed by the audio and the model); the cheap cutting is redone when
+    :data:`CUT_VERSION` or the clauses change.
+    """
     from synthcheck.data.two_cities import librivox_two_cities
 
     audio = librivox_two_cities()
     clauses = two_cities_clauses()
-    key = content_key(CUT_VERSION, ALIGNMENT_MODEL, np.ascontiguousarray(audio).tobytes(), "\n".join(clauses))
-    path = cache_dir("datasets") / f"two-cities-cuts-{key}.json"
-    if path.exists():
-        return json.loads(path.read_text())["cuts"]
-    log.info("aligning the LibriVox reading to %d clauses with Whisper %s", len(clauses), ALIGNMENT_MODEL)
-    cuts = align_segments(audio, clauses)
-    atomic_write_bytes(path, json.dumps({"cuts": cuts, "clauses": clauses}).encode())
+    key = content_key(ALIGNMENT_MODEL, np.ascontiguousarray(audio).tobytes())
+    path = cache_dir("datasets") / f"two-cities-alignment-{key}.json"
+    cached = json.loads(path.read_text()) if path.exists() else {}
+    if cached.get("version") == CUT_VERSION and cached.get("clauses") == clauses:
+        return cached["cuts"]
+    heard = cached.get("words")
+    if heard is None:
+        log.info("aligning the LibriVox reading to %d clauses with Whisper %s", len(clauses), ALIGNMENT_MODEL)
+        heard = recognize_words(audio)
+    cuts = align_segments(audio, clauses, heard)
+    payload = {"version": CUT_VERSION, "clauses": clauses, "cuts": cuts, "words": [list(w) for w in heard]}
+    atomic_write_bytes(path, json.dumps(payload).encode())
     return cuts
 
 

@@ -207,7 +207,7 @@ class _Clock:
 
 def attack_seed(config: ExperimentConfig, keys: Sequence[str]) -> int:
     """Seed of one attack batch, derived from the root seed and the batch's item keys."""
-    return config.item_seed("\x1f".join(keys)) % (2**63)
+    return config.item_seed("\x1f".join(keys))
 
 
 # --- worker side ---------------------------------------------------------------------------------

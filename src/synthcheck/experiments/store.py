@@ -37,6 +37,9 @@ from synthcheck.experiments.config import ExperimentConfig, ItemSpec
 log = logging.getLogger(__name__)
 
 DB_NAME = "results.sqlite"
+AUDIO_DIR = "audio"
+#: Files the report writes into a run directory (removed by ``--new``).
+REPORT_FILES = ("report.html", "scores_by_sentence.png", "roc.png", "score_histogram.png")
 STAGES = ("clean", "attack")
 
 _SCHEMA = """
@@ -120,9 +123,8 @@ class ResultsStore:
         run_dir = Path(run_dir)
         if run_dir.exists() and not run_dir.is_dir():
             raise BadInputError(f"{run_dir}: exists and is not a directory; choose another --run-dir")
-        if new and (run_dir / DB_NAME).exists():
-            log.info("wiping %s (--new)", run_dir)
-            shutil.rmtree(run_dir)
+        if new:
+            _wipe(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         store = cls(run_dir)
         stored_hash = store.meta("config_hash")
@@ -268,7 +270,7 @@ class ResultsStore:
     # --- audio --------------------------------------------------------------------------------
     def write_audio(self, key: str, name: str, samples: np.ndarray) -> str:
         """Atomically write 16-bit WAV ``audio/<key>/<name>.wav``; return its path relative to the run dir."""
-        rel = Path("audio", *(_safe_name(part) for part in key.split("/")), f"{_safe_name(name)}.wav")
+        rel = Path(AUDIO_DIR, *(_safe_name(part) for part in key.split("/")), f"{_safe_name(name)}.wav")
         atomic_write_bytes(self.run_dir / rel, wav_bytes(samples))
         return rel.as_posix()
 
@@ -310,6 +312,18 @@ def wav_bytes(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     return buf.getvalue()
 
 
+def _wipe(run_dir: Path) -> None:
+    """Delete a run's database, audio and report files (and nothing else in the directory)."""
+    if not (run_dir / DB_NAME).exists():
+        return
+    log.info("wiping the run in %s (--new)", run_dir)
+    for suffix in ("", "-wal", "-shm"):
+        (run_dir / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(run_dir / AUDIO_DIR, ignore_errors=True)
+    for name in REPORT_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+
+
 def _set_meta(cur: sqlite3.Cursor, key: str, value: str) -> None:
     cur.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value))
@@ -325,4 +339,4 @@ def _safe_name(part: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@+-]", "_", part) or "_"
 
 
-__all__ = ["DB_NAME", "STAGES", "ConfigMismatchError", "ItemRecord", "ResultsStore", "wav_bytes"]
+__all__ = ["AUDIO_DIR", "DB_NAME", "REPORT_FILES", "STAGES", "ConfigMismatchError", "ItemRecord", "ResultsStore", "wav_bytes"]

@@ -18,11 +18,11 @@ from typing import Any
 from synthcheck.cache import atomic_write_bytes
 from synthcheck.experiments.config import ExperimentConfig
 from synthcheck.experiments.metrics import ExperimentMetrics, compute_metrics
-from synthcheck.experiments.store import ItemRecord, ResultsStore
+from synthcheck.experiments.store import REPORT_FILES, ItemRecord, ResultsStore
 from synthcheck.experiments.sweep import group_metrics
 from synthcheck.report.plots import roc_png, score_histogram_png, scores_by_sentence_png
 
-REPORT_NAME = "report.html"
+REPORT_NAME, FIG4_NAME, ROC_NAME, HISTOGRAM_NAME = REPORT_FILES
 #: Audio players per item: (stage, stored name, label).
 _PLAYERS = (
     ("clean", "clean", "x (TTS)"),
@@ -50,9 +50,9 @@ def write_report(run_dir: str | Path) -> Path:
         records = store.records()
         metrics = compute_metrics(records, config.threshold)
         plots = {
-            "scores_by_sentence.png": scores_by_sentence_png(records, config.threshold),
-            "roc.png": roc_png(metrics),
-            "score_histogram.png": score_histogram_png(records, config.threshold),
+            FIG4_NAME: scores_by_sentence_png(records, config.threshold),
+            ROC_NAME: roc_png(metrics),
+            HISTOGRAM_NAME: score_histogram_png(records, config.threshold),
         }
         for name, png in plots.items():
             atomic_write_bytes(store.run_dir / name, png)

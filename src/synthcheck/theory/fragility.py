@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -69,8 +69,11 @@ class FragilityReport:
     sqrt_n_plus_m_over_m: float
     n_jvp: int
     n_vjp: int
+    #: Wall time in total and in the power iteration alone.
     seconds: float
-    fd_check: FiniteDifferenceCheck | None
+    power_seconds: float
+    #: One finite-difference check per step (largest step first); empty when skipped.
+    fd_check: tuple[FiniteDifferenceCheck, ...]
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict (for JSON)."""
@@ -119,7 +122,7 @@ def fragility(
     samples: int = 64,
     batch: int = 16,
     rel_tol: float = 1e-3,
-    fd_eps: float | None = 1e-3,
+    fd_steps: Sequence[float] = (1e-2, 1e-3, 1e-4),
     fd_samples: int = 8,
 ) -> FragilityReport:
     """Measure the fragility ratio of ``h`` at ``x`` without forming the Jacobian.
@@ -136,9 +139,9 @@ def fragility(
         Power-iteration budget and stopping tolerance (see :func:`top_singular_pair`).
     samples, batch
         Random unit directions for E‖J·o‖ (standard error reported), evaluated ``batch`` at a time.
-    fd_eps, fd_samples
-        Step of the finite-difference cross-check, relative to ``‖x‖`` (``None`` skips it), and how many of
-        the random directions it uses.
+    fd_steps, fd_samples
+        Steps ε of the finite-difference cross-check, relative to ``‖x‖`` (empty skips it), and how many of
+        the random directions it uses. As ε → 0, α(ε)/E β(o, ε) must approach the JVP ratio.
 
     Raises
     ------
@@ -168,7 +171,9 @@ def fragility(
         return vjp_fn(u.reshape(1, m))[0].detach()[0]
 
     start = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    power_started = time.perf_counter()
     sigma, top, history = top_singular_pair(lambda v: jvp_batch(v.unsqueeze(0))[0], vjp_one, start, iters=iters, rel_tol=rel_tol)
+    power_seconds = time.perf_counter() - power_started
     rel_change = abs(history[-1] - history[-2]) / history[-1] if len(history) > 1 and history[-1] > 0 else math.inf
     log.info("power iteration: sigma_max=%.6g after %d iterations (rel change %.2e)", sigma, len(history), rel_change)
 
@@ -178,9 +183,10 @@ def fragility(
     mean_jo = float(jo.mean())
     stderr = float(jo.std(unbiased=True)) / math.sqrt(samples)
     ratio = sigma / mean_jo if mean_jo > 0 else math.inf
-    fd = None
-    if fd_eps is not None:
-        fd = _finite_difference_check(h, x, y0, top, directions[:fd_samples], jo[:fd_samples], sigma, fd_eps * float(x.norm()))
+    fd = tuple(
+        _finite_difference_check(h, x, y0, top, directions[:fd_samples], jo[:fd_samples], sigma, step * float(x.norm()))
+        for step in fd_steps
+    )
     return FragilityReport(
         n=n,
         m=m,
@@ -198,6 +204,7 @@ def fragility(
         n_jvp=counts["jvp"],
         n_vjp=counts["vjp"],
         seconds=time.perf_counter() - started,
+        power_seconds=power_seconds,
         fd_check=fd,
     )
 
@@ -206,7 +213,7 @@ def _finite_difference_check(
     h: BatchedMap, x: Tensor, y0: Tensor, top: Tensor, directions: Tensor, jo: Tensor, sigma: float, eps: float
 ) -> FiniteDifferenceCheck:
     if eps <= 0:
-        raise BadInputError("the finite-difference step is zero (is the input all zeros?); pass fd_eps=None")
+        raise BadInputError("the finite-difference step is zero (is the input all zeros?); pass fd_steps=()")
     with torch.no_grad():
         steps = torch.cat([top.unsqueeze(0), -top.unsqueeze(0), directions])
         moved = (h(x.unsqueeze(0) + eps * steps) - y0.detach()).norm(dim=1).double()

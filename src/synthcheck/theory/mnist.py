@@ -12,6 +12,7 @@ import json
 import logging
 import pickle
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -39,8 +40,10 @@ class MnistTraining:
     seed: int = 0
 
 
+@lru_cache(maxsize=1)
 def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """(train, validation, test) pairs of images (k, 784) float32 in [0, 1] and labels (k,) int64.
+    """(train, validation, test) pairs of images (k, 784) float32 in [0, 1] and labels (k,) int64 (read once;
+    do not modify the arrays).
 
     Raises
     ------

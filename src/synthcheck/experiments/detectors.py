@@ -1,0 +1,243 @@
+"""Evaluate detector configurations on clean and attacked speech: AUC, FPR, detection rate, latency.
+
+Input is a list of :class:`EvalRecord` — (clean audio, true text, recogniser's transcript, adversarial
+audio, adversarial transcript) from anywhere: a real attack run, or the *wrong-transcript proxy* built by
+:func:`wrong_transcript_records` (the clean audio judged against the transcript of a different utterance;
+records say ``proxy=True`` so reports can label them).
+
+Protocol (the numbers of ``docs/human-speech.md``):
+
+* clean negatives: records whose clean audio the recogniser transcribed correctly (normalised WER 0),
+  judged against that transcript;
+* positives: every record's adversarial audio judged against its adversarial transcript;
+* AUC ranks by ``−score`` (low score = flagged); the threshold is calibrated on the clean scores for a
+  target FPR (:func:`synthcheck.detect.calibrate_threshold`); ``fpr_loo`` is the honest leave-one-out FPR
+  (each clean item judged with a threshold calibrated on the others);
+* latency: seconds of re-synthesis + comparison per second of input audio (the recogniser's own time is
+  not counted — it runs anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from synthcheck.asr.base import Recognizer
+from synthcheck.audio.io import SAMPLE_RATE
+from synthcheck.audio.metrics import word_error_rate
+from synthcheck.detect.calibration import calibrate_threshold, detection_rate, false_positive_rate
+from synthcheck.detect.comparators import Comparator, CorrelationComparator
+from synthcheck.detect.detector import ConsistencyDetector
+from synthcheck.errors import BadInputError
+from synthcheck.experiments.metrics import auc, roc_curve
+from synthcheck.tts.base import Synthesizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """One evaluation item: a clean utterance and its attacked (or proxy) counterpart."""
+
+    key: str
+    audio: np.ndarray
+    text: str
+    transcript: str
+    adversarial_audio: np.ndarray
+    adversarial_transcript: str
+    proxy: bool = False
+
+    @property
+    def correctly_transcribed(self) -> bool:
+        """Whether the recogniser's transcript of the clean audio has zero (normalised) WER."""
+        return word_error_rate(self.text, self.transcript) == 0.0
+
+
+def wrong_transcript_records(
+    keys: Sequence[str],
+    audios: Sequence[np.ndarray],
+    texts: Sequence[str],
+    transcripts: Sequence[str],
+    rng: np.random.Generator,
+) -> list[EvalRecord]:
+    """Proxy records: each clean audio paired with the recogniser's transcript of a *different* utterance.
+
+    The other utterance is drawn uniformly by ``rng`` among those whose transcript differs (normalised).
+    """
+    if not len(keys) == len(audios) == len(texts) == len(transcripts):
+        raise BadInputError("keys, audios, texts and transcripts must have the same length")
+    records = []
+    for i in range(len(keys)):
+        others = [j for j in range(len(keys)) if word_error_rate(transcripts[i], transcripts[j]) > 0]
+        if not others:
+            raise BadInputError("wrong-transcript proxy needs at least two utterances with different transcripts")
+        j = others[int(rng.integers(len(others)))]
+        records.append(EvalRecord(keys[i], audios[i], texts[i], transcripts[i], audios[i], transcripts[j], proxy=True))
+    return records
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """A named (synthesiser, comparator) pair; ``build`` is called once, lazily (engines, models load then)."""
+
+    name: str
+    description: str
+    build: Callable[[], tuple[Synthesizer, Comparator]]
+
+
+def standard_configs(judge: str = "tiny.en") -> list[DetectorConfig]:
+    """The configurations of ``docs/human-speech.md``: the paper's check and the three decompressions."""
+    from synthcheck.detect.dtw_comparator import DtwComparator
+    from synthcheck.detect.likelihood import LikelihoodComparator, TranscriptOnly
+    from synthcheck.detect.voice_search import BestOfRenderings, VoiceSearch
+    from synthcheck.tts import get_synthesizer
+
+    def pico() -> Synthesizer:
+        return get_synthesizer("pico2wave", "en-US")
+
+    return [
+        DetectorConfig("paper", "pico2wave en-US, xcorr of a 10 % template", lambda: (pico(), CorrelationComparator())),
+        DetectorConfig("dtw", "pico2wave en-US, DTW over CMVN MFCCs", lambda: (pico(), DtwComparator())),
+        DetectorConfig(
+            "voices-xcorr", "8 voices x 3 speeds, best xcorr",
+            lambda: (VoiceSearch(), BestOfRenderings(CorrelationComparator())),
+        ),
+        DetectorConfig(
+            "voices-dtw", "8 voices, best DTW", lambda: (VoiceSearch(speeds=(1.0,)), BestOfRenderings(DtwComparator()))
+        ),
+        DetectorConfig(
+            f"likelihood-{judge}", f"no TTS, exp(-CE) under Whisper {judge}",
+            lambda: (TranscriptOnly(), LikelihoodComparator(judge)),
+        ),
+    ]
+
+
+@dataclass
+class DetectorEvaluation:
+    """Numbers for one configuration on one set of records (NaN when undefined)."""
+
+    config: str
+    source: str
+    proxy: bool
+    n_clean: int
+    n_attacked: int
+    auc: float
+    threshold: float
+    target_fpr: float
+    fpr: float
+    fpr_loo: float
+    detection_rate: float
+    latency_per_second: float
+    clean_scores: list[float] = field(default_factory=list)
+    attacked_scores: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary (NaN as ``None``)."""
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+
+def leave_one_out_fpr(clean_scores: Sequence[float], target_fpr: float) -> float:
+    """FPR when each clean score is judged with a threshold calibrated on all the others."""
+    scores = np.asarray(clean_scores, dtype=np.float64)
+    if scores.size < 2:
+        return math.nan
+    flagged = [scores[i] < calibrate_threshold(np.delete(scores, i), target_fpr) for i in range(scores.size)]
+    return float(np.mean(flagged))
+
+
+def evaluate_detector(
+    detector: ConsistencyDetector,
+    records: Sequence[EvalRecord],
+    *,
+    config: str,
+    source: str,
+    target_fpr: float = 0.05,
+    progress: Callable[[], None] | None = None,
+) -> DetectorEvaluation:
+    """Score the clean (correctly transcribed) and adversarial items of ``records`` with ``detector``.
+
+    ``progress`` is called after every check (for a CLI progress bar).
+    """
+    clean_scores, attacked_scores, busy, audio_seconds = [], [], 0.0, 0.0
+    jobs = [(r.audio, r.transcript, clean_scores) for r in records if r.correctly_transcribed]
+    jobs += [(r.adversarial_audio, r.adversarial_transcript, attacked_scores) for r in records]
+    for audio, transcript, sink in jobs:
+        verdict = detector.check_transcript(audio, transcript)
+        sink.append(float(verdict.score))
+        busy += verdict.timings["tts"] + verdict.timings["compare"]
+        audio_seconds += len(audio) / SAMPLE_RATE
+        if progress is not None:
+            progress()
+    nan = math.nan
+    threshold = calibrate_threshold(clean_scores, target_fpr) if clean_scores else nan
+    labels = np.r_[np.zeros(len(clean_scores), bool), np.ones(len(attacked_scores), bool)]
+    fpr_curve, tpr_curve, _ = roc_curve(labels, -np.r_[clean_scores, attacked_scores])
+    return DetectorEvaluation(
+        config=config,
+        source=source,
+        proxy=any(r.proxy for r in records),
+        n_clean=len(clean_scores),
+        n_attacked=len(attacked_scores),
+        auc=auc(fpr_curve, tpr_curve),
+        threshold=threshold,
+        target_fpr=target_fpr,
+        fpr=false_positive_rate(clean_scores, threshold) if clean_scores else nan,
+        fpr_loo=leave_one_out_fpr(clean_scores, target_fpr),
+        detection_rate=detection_rate(attacked_scores, threshold) if clean_scores and attacked_scores else nan,
+        latency_per_second=busy / audio_seconds if audio_seconds else nan,
+        clean_scores=clean_scores,
+        attacked_scores=attacked_scores,
+    )
+
+
+def evaluate_configs(
+    recognizer: Recognizer,
+    configs: Sequence[DetectorConfig],
+    records_by_source: dict[str, Sequence[EvalRecord]],
+    *,
+    target_fpr: float = 0.05,
+    progress: Callable[[], None] | None = None,
+) -> list[DetectorEvaluation]:
+    """Every configuration on every source (one :class:`DetectorEvaluation` per pair)."""
+    results = []
+    for config in configs:
+        synthesizer, comparator = config.build()
+        detector = ConsistencyDetector(recognizer, synthesizer, comparator)
+        for source, records in records_by_source.items():
+            log.info("evaluating %s on %s (%d records)", config.name, source, len(records))
+            results.append(
+                evaluate_detector(detector, records, config=config.name, source=source, target_fpr=target_fpr,
+                                  progress=progress)
+            )
+    return results
+
+
+def dataset_proxy_records(
+    dataset: str, recognizer: Recognizer, rng: np.random.Generator
+) -> list[EvalRecord]:
+    """Wrong-transcript proxy records for a built-in dataset (transcribed once by ``recognizer``)."""
+    from synthcheck.data.datasets import load_dataset
+
+    utterances = load_dataset(dataset)
+    audios = [u.audio for u in utterances]
+    transcripts = recognizer.transcribe_batch(audios)
+    return wrong_transcript_records([u.key for u in utterances], audios, [u.text for u in utterances], transcripts, rng)
+
+
+def markdown_table(evaluations: Sequence[DetectorEvaluation]) -> str:
+    """A Markdown table of the evaluations (for docs and reports)."""
+    lines = [
+        "| config | source | clean | attacked | AUC | threshold | FPR (in-sample) | FPR (leave-one-out) | detection | latency s/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in evaluations:
+        lines.append(
+            f"| {e.config} | {e.source}{' (proxy)' if e.proxy else ''} | {e.n_clean} | {e.n_attacked} | {e.auc:.3f} "
+            f"| {e.threshold:.3f} | {e.fpr:.1%} | {e.fpr_loo:.1%} | {e.detection_rate:.1%} | {e.latency_per_second:.3f} |"
+        )
+    return "\n".join(lines)

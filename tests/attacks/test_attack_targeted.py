@@ -1,0 +1,73 @@
+"""Targeted attack on real Whisper tiny.en with real pico2wave speech."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from synthcheck.attacks import TargetedAttack, TargetedAttackConfig
+from synthcheck.audio.io import load_audio
+from synthcheck.audio.metrics import normalize_text
+
+TARGET = "open the door"
+
+
+@pytest.fixture(scope="module")
+def batch_results(tiny, hello, best):
+    """Two utterances of different lengths attacked in one batch, stopping once both are below -30 dB."""
+    config = TargetedAttackConfig(max_steps=60, learning_rate=20.0, stop_db_x=-30.0)
+    steps_seen: list[int] = []
+    results = TargetedAttack(tiny, config).run([hello, best], TARGET, seed=0, progress=lambda p: steps_seen.append(p.step))
+    return results, steps_seen
+
+
+def test_batch_succeeds_confirmed_by_decode(batch_results, tiny, hello, best):
+    results, steps_seen = batch_results
+    assert [r.success for r in results] == [True, True]
+    for result, clean in zip(results, (hello, best)):
+        assert result.adversarial.shape == clean.shape  # padding was not attached to the item
+        assert normalize_text(result.transcript) == TARGET
+        assert result.first_success_step is not None and result.first_success_step <= result.steps
+        assert len(result.loss_curve) == result.steps
+        assert result.bound < 2000.0  # the bound shrank after a success
+    assert steps_seen == list(range(1, results[0].steps + 1))
+    # an independent greedy decode of the returned audio agrees
+    assert [normalize_text(t) for t in tiny.transcribe_batch([r.adversarial for r in results])] == [TARGET, TARGET]
+
+
+def test_distortion_matches_independent_numpy(batch_results, hello):
+    result = batch_results[0][0]
+    assert np.array_equal(result.original, hello)
+    samples = result.adversarial.astype(np.float64) * 32768
+    assert np.array_equal(samples, np.round(samples))  # exact 16-bit values
+    delta = result.adversarial.astype(np.float64) - hello.astype(np.float64)
+    expected_db_x = 20 * np.log10(np.abs(delta).max()) - 20 * np.log10(np.abs(hello).max())
+    expected_snr = 10 * np.log10(np.sum(hello.astype(np.float64) ** 2) / np.sum(delta**2))
+    assert result.db_x == pytest.approx(expected_db_x, abs=1e-3)
+    assert result.snr_db == pytest.approx(expected_snr, abs=1e-3)
+    assert result.db_x <= -30.0
+    assert result.fitted_snr_db == pytest.approx(result.snr_db, abs=1.0)  # no delay/attenuation involved
+
+
+def test_saved_wav_read_back_decodes_to_target(batch_results, tiny, tmp_path):
+    result = batch_results[0][1]
+    path = result.save(tmp_path / "adv.wav")
+    loaded = load_audio(path)
+    assert np.array_equal(loaded, result.adversarial)
+    assert normalize_text(tiny.transcribe(loaded)) == TARGET
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["success"] is True and sidecar["target"] == TARGET
+    assert sidecar["db_x"] == pytest.approx(result.db_x)
+    assert sidecar["config"]["type"] == "TargetedAttackConfig" and sidecar["config"]["max_steps"] == 60
+
+
+def test_same_seed_same_result_other_seed_differs(tiny, hello):
+    attack = TargetedAttack(tiny, TargetedAttackConfig(max_steps=2))
+    first = attack.run([hello], TARGET, seed=7)[0]
+    again = attack.run([hello], TARGET, seed=7)[0]
+    other = attack.run([hello], TARGET, seed=8)[0]
+    assert np.array_equal(first.adversarial, again.adversarial)
+    assert first.loss_curve == again.loss_curve
+    assert not np.array_equal(first.adversarial, other.adversarial)

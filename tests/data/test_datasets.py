@@ -1,0 +1,112 @@
+"""Built-in speech sets: the aligned LibriVox clauses, their pico2wave twins and the alsa-utils recordings."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from synthcheck.asr.registry import get_recognizer
+from synthcheck.audio.io import SAMPLE_RATE
+from synthcheck.audio.metrics import word_error_rate
+from synthcheck.cache import cache_dir
+from synthcheck.data.alignment import WordSpan, match_words, normalize_words, quietest_sample, segment_cut_points
+from synthcheck.data.datasets import (
+    DATASETS,
+    load_dataset,
+    split_clauses,
+    two_cities_clauses,
+    two_cities_cut_points,
+)
+from synthcheck.data.two_cities import PAPER_SENTENCES, TEXT
+from synthcheck.errors import BadInputError
+
+
+@pytest.fixture(scope="module")
+def human() -> list:
+    return load_dataset("two-cities-human")
+
+
+def test_clauses_start_with_the_papers_ten_sentences() -> None:
+    clauses = two_cities_clauses()
+    assert [c.lower() for c in clauses[:10]] == list(PAPER_SENTENCES)
+    assert normalize_words(" ".join(clauses)) == normalize_words(TEXT)
+    assert all(len(c.split()) >= 3 for c in clauses)
+    assert "in short the period was so far like the present period" in clauses
+
+
+def test_split_clauses_joins_short_pieces() -> None:
+    assert split_clauses("a b, c d e; f, g h i j.") == ["a b c d e", "f g h i j"]
+    assert split_clauses("one two three, four") == ["one two three four"]
+
+
+def test_human_clauses_are_contiguous_cuts_of_the_reading(human: list) -> None:
+    cuts = two_cities_cut_points()
+    assert len(human) == len(cuts) - 1 == 18
+    assert np.all(np.diff(cuts) > 0.8 * SAMPLE_RATE)
+    assert all(u.audio.dtype == np.float32 and 1.0 < u.seconds < 6.0 for u in human)
+    assert [u.key for u in human[:2]] == ["two-cities-00", "two-cities-01"]
+
+
+def test_cut_points_are_cached_once(human: list) -> None:
+    files = list(cache_dir("datasets").glob("two-cities-alignment-*.json"))
+    assert files, "alignment result was not cached"
+    cached = json.loads(max(files, key=lambda p: p.stat().st_mtime).read_text())
+    start = time.perf_counter()
+    assert two_cities_cut_points() == cached["cuts"]
+    assert time.perf_counter() - start < 5.0  # no second alignment (that takes tens of seconds)
+
+
+def test_each_human_clause_transcribes_back_to_its_text(human: list) -> None:
+    transcripts = get_recognizer("whisper-tiny.en").transcribe_batch([u.audio for u in human])
+    wers = [word_error_rate(u.text, t) for u, t in zip(human, transcripts)]
+    assert float(np.mean(wers)) < 0.12, list(zip(transcripts, wers))
+    assert max(wers) <= 0.5, list(zip(transcripts, wers))
+
+
+def test_tts_set_has_the_same_clauses(human: list) -> None:
+    tts = load_dataset("two-cities-tts")
+    assert [u.text for u in tts] == [u.text for u in human]
+    assert [u.key for u in tts] == [u.key for u in human]
+    assert all(np.max(np.abs(u.audio)) > 0.05 for u in tts)
+
+
+def test_alsa_recordings_are_named_by_their_text() -> None:
+    alsa = load_dataset("alsa-human")
+    assert len(alsa) == 8
+    by_key = {u.key: u for u in alsa}
+    assert by_key["front-center"].text == "front center"
+    assert "noise" not in by_key
+    assert all(0.8 < u.seconds < 3.0 for u in alsa)
+
+
+def test_unknown_dataset_is_a_one_line_error() -> None:
+    with pytest.raises(BadInputError, match="two-cities-human") as info:
+        load_dataset("librispeech")
+    assert "\n" not in str(info.value)
+    assert set(DATASETS) == {"two-cities-human", "two-cities-tts", "alsa-human"}
+
+
+def test_match_words_interpolates_misheard_words() -> None:
+    heard = [(" It", 0.0, 0.2), (" was", 0.2, 0.4), (" da", 0.4, 0.5), (" best.", 0.6, 0.9)]
+    spans = match_words("it was the best", heard)
+    assert [s.word for s in spans] == ["it", "was", "the", "best"]
+    assert [s.matched for s in spans] == [True, True, False, True]
+    assert spans[2].start == pytest.approx(0.4) and spans[2].end == pytest.approx(0.6)
+    with pytest.raises(BadInputError, match="alignment failed"):
+        match_words("completely different words here", heard)
+
+
+def test_cuts_fall_in_the_pause_between_segments() -> None:
+    rng = np.random.default_rng(0)
+    audio = rng.normal(0, 0.3, 3 * SAMPLE_RATE).astype(np.float32)
+    audio[int(1.3 * SAMPLE_RATE) : int(1.5 * SAMPLE_RATE)] = 0.0  # the pause
+    spans = [WordSpan("a", 0.3, 0.8, True), WordSpan("b", 0.8, 1.25, True), WordSpan("c", 1.45, 2.0, True)]
+    cuts = segment_cut_points(audio, spans, [2, 1])
+    assert 1.3 * SAMPLE_RATE <= cuts[1] <= 1.5 * SAMPLE_RATE
+    assert cuts[0] == pytest.approx(0.05 * SAMPLE_RATE, abs=1) and cuts[-1] == pytest.approx(2.25 * SAMPLE_RATE, abs=1)
+    assert 1.3 * SAMPLE_RATE <= quietest_sample(audio, 1.0, 2.0) <= 1.5 * SAMPLE_RATE
+    with pytest.raises(BadInputError):
+        segment_cut_points(audio, spans, [1, 1])

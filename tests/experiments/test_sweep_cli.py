@@ -1,0 +1,52 @@
+"""`synthcheck sweep` (clean stage over a voice x SNR grid) and `synthcheck report` rebuilding from the store."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from synthcheck.cli import main
+from synthcheck.experiments.store import ResultsStore
+
+
+def test_sweep_writes_one_report_with_metrics_per_cell_and_report_rebuilds_it(tmp_path, capsys):
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("it was the best of times\n")
+    run_dir = tmp_path / "sweep"
+    argv = ["sweep", "--snr", "10,40", "--voice", "en-US,en-GB", "--sentences", str(sentences),
+            "--recognizer", "whisper-tiny.en", "--clean-only", "--seed", "3", "--run-dir", str(run_dir), "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n_items"] == 4 and summary["n_clean"] == 4 and summary["n_attacked"] == 0
+
+    with ResultsStore.read(run_dir) as store:
+        records = store.records()
+        assert store.config().snr_dbs == (10.0, 40.0) and store.config().voices == ("en-US", "en-GB")
+    assert sorted(r.spec.group for r in records) == ["en-GB@10dB", "en-GB@40dB", "en-US@10dB", "en-US@40dB"]
+    by_group = {r.spec.group: r.clean for r in records}
+    # more noise, lower correlation with the clean re-synthesis (same voice, same text)
+    for voice in ("en-US", "en-GB"):
+        if by_group[f"{voice}@10dB"]["transcript"] == by_group[f"{voice}@40dB"]["transcript"]:
+            assert by_group[f"{voice}@10dB"]["score"] < by_group[f"{voice}@40dB"]["score"]
+
+    page = (run_dir / "report.html").read_text()
+    groups = re.search(r"<table id='groups'>(.*?)</table>", page, re.S).group(1)
+    assert groups.count("<tr class='group'>") == 4 and "en-GB@10dB" in groups
+
+    (run_dir / "report.html").unlink()
+    assert main(["report", str(run_dir), "--json"]) == 0
+    rebuilt = json.loads(capsys.readouterr().out)
+    assert rebuilt["n_items"] == 4 and (run_dir / "report.html").is_file()
+    assert rebuilt["false_positive_rate"] == summary["false_positive_rate"]
+
+
+def test_report_of_a_directory_without_results_is_a_one_line_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no results.sqlite" in err and len(err.splitlines()) == 1
+
+
+def test_bad_sweep_list_is_a_one_line_error(tmp_path, capsys):
+    assert main(["sweep", "--snr", "20,,40", "--run-dir", str(tmp_path / "x")]) == 2
+    assert "--snr" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
