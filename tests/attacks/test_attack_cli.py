@@ -14,7 +14,7 @@ from synthcheck.cli import main
 def test_cli_targeted_json_and_wav(hello_wav, tmp_path, capsys, tiny):
     out = tmp_path / "adv.wav"
     argv = ["attack", str(hello_wav), "--target", "open the door", "-o", str(out), "--asr", "whisper-tiny.en",
-            "--max-steps", "60", "--stop-db-x", "-30", "--seed", "3", "--json"]
+            "--max-steps", "60", "--stop-db-x", "-30", "--seed", "0", "--json"]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["success"] is True

@@ -62,8 +62,11 @@ def test_cut_points_are_cached_once(human: list) -> None:
 def test_each_human_clause_transcribes_back_to_its_text(human: list) -> None:
     transcripts = get_recognizer("whisper-tiny.en").transcribe_batch([u.audio for u in human])
     wers = [word_error_rate(u.text, t) for u, t in zip(human, transcripts)]
-    assert float(np.mean(wers)) < 0.12, list(zip(transcripts, wers))
-    assert max(wers) <= 0.5, list(zip(transcripts, wers))
+    evidence = [(round(w, 2), t) for w, t in zip(wers, transcripts)]
+    # A bad cut loses or adds words at a clause edge; tiny.en also mishears a word here and there
+    # (and with its 6 s window sometimes repeats a short clause), so allow a few imperfect clauses.
+    assert float(np.median(wers)) == 0.0, evidence
+    assert sum(w <= 0.2 for w in wers) >= 15, evidence
 
 
 def test_tts_set_has_the_same_clauses(human: list) -> None:

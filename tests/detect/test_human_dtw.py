@@ -12,6 +12,7 @@ from synthcheck.detect.features import (
     HOP_LENGTH,
     N_MELS,
     cmvn,
+    deltas,
     mel_filterbank,
     mfcc,
     speech_bounds,
@@ -67,6 +68,13 @@ def test_mfcc_frames_and_cmvn(pico) -> None:
     normalised = cmvn(features)
     assert np.allclose(normalised.mean(axis=0), 0.0, atol=1e-9)
     assert np.allclose(normalised.std(axis=0), 1.0, atol=1e-6)
+
+
+def test_deltas_of_a_ramp_are_its_slope() -> None:
+    ramp = np.arange(30.0)[:, None] * np.array([[1.0, -2.0]])
+    assert np.allclose(deltas(ramp)[2:-2], [[1.0, -2.0]])
+    assert deltas(ramp).shape == ramp.shape
+    assert speech_features(np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE)).shape[1] == 39
 
 
 def test_mfcc_ignores_loudness() -> None:

@@ -50,3 +50,17 @@ def test_bad_sweep_list_is_a_one_line_error(tmp_path, capsys):
     assert main(["sweep", "--snr", "20,,40", "--run-dir", str(tmp_path / "x")]) == 2
     assert "--snr" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_flags_override_the_config_file_which_overrides_the_defaults(tmp_path):
+    from synthcheck.cli.experiment import _build_config, _default_run_dir
+    from synthcheck.experiments.config import ExperimentConfig
+
+    path = tmp_path / "exp.json"
+    path.write_text(json.dumps({"snr_dbs": [20], "seed": 5, "recognizer": "whisper-base"}))
+    config = _build_config(True, path, None, seed=9, recognizer=None)
+    assert config.snr_dbs == (20.0,) and config.seed == 9 and config.recognizer == "whisper-base"
+    assert len(config.sentences) == 3 and config.attack_steps == 150  # the rest from --quick
+    assert _default_run_dir(ExperimentConfig.quick(), quick=True).name == "quick"
+    assert _default_run_dir(ExperimentConfig(), quick=False).name == "paper"
+    assert _default_run_dir(config, quick=True).name == f"quick-{config.config_hash()[:8]}"

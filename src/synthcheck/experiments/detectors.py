@@ -229,6 +229,47 @@ def dataset_proxy_records(
     return wrong_transcript_records([u.key for u in utterances], audios, [u.text for u in utterances], transcripts, rng)
 
 
+#: Speech sets of the human-speech evaluation, in table order.
+EVALUATION_SOURCES = ("two-cities-tts", "two-cities-human", "alsa-human")
+
+
+def human_speech_evaluation(
+    recognizer: str = "whisper-base",
+    judge: str = "tiny.en",
+    *,
+    seed: int = 0,
+    configs: Sequence[str] | None = None,
+    sources: Sequence[str] = EVALUATION_SOURCES,
+    target_fpr: float = 0.05,
+    progress: Callable[[], None] | None = None,
+) -> list[DetectorEvaluation]:
+    """The measurement of ``docs/human-speech.md``: every configuration on TTS and human speech.
+
+    Adversarial items are the wrong-transcript proxy (:func:`wrong_transcript_records`, drawn with ``seed``)
+    until attack runs are plugged in through :func:`evaluate_configs`.
+
+    Parameters
+    ----------
+    recognizer
+        Registry name of the protected recogniser (its transcripts are the clean decisions).
+    judge
+        Whisper size of the likelihood comparator's independent recogniser.
+    configs
+        Names from :func:`standard_configs` to run (default: all).
+    """
+    from synthcheck.asr.registry import get_recognizer
+
+    available = {c.name: c for c in standard_configs(judge)}
+    unknown = sorted(set(configs or ()) - set(available))
+    if unknown:
+        raise BadInputError(f"unknown detector configuration(s) {unknown}; choose from: {', '.join(available)}")
+    chosen = [available[name] for name in configs] if configs else list(available.values())
+    asr = get_recognizer(recognizer)
+    rng = np.random.default_rng(seed)
+    records = {source: dataset_proxy_records(source, asr, rng) for source in sources}
+    return evaluate_configs(asr, chosen, records, target_fpr=target_fpr, progress=progress)
+
+
 def markdown_table(evaluations: Sequence[DetectorEvaluation]) -> str:
     """A Markdown table of the evaluations (for docs and reports)."""
     lines = [

@@ -129,6 +129,7 @@ def linear_sweep(
         raise BadInputError(f"every M must be between 1 and N={n}, got {list(ms)}")
     if trials < 1 or samples < 10:
         raise BadInputError("need at least 1 trial and 10 Monte Carlo samples")
+    theories = {m: linear_theory(n, m, radius=radius, offset=offset, distance=distance, confidence=confidence) for m in [*ms, n]}
     rows = []
     for m in [*ms, None]:
         rng = np.random.default_rng([seed, m or 0])
@@ -169,7 +170,7 @@ def linear_sweep(
                 ratio_min=float(arr[:, 3].min()),
                 sqrt_n_over_m=float(np.sqrt(n / m_eff)),
                 theorem_1_3=Theorem13Check(*(int(sum(getattr(c, f) for c in checks)) for f in ("attacks", "successful", "sub_bound", "flagged"))),
-                theory=linear_theory(n, m_eff, radius=radius, offset=offset, distance=distance, confidence=confidence),
+                theory=theories[m_eff],
             )
         )
     return rows

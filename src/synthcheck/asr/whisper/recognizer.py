@@ -4,7 +4,7 @@ success mask, and batched KV-cached greedy decoding.
 Window. Each item is zero-padded to a fixed window before the log-mel front end, and the encoder's
 positional embedding is sliced to the window (frames/2 positions). The window of a batch is
 ``max(window_seconds, longest item)`` rounded up to a whole second, at most 30 s. Padding matters:
-without it Whisper loops and repeats; with it the transcripts equal the 30 s ones. See
+without it Whisper loops and repeats; with it the word error rate stays that of the 30 s window. See
 ``DEFAULT_WINDOW_SECONDS`` for the measurement behind the default.
 
 Targets. A target text is stripped and tokenised as ``" " + text`` (Whisper's leading space), verbatim:
@@ -41,10 +41,11 @@ log = logging.getLogger(__name__)
 
 #: Longest window the encoder supports (its 1500 positions = 30 s).
 MAX_WINDOW_SECONDS = 30
-#: Default window. Measured here on pico2wave clauses of A Tale of Two Cities (1.5-3 s each) and the
-#: LibriVox reading: greedy transcripts with a 6 s window equal the 30 s ones for tiny.en and base, while
-#: forward+backward costs about a third (see bench/asr.py). Unpadded input makes Whisper repeat itself.
-DEFAULT_WINDOW_SECONDS = 6.0
+#: Default window, measured here (tiny.en, greedy, the ten paper clauses spoken by pico2wave; WER):
+#: en-US 30 s 20.0 %, 10 s 23.3 %, 8 s 20.0 %, 6 s 26.7 % (one repeated sentence); en-GB 3.3 % at every
+#: window. base at 6 s: en-US 18.3 % vs 16.7 % at 30 s. 8 s keeps the 30 s accuracy; forward+backward on
+#: 3 clauses costs about a third of the 30 s window (bench/asr.py). Unpadded input makes Whisper repeat itself.
+DEFAULT_WINDOW_SECONDS = 8.0
 #: Items per forward pass in :meth:`WhisperRecognizer.transcribe_batch`.
 DECODE_BATCH = 8
 #: Greedy decoding stops an item whose tail is one chunk of up to this many tokens repeated ...

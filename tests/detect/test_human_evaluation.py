@@ -1,0 +1,77 @@
+"""Evaluation of detector configurations (experiments/detectors.py) on the real alsa-utils recordings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from synthcheck.asr.registry import get_recognizer
+from synthcheck.data.datasets import load_dataset
+from synthcheck.errors import BadInputError
+from synthcheck.experiments.detectors import (
+    DetectorConfig,
+    EvalRecord,
+    evaluate_configs,
+    human_speech_evaluation,
+    leave_one_out_fpr,
+    markdown_table,
+    standard_configs,
+    wrong_transcript_records,
+)
+
+
+@pytest.fixture(scope="module")
+def alsa_records() -> list[EvalRecord]:
+    utterances = load_dataset("alsa-human")
+    texts = [u.text for u in utterances]
+    # the recordings' own texts stand in for a perfect recogniser: no ASR cost in this test
+    return wrong_transcript_records(
+        [u.key for u in utterances], [u.audio for u in utterances], texts, texts, np.random.default_rng(3)
+    )
+
+
+def test_proxy_records_pair_each_clip_with_another_transcript(alsa_records: list[EvalRecord]) -> None:
+    assert len(alsa_records) == 8
+    for record in alsa_records:
+        assert record.proxy and record.correctly_transcribed
+        assert record.adversarial_transcript != record.transcript
+        assert record.adversarial_audio is record.audio
+    again = wrong_transcript_records(
+        [r.key for r in alsa_records], [r.audio for r in alsa_records], [r.text for r in alsa_records],
+        [r.text for r in alsa_records], np.random.default_rng(3),
+    )
+    assert [r.adversarial_transcript for r in again] == [r.adversarial_transcript for r in alsa_records]
+
+
+def test_leave_one_out_fpr_is_honest() -> None:
+    assert leave_one_out_fpr([0.1, 0.5, 0.6, 0.7], target_fpr=0.0) == pytest.approx(0.25)
+    assert np.isnan(leave_one_out_fpr([0.5], target_fpr=0.05))
+
+
+def test_evaluates_configurations_on_human_speech(alsa_records: list[EvalRecord]) -> None:
+    configs = [c for c in standard_configs() if c.name in ("paper", "dtw")]
+    ticks = []
+    results = evaluate_configs(
+        get_recognizer("pocketsphinx"), configs, {"alsa-human": alsa_records}, progress=lambda: ticks.append(1)
+    )
+    assert [r.config for r in results] == ["paper", "dtw"]
+    assert len(ticks) == 2 * 16
+    for result in results:
+        assert (result.n_clean, result.n_attacked) == (8, 8)
+        assert 0.0 <= result.auc <= 1.0 and result.proxy
+        assert result.fpr == 0.0  # 8 clean items, 5 % target: the threshold is the lowest clean score
+        assert result.threshold == pytest.approx(min(result.clean_scores))
+        assert 0.0 <= result.fpr_loo <= 1.0 and 0.0 <= result.detection_rate <= 1.0
+        assert result.latency_per_second > 0.0
+        json.dumps(result.to_dict())
+    table = markdown_table(results)
+    assert table.count("\n") == 3 and "alsa-human (proxy)" in table
+
+
+def test_configurations_are_checked_by_name() -> None:
+    assert {c.name for c in standard_configs()} == {"paper", "dtw", "voices-xcorr", "voices-dtw", "likelihood-tiny.en"}
+    assert all(isinstance(c, DetectorConfig) and c.description for c in standard_configs())
+    with pytest.raises(BadInputError, match="unknown detector configuration"):
+        human_speech_evaluation(configs=["nonsense"])
