@@ -1,6 +1,6 @@
 """Attack benchmark.
 
-    .venv/bin/python bench/attack.py [--asr whisper-tiny.en] [--steps 6] [--rounds 2]
+    .venv/bin/python bench/attack.py [--asr whisper-tiny.en] [--steps 6] [--rounds 3]
         (a) attack steps per second against a bare forward+backward of the same model and batch
             (three pico2wave clauses), measured in the same run; target overhead <= 1.25x.
     .venv/bin/python bench/attack.py --clauses 10 [--asr whisper-base] [--max-steps 1000]
@@ -9,7 +9,7 @@
             confirmed success, steps to first success, final dB_x and SNR. Targets: 10/10 confirmed, median
             dB_x <= -35 dB, median energy SNR >= 30 dB, <= 10 min per clause.
 
-Timings are wall-clock on a shared machine; (a) interleaves the two measurements and reports medians.
+Timings are wall-clock on a shared machine; (a) interleaves the two measurements and compares the fastest round of each (medians shown too).
 """
 
 from __future__ import annotations
@@ -72,13 +72,14 @@ def overhead(args: argparse.Namespace) -> int:
         steps.append(per_step)
         confirms.append(confirm)
         print(f"round {r + 1}: bare fwd+bwd {bare[-1]:.2f} s/step, attack {per_step:.2f} s/step", flush=True)
-    ratio = statistics.median(steps) / statistics.median(bare)
+    ratio = min(steps) / min(bare)  # the least-disturbed round of each on a shared machine
     print(f"\n{args.asr}, batch of 3 clauses ({', '.join(f'{a.size / 16000:.2f}' for a in audios)} s), "
           f"{args.steps} steps x {args.rounds} rounds")
-    print(f"{'':24}{'s/step':>8}{'steps/s':>9}")
-    print(f"{'bare forward+backward':24}{statistics.median(bare):8.2f}{1 / statistics.median(bare):9.3f}")
-    print(f"{'attack step':24}{statistics.median(steps):8.2f}{1 / statistics.median(steps):9.3f}")
-    print(f"overhead ratio {ratio:.3f} (target <= 1.25): {'PASS' if ratio <= 1.25 else 'FAIL'}")
+    print(f"{'':24}{'min s/step':>11}{'median':>8}{'steps/s':>9}")
+    print(f"{'bare forward+backward':24}{min(bare):11.2f}{statistics.median(bare):8.2f}{1 / min(bare):9.3f}")
+    print(f"{'attack step':24}{min(steps):11.2f}{statistics.median(steps):8.2f}{1 / min(steps):9.3f}")
+    print(f"overhead ratio (min/min) {ratio:.3f}, median/median {statistics.median(steps) / statistics.median(bare):.3f} "
+          f"(target <= 1.25): {'PASS' if ratio <= 1.25 else 'FAIL'}")
     print(f"final confirmation decode (once per run, not per step): {statistics.median(confirms):.2f} s")
     return 0 if ratio <= 1.25 else 1
 
@@ -121,7 +122,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--asr", default=None, help="recogniser (default: whisper-tiny.en for (a), whisper-base for (b))")
     parser.add_argument("--steps", type=int, default=6, help="(a) steps per measurement")
-    parser.add_argument("--rounds", type=int, default=2, help="(a) interleaved measurement rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="(a) interleaved measurement rounds")
     parser.add_argument("--clauses", type=int, default=0, help="(b) attack the first N paper clauses")
     parser.add_argument("--max-steps", type=int, default=1000, help="(b) attack steps at most")
     parser.add_argument("--learning-rate", type=float, default=20.0, help="(b) Adam step on the 16-bit scale")

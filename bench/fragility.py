@@ -82,7 +82,8 @@ def main() -> None:
     print(f"ratio σ_max/E‖Jo‖ = {report.ratio:.2f} ± {report.ratio_stderr:.2f}   sqrt(N/M) = {report.sqrt_n_over_m:.2f}   "
           f"sqrt((N+M)/M) = {report.sqrt_n_plus_m_over_m:.2f}")
     for fd in report.fd_check:
-        print(f"finite differences ε = {fd.eps:.2e}: α/Eβ = {fd.fd_ratio:.2f} vs JVP ratio {fd.jvp_ratio:.2f} (rel diff {fd.rel_diff:.2e})")
+        print(f"finite differences ε = {fd.eps:.2e}: α/Eβ = {fd.fd_ratio:.2f} vs JVP ratio {fd.jvp_ratio:.2f} "
+              f"(rel diff {fd.rel_diff:.2e})")
 
 
 if __name__ == "__main__":

@@ -64,3 +64,10 @@ def test_flags_override_the_config_file_which_overrides_the_defaults(tmp_path):
     assert _default_run_dir(ExperimentConfig.quick(), quick=True).name == "quick"
     assert _default_run_dir(ExperimentConfig(), quick=False).name == "paper"
     assert _default_run_dir(config, quick=True).name == f"quick-{config.config_hash()[:8]}"
+
+
+def test_attack_on_a_recogniser_without_gradients_is_refused_before_any_work(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["reproduce", "--quick", "--recognizer", "pocketsphinx", "--run-dir", str(run_dir)]) == 2
+    assert "--clean-only" in capsys.readouterr().err
+    assert not run_dir.exists()

@@ -51,8 +51,9 @@ def test_minimal_targeted_matches_constrained_optimiser(seed):
     clf, x, _, c2, rng = _instance(8, 3, seed)
     p = clf.projector()
     result = minimize(lambda d: d @ d, rng.standard_normal(8), jac=lambda d: 2 * d, method="SLSQP",
-                      constraints=[{"type": "ineq", "fun": lambda d: clf.radius**2 - np.sum((p @ (x + d - c2)) ** 2)}],
-                      options={"ftol": 1e-14, "maxiter": 1000})
+                      constraints=[{"type": "ineq", "fun": lambda d: clf.radius**2 - np.sum((p @ (x + d - c2)) ** 2),
+                                    "jac": lambda d: -2 * p @ (x + d - c2)}],
+                      options={"ftol": 1e-12, "maxiter": 1000})
     assert result.success
     closed = minimal_targeted_perturbation(clf, x, c2)
     assert np.sqrt(result.fun) == pytest.approx(closed.norm, rel=1e-4)
@@ -67,8 +68,9 @@ def test_minimal_untargeted_matches_constrained_optimiser(seed):
     best = np.inf
     for _ in range(5):  # the feasible set (outside a cylinder) is not convex: several starts
         result = minimize(lambda d: d @ d, rng.standard_normal(8), jac=lambda d: 2 * d, method="SLSQP",
-                          constraints=[{"type": "ineq", "fun": lambda d: np.sum((p @ (x + d - c1)) ** 2) - clf.radius**2}],
-                          options={"ftol": 1e-14, "maxiter": 1000})
+                          constraints=[{"type": "ineq", "fun": lambda d: np.sum((p @ (x + d - c1)) ** 2) - clf.radius**2,
+                                        "jac": lambda d: 2 * p @ (x + d - c1)}],
+                          options={"ftol": 1e-12, "maxiter": 1000})
         if result.success:
             best = min(best, np.sqrt(result.fun))
     assert best == pytest.approx(minimal_untargeted_perturbation(clf, x, c1).norm, rel=1e-4)

@@ -47,13 +47,15 @@ def test_fragility_gaussian_json(capsys):
 
 
 def test_fragility_text_output(capsys):
-    code, out, _ = run(capsys, "theory", "fragility", "--model", "mnist-logits", "--samples", "16")
+    code, out, _ = run(capsys, "theory", "fragility", "--model", "mnist-logits", "--samples", "16", "--fd-steps", "1e-3")
     assert code == 0
     assert "ratio" in out and "sqrt(N/M)" in out and "N = 784, M = 10" in out
+    assert out.count("finite differences") == 1
 
 
 @pytest.mark.parametrize("args,message", [
-    (("theory", "linear", "--m", "ten"), "comma-separated integers"),
+    (("theory", "linear", "--m", "ten"), "comma-separated list"),
+    (("theory", "fragility", "--fd-steps", "small"), "comma-separated list"),
     (("theory", "linear", "--n", "100", "--m", "10,500"), "between 1 and N=100"),
     (("theory", "linear", "--offset", "2"), "offset"),
     (("theory", "fragility", "--model", "whisper-tiny.en"), "--audio"),

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from synthcheck.experiments.config import ExperimentConfig, read_sentences_file
+from synthcheck.experiments.config import ExperimentConfig, read_config_file, read_sentences_file
 from synthcheck.experiments.executors import EXECUTORS, make_executor
 from synthcheck.experiments.metrics import ExperimentMetrics
 from synthcheck.experiments.sweep import parse_float_list, parse_list, sweep_config
@@ -138,7 +138,7 @@ def _build_config(quick: bool, config_file: Path | None, sentences: Path | None,
     """Defaults (paper or ``--quick``) < config file < flags."""
     values: dict[str, Any] = ExperimentConfig.quick().to_dict() if quick else {}
     if config_file is not None:
-        values.update(ExperimentConfig.from_file(config_file).to_dict())
+        values.update(read_config_file(config_file))
     if sentences is not None:
         values["sentences"] = read_sentences_file(sentences)
     values.update({k: v for k, v in flags.items() if v is not None})

@@ -58,13 +58,19 @@ def transcribe(
     asr: str = typer.Option(DEFAULT_ASR, "--asr", help=f"Recogniser: {', '.join(RECOGNIZERS)}."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Refuse longer files (default 600)."),
+    beam_size: int = typer.Option(1, "--beam-size", min=1, help="Whisper beam width; 1 is greedy decoding."),
 ) -> None:
     """Transcribe FILE; long recordings are cut into windows of at most 30 s at quiet points."""
     from synthcheck.asr.registry import get_recognizer
     from synthcheck.audio.io import SAMPLE_RATE, load_audio
+    from synthcheck.errors import BadInputError
 
+    if beam_size != 1 and asr in RECOGNIZERS and not asr.startswith("whisper-"):
+        raise BadInputError(f"--beam-size applies to the Whisper recognisers only, not {asr}")
     audio = load_audio(audio_path, max_seconds=max_seconds)
     recognizer = get_recognizer(asr)
+    if beam_size != 1:
+        recognizer = recognizer.with_beam_size(beam_size)
     windows = np.split(audio, split_points(audio))
     texts = []
     columns = (TextColumn("[bold]transcribe[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

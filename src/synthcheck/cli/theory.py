@@ -12,7 +12,9 @@ from rich.table import Table
 
 from synthcheck.errors import BadInputError
 
-theory_app = typer.Typer(help="Theorem 1 (linear compressed classifier) and Theorem 2 (fragility ratio), measured.", no_args_is_help=True)
+theory_app = typer.Typer(
+    help="Theorem 1 (linear compressed classifier) and Theorem 2 (fragility ratio), measured.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -20,14 +22,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(theory_app, name="theory")
 
 
-def _parse_ms(text: str) -> list[int]:
+def _parse_list(text: str, kind: type, option: str, example: str) -> list:
     try:
-        ms = [int(part) for part in text.split(",") if part.strip()]
+        values = [kind(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise BadInputError(f"--m must be comma-separated integers like 10,20,50, got {text!r}") from None
-    if not ms:
-        raise BadInputError("--m is empty; give at least one compressed dimension")
-    return ms
+        raise BadInputError(f"{option} must be a comma-separated list like {example}, got {text!r}") from None
+    if not values:
+        raise BadInputError(f"{option} is empty; give at least one value like {example}")
+    return values
 
 
 @theory_app.command("linear")
@@ -47,9 +49,10 @@ def linear(
     """Minimal adversarial vs random-robust perturbations of a Gaussian compressed classifier, per M."""
     from synthcheck.theory.linear_experiment import linear_sweep
 
-    ms = _parse_ms(m)
+    ms = _parse_list(m, int, "--m", "10,20,50")
     console = Console(stderr=True)
-    with Progress(TextColumn("linear sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+    columns = (TextColumn("linear sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("trials", total=trials * (len(ms) + 1))
         rows = linear_sweep(
             n, ms, trials=trials, seed=seed, radius=radius, offset=offset, distance=distance,
@@ -99,6 +102,9 @@ def fragility_command(
     iters: int = typer.Option(30, "--iters", help="Power iterations at most (one JVP + one VJP each)."),
     samples: int = typer.Option(64, "--samples", help="Random unit directions for E‖J·o‖."),
     rel_tol: float = typer.Option(1e-3, "--rel-tol", help="Stop power iteration when σ_max changes less than this."),
+    fd_steps: str = typer.Option(
+        "1e-2,1e-3,1e-4", "--fd-steps", help="Finite-difference steps relative to ‖x‖, comma-separated ('' skips)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
     """Fragility ratio σ_max(J) / E‖J·o‖ of a map at a point, against sqrt(N/M) and sqrt((N+M)/M)."""
@@ -119,9 +125,13 @@ def fragility_command(
         target_seed, direction_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
         target = fragility_target(model, n=n, m=m, audio=waveform, seed=target_seed)
         generator = torch.Generator().manual_seed(direction_seed)
-        report = fragility(target.h, target.x, generator=generator, iters=iters, samples=samples, rel_tol=rel_tol)
+        steps = _parse_list(fd_steps, float, "--fd-steps", "1e-3,1e-4") if fd_steps.strip() else []
+        report = fragility(
+            target.h, target.x, generator=generator, iters=iters, samples=samples, rel_tol=rel_tol, fd_steps=steps
+        )
     if as_json:
-        typer.echo(json.dumps({"model": model, "description": target.description, "expected_ratio": target.expected_ratio, **report.as_dict()}, indent=1))
+        summary = {"model": model, "description": target.description, "expected_ratio": target.expected_ratio}
+        typer.echo(json.dumps({**summary, **report.as_dict()}, indent=1))
         return
     out = Console()
     out.print(f"[bold]{target.description}[/bold]  (N = {report.n}, M = {report.m})")

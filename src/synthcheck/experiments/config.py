@@ -137,12 +137,8 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
-        """Build from a dict such as :meth:`to_dict` output; unknown keys are refused."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise BadInputError(f"config: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
-        values = dict(data)
+        """Build from a dict such as :meth:`to_dict` output (missing keys take the defaults)."""
+        values = _check_keys(data)
         for name in ("sentences", "voices", "snr_dbs"):
             if name in values and isinstance(values[name], (str, int, float)):
                 values[name] = [values[name]]
@@ -155,18 +151,8 @@ class ExperimentConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> ExperimentConfig:
-        """Load a JSON (``.json``) or TOML (anything else) config file."""
-        path = Path(path)
-        if not path.is_file():
-            raise BadInputError(f"{path}: config file not found")
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise BadInputError(f"{path}: not a valid {'JSON' if path.suffix == '.json' else 'TOML'} config ({exc})") from None
-        if not isinstance(data, dict):
-            raise BadInputError(f"{path}: a config file must hold a table/object of settings")
-        return cls.from_dict(data)
+        """Load a JSON (``.json``) or TOML (anything else) config file (missing keys take the defaults)."""
+        return cls.from_dict(read_config_file(path))
 
     def config_hash(self) -> str:
         """Stable 16-hex-digit hash of the canonical JSON form (the resume check)."""
@@ -192,6 +178,30 @@ class ExperimentConfig:
         return np.random.default_rng(self.item_seed(key))
 
 
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings in a JSON (``.json``) or TOML config file, only those it names; unknown keys are refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"{path}: config file not found")
+    kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if kind == "JSON" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{path}: not a valid {kind} config ({exc})") from None
+    if not isinstance(data, dict):
+        raise BadInputError(f"{path}: a config file must hold a table/object of settings")
+    return _check_keys(data)
+
+
+def _check_keys(data: dict[str, Any]) -> dict[str, Any]:
+    known = {f.name for f in fields(ExperimentConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise BadInputError(f"config: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    return dict(data)
+
+
 def read_sentences_file(path: str | Path) -> tuple[str, ...]:
     """One sentence per non-blank line (``#`` starts a comment line)."""
     path = Path(path)
@@ -210,5 +220,6 @@ __all__ = [
     "ItemSpec",
     "group_name",
     "paper_sentences",
+    "read_config_file",
     "read_sentences_file",
 ]

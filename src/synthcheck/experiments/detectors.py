@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from synthcheck.asr.base import Recognizer
+from synthcheck.audio.channel import AwgnChannel, Channel
 from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.audio.metrics import word_error_rate
 from synthcheck.detect.calibration import calibrate_threshold, detection_rate, false_positive_rate
@@ -218,19 +219,28 @@ def evaluate_configs(
 
 
 def dataset_proxy_records(
-    dataset: str, recognizer: Recognizer, rng: np.random.Generator
+    dataset: str, recognizer: Recognizer, rng: np.random.Generator, channel: Channel | None = None
 ) -> list[EvalRecord]:
-    """Wrong-transcript proxy records for a built-in dataset (transcribed once by ``recognizer``)."""
+    """Wrong-transcript proxy records for a built-in dataset (transcribed once by ``recognizer``).
+
+    ``channel`` (e.g. AWGN) is applied to every clip first, drawing its noise from ``rng``.
+    """
     from synthcheck.data.datasets import load_dataset
 
     utterances = load_dataset(dataset)
-    audios = [u.audio for u in utterances]
+    audios = [u.audio if channel is None else channel.apply(u.audio, rng) for u in utterances]
     transcripts = recognizer.transcribe_batch(audios)
     return wrong_transcript_records([u.key for u in utterances], audios, [u.text for u in utterances], transcripts, rng)
 
 
 #: Speech sets of the human-speech evaluation, in table order.
 EVALUATION_SOURCES = ("two-cities-tts", "two-cities-human", "alsa-human")
+#: Sets whose clean audio would otherwise be bit-identical to the re-synthesis: they pass the paper's
+#: channel (AWGN at :data:`TTS_CHANNEL_SNR_DB`) first.
+SYNTHETIC_SOURCES = frozenset({"two-cities-tts"})
+TTS_CHANNEL_SNR_DB = 28.0
+#: Name of the extra row pooling all human sets.
+POOLED_HUMAN = "human (pooled)"
 
 
 def human_speech_evaluation(
@@ -246,7 +256,8 @@ def human_speech_evaluation(
     """The measurement of ``docs/human-speech.md``: every configuration on TTS and human speech.
 
     Adversarial items are the wrong-transcript proxy (:func:`wrong_transcript_records`, drawn with ``seed``)
-    until attack runs are plugged in through :func:`evaluate_configs`.
+    until attack runs are plugged in through :func:`evaluate_configs`. TTS sets pass an AWGN channel
+    (:data:`TTS_CHANNEL_SNR_DB`); the human sets are also evaluated pooled (:data:`POOLED_HUMAN`).
 
     Parameters
     ----------
@@ -266,7 +277,14 @@ def human_speech_evaluation(
     chosen = [available[name] for name in configs] if configs else list(available.values())
     asr = get_recognizer(recognizer)
     rng = np.random.default_rng(seed)
-    records = {source: dataset_proxy_records(source, asr, rng) for source in sources}
+    channel = AwgnChannel(snr_db=TTS_CHANNEL_SNR_DB)
+    records = {
+        source: dataset_proxy_records(source, asr, rng, channel if source in SYNTHETIC_SOURCES else None)
+        for source in sources
+    }
+    human = [r for source in sources if source not in SYNTHETIC_SOURCES for r in records[source]]
+    if len(records) - len(SYNTHETIC_SOURCES & set(records)) > 1:
+        records[POOLED_HUMAN] = human
     return evaluate_configs(asr, chosen, records, target_fpr=target_fpr, progress=progress)
 
 

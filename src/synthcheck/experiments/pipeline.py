@@ -122,6 +122,8 @@ def run_experiment(
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         raise BadInputError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+    if "attack" in stages:
+        _require_gradients(config.recognizer)
     executor = executor or LocalExecutor()
     report = progress or (lambda stage, done, total: None)
     store = ResultsStore.open(run_dir, config, collect_versions(config), new=new, force=force)
@@ -191,6 +193,17 @@ def _run_attack_stage(store: ResultsStore, config: ExperimentConfig, executor: E
         done += len(outputs) * steps
         report("attack", done, total)
     return sum(len(t.specs) for t in tasks)
+
+
+def _require_gradients(recognizer: str) -> None:
+    """Fail before any work if the attack stage cannot run on ``recognizer``."""
+    from synthcheck.asr import get_recognizer
+
+    if not get_recognizer(recognizer).differentiable:
+        raise BadInputError(
+            f"the attack stage needs a differentiable recogniser and {recognizer!r} is not; "
+            "use whisper-tiny.en or whisper-base, or skip the attack with --clean-only"
+        )
 
 
 class _Clock:

@@ -65,7 +65,8 @@ def fragility_target(
         index = int(torch.randint(len(images), (1,), generator=generator))
         h = model if name == "mnist-logits" else model.penultimate
         layer = "logits" if name == "mnist-logits" else "last hidden layer"
-        return FragilityTarget(name, h, torch.from_numpy(images[index]), f"MNIST MLP {layer}, test image {index} (digit {labels[index]})")
+        description = f"MNIST MLP {layer}, test image {index} (digit {labels[index]})"
+        return FragilityTarget(name, h, torch.from_numpy(images[index]), description)
     if name == "whisper-tiny.en":
         if audio is None:
             raise BadInputError("the whisper-tiny.en target needs speech audio; pass --audio FILE")

@@ -172,7 +172,9 @@ def fragility(
 
     start = torch.randn(x.shape, generator=generator, dtype=x.dtype)
     power_started = time.perf_counter()
-    sigma, top, history = top_singular_pair(lambda v: jvp_batch(v.unsqueeze(0))[0], vjp_one, start, iters=iters, rel_tol=rel_tol)
+    sigma, top, history = top_singular_pair(
+        lambda v: jvp_batch(v.unsqueeze(0))[0], vjp_one, start, iters=iters, rel_tol=rel_tol
+    )
     power_seconds = time.perf_counter() - power_started
     rel_change = abs(history[-1] - history[-2]) / history[-1] if len(history) > 1 and history[-1] > 0 else math.inf
     log.info("power iteration: sigma_max=%.6g after %d iterations (rel change %.2e)", sigma, len(history), rel_change)
@@ -183,8 +185,9 @@ def fragility(
     mean_jo = float(jo.mean())
     stderr = float(jo.std(unbiased=True)) / math.sqrt(samples)
     ratio = sigma / mean_jo if mean_jo > 0 else math.inf
+    x_norm = float(x.norm())
     fd = tuple(
-        _finite_difference_check(h, x, y0, top, directions[:fd_samples], jo[:fd_samples], sigma, step * float(x.norm()))
+        _finite_difference_check(h, x, y0, top, directions[:fd_samples], jo[:fd_samples], sigma, step * x_norm)
         for step in fd_steps
     )
     return FragilityReport(

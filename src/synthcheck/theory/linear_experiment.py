@@ -34,6 +34,11 @@ class Theorem13Check:
     #: Of those, how many the consistency test flagged (the theorem says: all).
     flagged: int
 
+    @classmethod
+    def total(cls, checks: Sequence[Theorem13Check]) -> Theorem13Check:
+        """Counts summed over several checks."""
+        return cls(*(sum(getattr(c, name) for c in checks) for name in ("attacks", "successful", "sub_bound", "flagged")))
+
     @property
     def holds(self) -> bool:
         """Every successful sub-bound attack was flagged."""
@@ -99,9 +104,12 @@ class LinearSweepRow:
 
     def as_dict(self) -> dict[str, object]:
         """Flat dict for JSON: measured fields, ``theorem_1_3_*`` and ``theory_*`` fields."""
-        out: dict[str, object] = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("theory", "theorem_1_3")}
+        nested = ("theory", "theorem_1_3")
+        out: dict[str, object] = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in nested}
         check = self.theorem_1_3
-        out.update(theorem_1_3_sub_bound=check.sub_bound, theorem_1_3_flagged=check.flagged, theorem_1_3_holds=check.holds)
+        out.update(
+            theorem_1_3_sub_bound=check.sub_bound, theorem_1_3_flagged=check.flagged, theorem_1_3_holds=check.holds
+        )
         out.update({f"theory_{k}": v for k, v in self.theory.as_dict().items() if k not in ("n", "m")})
         return out
 
@@ -169,7 +177,7 @@ def linear_sweep(
                 ratio=float(arr[:, 3].mean()),
                 ratio_min=float(arr[:, 3].min()),
                 sqrt_n_over_m=float(np.sqrt(n / m_eff)),
-                theorem_1_3=Theorem13Check(*(int(sum(getattr(c, f) for c in checks)) for f in ("attacks", "successful", "sub_bound", "flagged"))),
+                theorem_1_3=Theorem13Check.total(checks),
                 theory=theories[m_eff],
             )
         )

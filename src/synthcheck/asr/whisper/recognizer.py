@@ -1,5 +1,5 @@
 """Whisper as a differentiable recogniser: log-mel front end, short-window encoder, teacher-forced loss,
-success mask, and batched KV-cached greedy decoding.
+success mask, and batched KV-cached decoding: greedy (the default) or beam search.
 
 Window. Each item is zero-padded to a fixed window before the log-mel front end, and the encoder's
 positional embedding is sliced to the window (frames/2 positions). The window of a batch is
@@ -16,10 +16,15 @@ Suppression. Decoding suppresses what openai-whisper suppresses with ``suppress_
 ``suppress_blank=True`` (non-speech symbols, task/special tokens, blank/EOT as the first token) plus
 every timestamp token (there are no timestamps in this mode). :meth:`WhisperRecognizer.would_decode_to`
 applies the same mask, so it is True exactly when greedy decoding reproduces the target tokens.
+
+Beam search. ``beam_size > 1`` decodes as openai-whisper's ``BeamSearchDecoder`` (patience 1) with the same
+suppression, token cap and repetition stop, ranking finished hypotheses by ``sum logprob / length``.
+Measured on the ten paper clauses spoken by pico2wave en-US (8 s window, WER): BEAM_NUMBERS.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Sequence
@@ -48,7 +53,7 @@ MAX_WINDOW_SECONDS = 30
 DEFAULT_WINDOW_SECONDS = 8.0
 #: Items per forward pass in :meth:`WhisperRecognizer.transcribe_batch`.
 DECODE_BATCH = 8
-#: Greedy decoding stops an item whose tail is one chunk of up to this many tokens repeated ...
+#: Decoding stops a hypothesis whose tail is one chunk of up to this many tokens repeated ...
 _REPEAT_MAX_PERIOD = 16
 #: ... this many times in a row (the repeats are cut, one copy is kept).
 _REPEAT_COUNT = 4
@@ -65,17 +70,22 @@ class WhisperRecognizer(Recognizer):
         ``"tiny.en"`` or ``"base"``; sets :attr:`name` to ``"whisper-<size>"``.
     window_seconds
         Minimum input window in seconds (items are zero-padded to it).
+    beam_size
+        Hypotheses kept per item by :meth:`transcribe_batch`; 1 (default) is greedy decoding.
     """
 
     differentiable = True
 
-    def __init__(self, model: Whisper, size: str, *, window_seconds: float = DEFAULT_WINDOW_SECONDS) -> None:
+    def __init__(
+        self, model: Whisper, size: str, *, window_seconds: float = DEFAULT_WINDOW_SECONDS, beam_size: int = 1
+    ) -> None:
         if not 1.0 <= window_seconds <= MAX_WINDOW_SECONDS:
             raise BadInputError(f"window_seconds must be within 1..{MAX_WINDOW_SECONDS}, got {window_seconds}")
         self.model = model
         self.size = size
         self.name = f"whisper-{size}"
         self.window_seconds = float(window_seconds)
+        self.beam_size: int = _checked_beam_size(beam_size)
         self.tokenizer: Tokenizer = get_tokenizer(
             multilingual=model.is_multilingual, num_languages=model.num_languages, language="en", task="transcribe"
         )
@@ -87,11 +97,13 @@ class WhisperRecognizer(Recognizer):
         self._hann = torch.hann_window(N_FFT)
 
     @classmethod
-    def load(cls, size: str, *, window_seconds: float = DEFAULT_WINDOW_SECONDS) -> WhisperRecognizer:
+    def load(
+        cls, size: str, *, window_seconds: float = DEFAULT_WINDOW_SECONDS, beam_size: int = 1
+    ) -> WhisperRecognizer:
         """Load the packaged weights of ``size`` (one of :data:`WHISPER_SIZES`)."""
         if size not in WHISPER_SIZES:
             raise BadInputError(f"unknown Whisper size {size!r}; choose one of: {', '.join(WHISPER_SIZES)}")
-        return cls(load_whisper_model(size), size, window_seconds=window_seconds)
+        return cls(load_whisper_model(size), size, window_seconds=window_seconds, beam_size=beam_size)
 
     # ---------------------------------------------------------------- front end and encoder
     def window_samples(self, n_samples: int) -> int:
@@ -210,8 +222,17 @@ class WhisperRecognizer(Recognizer):
         return tokens
 
     # ---------------------------------------------------------------- decoding
+    def with_beam_size(self, beam_size: int) -> WhisperRecognizer:
+        """A recogniser sharing this model and settings that decodes with ``beam_size`` (1 = greedy)."""
+        other = copy.copy(self)
+        other.beam_size = _checked_beam_size(beam_size)
+        return other
+
     def transcribe_batch(self, audios: Sequence[np.ndarray]) -> list[str]:
-        """Greedy transcripts (English, no timestamps) of up to 30 s each, batched by similar length."""
+        """Transcripts (English, no timestamps) of up to 30 s each, batched by similar length.
+
+        Decodes greedily, or by beam search when :attr:`beam_size` is above 1.
+        """
         checked = [validate_audio(a, name=f"audio[{i}]", allow_silent=True) for i, a in enumerate(audios)]
         for i, item in enumerate(checked):
             if item.size > MAX_WINDOW_SECONDS * SAMPLE_RATE:
@@ -229,40 +250,56 @@ class WhisperRecognizer(Recognizer):
         return texts
 
     @torch.no_grad()
-    def decode_tokens(self, audio: Tensor, max_new_tokens: int | None = None) -> list[list[int]]:
-        """Batched KV-cached greedy decoding; returns each item's text tokens (no prefix, no EOT).
+    def decode_tokens(
+        self, audio: Tensor, max_new_tokens: int | None = None, beam_size: int | None = None
+    ) -> list[list[int]]:
+        """Batched KV-cached decoding; returns each item's text tokens (no prefix, no EOT).
 
-        The default token cap is ``16 + 10 tokens per second`` of the batch's length (about twice a fast
-        speaking rate), at most ``n_text_ctx // 2`` (224). An item also stops when its tail repeats one
-        chunk of up to 16 tokens four times; the repeats are cut to one copy.
+        Parameters
+        ----------
+        audio
+            ``[B, T]`` (or ``[T]``) waveform at 16 kHz.
+        max_new_tokens
+            Token cap. Default ``16 + 10 tokens per second`` of the batch's length (about twice a fast
+            speaking rate), at most ``n_text_ctx // 2`` (224).
+        beam_size
+            1 is greedy decoding; above 1 beam search as openai-whisper's ``BeamSearchDecoder`` (patience 1)
+            ranked by ``sum logprob / length`` (its ``length_penalty=None``). Default :attr:`beam_size`.
+
+        Notes
+        -----
+        All items' beams run as one decoder batch; a finished item leaves the batch. A hypothesis also ends
+        when its tail repeats one chunk of up to 16 tokens four times: the repeats are cut to one copy and it
+        is scored by the log-probabilities of the tokens it keeps.
         """
         audio = _as_batch(audio)
+        beams = _checked_beam_size(self.beam_size if beam_size is None else beam_size)
         if max_new_tokens is None:
             seconds = audio.shape[1] / SAMPLE_RATE
             max_new_tokens = min(self.model.dims.n_text_ctx // 2, 16 + int(math.ceil(10 * seconds)))
         features = self.encode(audio)
-        batch = features.shape[0]
-        outputs: list[list[int]] = [[] for _ in range(batch)]
-        active = torch.ones(batch, dtype=torch.bool)
-        tokens = torch.tensor([self.prefix] * batch)
+        search = _BeamSearch(features.shape[0], beams, self.tokenizer.eot)
+        xa = features.repeat_interleave(beams, dim=0)
+        tokens = torch.tensor([self.prefix] * xa.shape[0])
         cache, hooks = self.model.install_kv_cache_hooks()
+        cross = {m for block in self.model.decoder.blocks for m in (block.cross_attn.key, block.cross_attn.value)}
         try:
             for step in range(max_new_tokens):
-                logits = self.model.decoder(tokens, features, kv_cache=cache)[:, -1]
-                chosen = self._suppressed(logits, first_position=None if step else 0).argmax(-1)
-                for i in torch.nonzero(active).flatten().tolist():
-                    token = int(chosen[i])
-                    if token == self.tokenizer.eot or _cut_repetition(outputs[i], token):
-                        active[i] = False
-                    else:
-                        outputs[i].append(token)
-                if not active.any():
+                logits = self.model.decoder(tokens, xa, kv_cache=cache)[:, -1]
+                logprobs = F.log_softmax(self._suppressed(logits, first_position=None if step else 0), dim=-1)
+                rows, shrunk = search.step(logprobs)
+                if rows.numel() == 0:
                     break
-                tokens = chosen[:, None]
+                for module, value in cache.items():
+                    if shrunk or module not in cross:  # beams only move within their item's rows
+                        cache[module] = value[rows]
+                if shrunk:
+                    xa = xa[rows]
+                tokens = search.history[:, -1:]
         finally:
             for hook in hooks:
                 hook.remove()
-        return outputs
+        return search.best()
 
     # ---------------------------------------------------------------- suppression
     def _suppression_mask(self) -> Tensor:
@@ -306,15 +343,91 @@ def _stack_padded(items: Sequence[np.ndarray]) -> Tensor:
     return torch.from_numpy(batch)
 
 
-def _cut_repetition(tokens: list[int], token: int) -> bool:
-    """Whether appending ``token`` would end ``_REPEAT_COUNT`` repeats of one chunk; if so cut the repeats."""
-    candidate = tokens + [token]
-    for period in range(1, _REPEAT_MAX_PERIOD + 1):
+class _BeamSearch:
+    """Hypotheses of a batch: each live item's ``beams`` hypotheses are consecutive rows of one decoder batch.
+
+    Follows openai-whisper's ``BeamSearchDecoder`` with patience 1: every row proposes its ``beams + 1``
+    best next tokens; per item the best ``beams`` that do not end go on, and those ending (EOT) before
+    them are finished, up to ``beams`` finished per item, after which the item leaves the batch. With one
+    beam this is greedy decoding.
+    """
+
+    def __init__(self, n_items: int, beams: int, eot: int) -> None:
+        self.beams, self.eot = beams, eot
+        self.items = torch.arange(n_items)
+        scores = torch.full((n_items, beams), -math.inf)
+        scores[:, 0] = 0.0  # the beams start identical: expand only the first
+        self.scores = scores.flatten()
+        self.history = torch.zeros(n_items * beams, 0, dtype=torch.long)
+        self.token_logprobs = torch.zeros(n_items * beams, 0)
+        self.finished: list[dict[tuple[int, ...], float]] = [{} for _ in range(n_items)]
+
+    def step(self, logprobs: Tensor) -> tuple[Tensor, bool]:
+        """Extend every hypothesis by one token, given the next-token log-probabilities of each row.
+
+        Returns the previous row each new row continues (to reorder the KV cache) and whether items
+        left the batch.
+        """
+        n, width = self.items.numel(), self.beams * (self.beams + 1)
+        top_scores, top_tokens = (self.scores[:, None] + logprobs).topk(self.beams + 1, dim=-1)
+        top_scores, order = top_scores.view(n, width).sort(dim=1, descending=True, stable=True)
+        top_tokens = top_tokens.view(n, width).gather(1, order)
+        sources = order // (self.beams + 1) + torch.arange(n)[:, None] * self.beams
+        ends = top_tokens == self.eot
+        open_so_far = (~ends).cumsum(dim=1)
+        for group, k in torch.nonzero(ends & (open_so_far < self.beams)).tolist():
+            self._finish(group, self.history[sources[group, k]], float(top_scores[group, k]))
+        kept = ~ends & (open_so_far <= self.beams)  # exactly `beams` per item, best first
+        rows, tokens = sources[kept], top_tokens[kept]
+        self.token_logprobs = torch.cat([self.token_logprobs[rows], logprobs[rows, tokens][:, None]], dim=1)
+        self.history = torch.cat([self.history[rows], tokens[:, None]], dim=1)
+        self.scores = top_scores[kept]
+        self._stop_repetitions()
+        alive = torch.isfinite(self.scores).view(n, self.beams).any(dim=1)
+        alive &= torch.tensor([len(self.finished[item]) < self.beams for item in self.items.tolist()])
+        if bool(alive.all()):
+            return rows, False
+        alive_rows = alive.repeat_interleave(self.beams)
+        self.items = self.items[alive]
+        self.scores, self.history = self.scores[alive_rows], self.history[alive_rows]
+        self.token_logprobs = self.token_logprobs[alive_rows]
+        return rows[alive_rows], True
+
+    def best(self) -> list[list[int]]:
+        """Each item's hypothesis of highest ``sum logprob / length``; at the token cap live beams count too."""
+        for group in range(self.items.numel()):
+            rows = range(group * self.beams, (group + 1) * self.beams)
+            for row in sorted(rows, key=lambda r: float(self.scores[r]), reverse=True):
+                if math.isfinite(self.scores[row]):
+                    self._finish(group, self.history[row], float(self.scores[row]))
+        return [list(max(done, key=lambda seq: done[seq] / max(len(seq), 1))) for done in self.finished]
+
+    def _stop_repetitions(self) -> None:
+        periods = _repeat_periods(self.history)
+        for row in torch.nonzero((periods > 0) & torch.isfinite(self.scores)).flatten().tolist():
+            keep = self.history.shape[1] - (_REPEAT_COUNT - 1) * int(periods[row])
+            self._finish(row // self.beams, self.history[row, :keep], float(self.token_logprobs[row, :keep].sum()))
+            self.scores[row] = -math.inf
+
+    def _finish(self, group: int, tokens: Tensor, score: float) -> None:
+        done = self.finished[int(self.items[group])]
+        if len(done) < self.beams:
+            key = tuple(tokens.tolist())
+            done[key] = max(score, done.get(key, -math.inf))
+
+
+def _repeat_periods(tokens: Tensor) -> Tensor:
+    """Per row of ``[R, t]``, the shortest period whose chunk ends the row ``_REPEAT_COUNT`` times (0: none)."""
+    periods = torch.zeros(tokens.shape[0], dtype=torch.long)
+    for period in range(_REPEAT_MAX_PERIOD, 0, -1):  # descending, so the shortest match is written last
         span = period * _REPEAT_COUNT
-        if len(candidate) < span:
-            break
-        tail = candidate[-span:]
-        if tail == tail[:period] * _REPEAT_COUNT:
-            del tokens[len(candidate) - span + period :]
-            return True
-    return False
+        if span <= tokens.shape[1]:
+            tail = tokens[:, -span:].reshape(-1, _REPEAT_COUNT, period)
+            periods[(tail == tail[:, :1]).all(dim=2).all(dim=1)] = period
+    return periods
+
+
+def _checked_beam_size(beam_size: int) -> int:
+    if isinstance(beam_size, bool) or not isinstance(beam_size, int | np.integer) or beam_size < 1:
+        raise BadInputError(f"beam_size must be a whole number of at least 1, got {beam_size!r}")
+    return int(beam_size)
