@@ -26,3 +26,15 @@ def test_cli_targeted_json_and_wav(hello_wav, tmp_path, capsys, tiny):
     delta = adversarial.astype(np.float64) - clean
     assert abs(summary["db_x"] - 20 * np.log10(np.abs(delta).max() / np.abs(clean).max())) < 1e-3
     assert json.loads(out.with_suffix(".json").read_text())["success"] is True
+
+
+def test_cli_untargeted_with_transfer_renders_table(hello_wav, tmp_path, capsys):
+    out = tmp_path / "u.wav"
+    argv = ["attack", str(hello_wav), "--untargeted", "-o", str(out), "--asr", "whisper-tiny.en", "--max-steps", "1", "--transfer"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "untargeted" in text and "reference" in text and "hello world" in normalize_text(text)
+    for name in ("whisper-tiny.en", "whisper-base", "pocketsphinx"):
+        assert f"transfer {name}" in text
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["kind"] == "untargeted" and summary["steps"] == 1 and isinstance(summary["success"], bool)

@@ -20,6 +20,7 @@ It plugs into an unchanged :class:`~synthcheck.detect.detector.ConsistencyDetect
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from synthcheck.detect.comparators import Comparator, Comparison
 from synthcheck.detect.voice_search import Renderings
 from synthcheck.errors import BadInputError
 from synthcheck.tts.base import Synthesizer
+
+if TYPE_CHECKING:
+    from synthcheck.asr.whisper import WhisperRecognizer
 
 
 class TranscriptOnly(Synthesizer):
@@ -57,10 +61,10 @@ class LikelihoodComparator(Comparator):
     def __init__(self, judge: str = "tiny.en") -> None:
         self.judge = judge
         self.name = f"likelihood({judge})"
-        self._recognizer = None
+        self._recognizer: WhisperRecognizer | None = None
 
     @property
-    def recognizer(self):  # noqa: ANN201 - WhisperRecognizer, imported lazily (torch)
+    def recognizer(self) -> WhisperRecognizer:
         """The judging :class:`~synthcheck.asr.whisper.WhisperRecognizer` (loaded once)."""
         if self._recognizer is None:
             from synthcheck.asr.whisper import WhisperRecognizer

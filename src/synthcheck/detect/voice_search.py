@@ -120,8 +120,7 @@ class VoiceSearch(Synthesizer):
                 continue
             takes += [Take(synthesizer.id, s, change_speed(audio, s)) for s in self.speeds]
         if not takes:
-            assert last_error is not None
-            raise last_error
+            raise last_error or BadInputError(f"no voice could render {text!r}")
         return Renderings.from_takes(text, takes)
 
 
