@@ -1,18 +1,40 @@
-"""Consistency detection: comparators, the detector and its verdicts, threshold calibration."""
+"""Consistency detection: comparators, the detector and its verdicts, named configurations, calibration."""
 
 from synthcheck.detect.calibration import calibrate_threshold, detection_rate, false_positive_rate
-from synthcheck.detect.comparators import COMPARATORS, Comparator, Comparison, CorrelationComparator, get_comparator
+from synthcheck.detect.comparators import (
+    COMPARATORS,
+    Comparator,
+    Comparison,
+    CorrelationComparator,
+    TranscriptComparator,
+    get_comparator,
+)
+from synthcheck.detect.configs import (
+    DEFAULT_DETECTOR,
+    DETECTOR_CONFIGS,
+    DETECTOR_NAMES,
+    DetectorConfig,
+    build_detector,
+    custom_config,
+)
 from synthcheck.detect.detector import DEFAULT_THRESHOLD, ConsistencyDetector, Verdict
 
 __all__ = [
     "COMPARATORS",
+    "DEFAULT_DETECTOR",
     "DEFAULT_THRESHOLD",
+    "DETECTOR_CONFIGS",
+    "DETECTOR_NAMES",
     "Comparator",
     "Comparison",
     "ConsistencyDetector",
     "CorrelationComparator",
+    "DetectorConfig",
+    "TranscriptComparator",
     "Verdict",
+    "build_detector",
     "calibrate_threshold",
+    "custom_config",
     "detection_rate",
     "false_positive_rate",
     "get_comparator",

@@ -1,7 +1,10 @@
-"""Comparators: how similar is the input to the re-synthesis of its transcript?
+"""Comparators: how consistent is the input with its transcript?
 
-A :class:`Comparator` maps (observed input, re-synthesised audio) to a :class:`Comparison` whose score is
-higher for more consistent pairs; each comparator documents its range in ``score_range``.
+Most comparators judge the input against a re-synthesis of the transcript (:meth:`Comparator.score`);
+:class:`TranscriptComparator` subclasses judge the transcript directly (``needs_rendering = False``,
+:meth:`Comparator.score_transcript`) and the detector then skips TTS. Either way the answer is a
+:class:`Comparison` whose score is higher for more consistent inputs; each comparator documents its range
+in ``score_range``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from synthcheck.audio.io import validate_audio
 from synthcheck.errors import BadInputError
 
 #: Comparator names accepted by :func:`get_comparator` (and ``synthcheck detect --comparator``).
-COMPARATORS = ("xcorr-paper", "xcorr-full", "dtw-mfcc")
+COMPARATORS = ("xcorr-paper", "xcorr-full", "dtw-mfcc", "likelihood-tiny.en", "likelihood-base")
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,30 @@ class Comparator(ABC):
     name: str = "comparator"
     #: (lowest, highest) possible score.
     score_range: tuple[float, float] = (0.0, 1.0)
+    #: Whether the comparator needs the transcript rendered to audio (False: it judges the text itself).
+    needs_rendering: bool = True
 
     @abstractmethod
     def score(self, observed: np.ndarray, resynthesized: np.ndarray) -> Comparison:
         """Compare the input ``observed`` with ``resynthesized`` (both 1-D float32 at 16 kHz)."""
+
+    def score_transcript(self, observed: np.ndarray, transcript: str) -> Comparison:
+        """Judge ``observed`` against ``transcript`` directly (only comparators with ``needs_rendering = False``)."""
+        raise BadInputError(f"comparator {self.name} compares with a re-synthesis; it cannot judge a transcript alone")
+
+
+class TranscriptComparator(Comparator):
+    """A comparator that judges the transcript itself, without TTS: implement :meth:`score_transcript`."""
+
+    needs_rendering = False
+
+    @abstractmethod
+    def score_transcript(self, observed: np.ndarray, transcript: str) -> Comparison:
+        """Judge the input ``observed`` (1-D float32 at 16 kHz) against ``transcript``."""
+
+    def score(self, observed: np.ndarray, resynthesized: np.ndarray) -> Comparison:
+        """Refused: this comparator judges transcripts (use :meth:`score_transcript`)."""
+        raise BadInputError(f"comparator {self.name} judges the transcript, not a re-synthesis: call score_transcript")
 
 
 class CorrelationComparator(Comparator):
@@ -81,11 +104,15 @@ class CorrelationComparator(Comparator):
 
 
 def get_comparator(name: str) -> Comparator:
-    """The comparator called ``name``: ``xcorr-paper`` (the paper's), ``xcorr-full`` or ``dtw-mfcc``."""
+    """The comparator called ``name`` (one of :data:`COMPARATORS`; ``xcorr-paper`` is the paper's)."""
     if name in ("xcorr-paper", "xcorr-full"):
         return CorrelationComparator(mode=name.removeprefix("xcorr-"))
     if name == "dtw-mfcc":
         from synthcheck.detect.dtw_comparator import DtwComparator
 
         return DtwComparator()
+    if name in ("likelihood-tiny.en", "likelihood-base"):
+        from synthcheck.detect.likelihood import LikelihoodComparator
+
+        return LikelihoodComparator(name.removeprefix("likelihood-"))
     raise BadInputError(f"unknown comparator {name!r}; choose one of: {', '.join(COMPARATORS)}")

@@ -1,4 +1,11 @@
-"""The consistency detector: transcribe, re-synthesise the transcript, compare with the input."""
+"""The consistency detector: transcribe, decompress the transcript to the nearest codeword, compare.
+
+"Decompression to the nearest codeword of the decided label": the synthesiser renders every take of the
+transcript (:meth:`~synthcheck.tts.base.Synthesizer.render_takes`: one for a plain TTS voice, voices ×
+speeds for :class:`~synthcheck.detect.voice_search.VoiceSearch`), the comparator scores the input against
+each, and the best take wins (argmax score = argmin distance over the nuisance parameters). Comparators
+that judge the transcript directly (``needs_rendering = False``) skip TTS altogether.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +18,9 @@ import numpy as np
 
 from synthcheck.asr.base import Recognizer
 from synthcheck.audio.io import validate_audio
-from synthcheck.detect.comparators import Comparator, CorrelationComparator
+from synthcheck.detect.comparators import Comparator, Comparison, CorrelationComparator
 from synthcheck.errors import BadInputError
-from synthcheck.tts.base import Synthesizer
+from synthcheck.tts.base import Synthesizer, Take
 
 #: The paper's threshold for the normalised max cross-correlation.
 DEFAULT_THRESHOLD = 0.4
@@ -32,15 +39,19 @@ class Verdict:
     lag
         Best alignment of the input relative to the re-synthesis, in samples (``None`` if not compared).
     recognizer, synthesizer, comparator
-        Names of the components that produced the verdict.
+        Names of the components that produced the verdict (``synthesizer`` is ``"none"`` when the
+        comparator judges the transcript without TTS).
     timings
         Seconds spent in ``asr``, ``tts``, ``compare`` and ``total``.
     reason
         Why the pair was not compared (e.g. the recogniser heard no words); empty otherwise.
     details
-        The comparator's extra evidence.
+        The comparator's extra evidence; after a re-synthesis also the winning take's ``voice`` and
+        ``speed`` and the scores of all takes (``take_scores``).
+    detector
+        Name of the detector configuration (see :mod:`synthcheck.detect.configs`), ``"custom"`` otherwise.
     resynthesized
-        The re-synthesised audio (not part of :meth:`to_dict`).
+        The winning take's audio, ``None`` without re-synthesis (not part of :meth:`to_dict`).
     """
 
     transcript: str
@@ -54,6 +65,7 @@ class Verdict:
     timings: dict[str, float]
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    detector: str = "custom"
     resynthesized: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,38 +82,54 @@ class Verdict:
             "timings": {k: float(v) for k, v in self.timings.items()},
             "reason": self.reason,
             "details": _json_safe(self.details),
+            "detector": self.detector,
         }
 
 
 class ConsistencyDetector:
-    """Flags inputs whose transcript, spoken again by a TTS engine, does not match the input.
+    """Flags inputs whose transcript, decompressed back to audio, does not match the input.
 
     Parameters
     ----------
     recognizer, synthesizer
-        The classifier under protection and the "decompression" back to audio.
+        The classifier under protection and the "decompression" back to audio; ``synthesizer`` may be
+        ``None`` when the comparator judges transcripts (``needs_rendering = False``).
     comparator
         Consistency score (default: the paper's normalised max cross-correlation).
     threshold
         Scores at or above it are consistent (paper: 0.4).
+    name
+        Configuration name reported in verdicts (:func:`synthcheck.detect.configs.build_detector` sets it).
     """
 
     def __init__(
         self,
         recognizer: Recognizer,
-        synthesizer: Synthesizer,
+        synthesizer: Synthesizer | None,
         comparator: Comparator | None = None,
         threshold: float = DEFAULT_THRESHOLD,
+        *,
+        name: str = "custom",
     ) -> None:
         if not math.isfinite(threshold):
             raise BadInputError(f"threshold must be a finite number, got {threshold}")
         self.recognizer = recognizer
         self.synthesizer = synthesizer
         self.comparator = comparator if comparator is not None else CorrelationComparator()
+        if synthesizer is None and self.comparator.needs_rendering:
+            raise BadInputError(f"comparator {self.comparator.name} compares with a re-synthesis: give a synthesiser")
         self.threshold = float(threshold)
+        self.name = name
+
+    @property
+    def synthesizer_id(self) -> str:
+        """The synthesiser's id, or ``"none"`` when the comparator needs no rendering."""
+        if self.synthesizer is None or not self.comparator.needs_rendering:
+            return "none"
+        return self.synthesizer.id
 
     def check(self, audio: np.ndarray) -> Verdict:
-        """Transcribe ``audio`` (16 kHz float32) and judge it against the re-synthesis of its transcript."""
+        """Transcribe ``audio`` (16 kHz float32) and judge it against its transcript."""
         audio = validate_audio(audio, name="input audio")
         start = perf_counter()
         transcript = self.recognizer.transcribe(audio)
@@ -114,12 +142,19 @@ class ConsistencyDetector:
         """
         audio = validate_audio(audio, name="input audio")
         timings = {"asr": asr_seconds, "tts": 0.0, "compare": 0.0}
-        resynthesized, reason = self._resynthesize(transcript, timings)
-        comparison = None
-        if resynthesized is not None:
+        comparison, take, reason = None, None, ""
+        if not transcript.strip():
+            reason = "the recogniser heard no words"
+        elif not self.comparator.needs_rendering:
             start = perf_counter()
-            comparison = self.comparator.score(audio, resynthesized)
+            comparison = self.comparator.score_transcript(audio, transcript)
             timings["compare"] = perf_counter() - start
+        else:
+            takes, reason = self._render(transcript, timings)
+            if takes:
+                start = perf_counter()
+                comparison, take = self._nearest_take(audio, takes)
+                timings["compare"] = perf_counter() - start
         timings["total"] = sum(timings.values())
         return Verdict(
             transcript=transcript,
@@ -128,25 +163,37 @@ class ConsistencyDetector:
             consistent=comparison is not None and comparison.score >= self.threshold,
             lag=comparison.lag if comparison else None,
             recognizer=self.recognizer.name,
-            synthesizer=self.synthesizer.id,
+            synthesizer=self.synthesizer_id,
             comparator=self.comparator.name,
             timings=timings,
             reason=reason,
             details=comparison.details if comparison else {},
-            resynthesized=resynthesized,
+            detector=self.name,
+            resynthesized=take.audio if take else None,
         )
 
-    def _resynthesize(self, transcript: str, timings: dict[str, float]) -> tuple[np.ndarray | None, str]:
-        """Speak the transcript; ``(None, reason)`` when there is nothing to speak."""
-        if not transcript.strip():
-            return None, "the recogniser heard no words"
+    def _render(self, transcript: str, timings: dict[str, float]) -> tuple[list[Take], str]:
+        """All takes of the transcript; ``([], reason)`` when it cannot be spoken."""
+        assert self.synthesizer is not None  # guaranteed by __init__ for rendering comparators
         start = perf_counter()
         try:
-            return self.synthesizer.synthesize(transcript), ""
+            return self.synthesizer.render_takes(transcript), ""
         except BadInputError as exc:
-            return None, f"the transcript cannot be re-synthesised: {exc}"
+            return [], f"the transcript cannot be re-synthesised: {exc}"
         finally:
             timings["tts"] = perf_counter() - start
+
+    def _nearest_take(self, audio: np.ndarray, takes: list[Take]) -> tuple[Comparison, Take]:
+        """The comparison with the best-scoring take (ties: the first), its details naming the take."""
+        comparisons = [self.comparator.score(audio, take.audio) for take in takes]
+        best = int(np.argmax([c.score for c in comparisons]))
+        details = {
+            **comparisons[best].details,
+            "voice": takes[best].voice,
+            "speed": takes[best].speed,
+            "take_scores": [float(c.score) for c in comparisons],
+        }
+        return Comparison(comparisons[best].score, comparisons[best].lag, details), takes[best]
 
 
 def _json_safe(value: Any) -> Any:

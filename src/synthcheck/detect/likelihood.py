@@ -9,12 +9,9 @@ unlikely. Score (documented range [0, 1]):
 i.e. the geometric-mean probability per token under teacher forcing: ~0.5–0.9 for a correct transcript,
 near 0 for a transcript of other words.
 
-It plugs into an unchanged :class:`~synthcheck.detect.detector.ConsistencyDetector` through
-:class:`TranscriptOnly`, a "synthesiser" that renders nothing and only hands the transcript on::
+It judges the transcript directly (``needs_rendering = False``), so the detector renders nothing::
 
-    ConsistencyDetector(recognizer, TranscriptOnly(), LikelihoodComparator("tiny.en"))
-
-(It also works behind :class:`~synthcheck.detect.voice_search.VoiceSearch`, which carries the text too.)
+    ConsistencyDetector(recognizer, None, LikelihoodComparator("tiny.en"))
 """
 
 from __future__ import annotations
@@ -24,53 +21,37 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from synthcheck.asr.registry import RECOGNIZERS, get_recognizer
 from synthcheck.audio.io import validate_audio
-from synthcheck.detect.comparators import Comparator, Comparison
-from synthcheck.detect.voice_search import Renderings
+from synthcheck.detect.comparators import Comparison, TranscriptComparator
 from synthcheck.errors import BadInputError
-from synthcheck.tts.base import Synthesizer
 
 if TYPE_CHECKING:
     from synthcheck.asr.whisper import WhisperRecognizer
 
 
-class TranscriptOnly(Synthesizer):
-    """Renders no audio: returns an empty :class:`Renderings` carrying the text (for transcript comparators)."""
-
-    engine = "none"
-    voice = "transcript"
-
-    def synthesize(self, text: str) -> Renderings:
-        """An empty array whose ``text`` is ``text``."""
-        if not text.strip():
-            raise BadInputError("empty transcript: nothing to judge")
-        return Renderings.from_takes(text, [])
-
-
-class LikelihoodComparator(Comparator):
+class LikelihoodComparator(TranscriptComparator):
     """Teacher-forced likelihood of the transcript under an independent Whisper model; score = exp(−mean CE).
 
     Parameters
     ----------
     judge
-        Whisper size of the independent recogniser (``"tiny.en"`` or ``"base"``), loaded on first use.
+        Whisper size of the independent recogniser (``"tiny.en"`` or ``"base"``), loaded on first use
+        (shared with :func:`synthcheck.asr.registry.get_recognizer`). ``name`` is ``"likelihood-<judge>"``.
     """
 
     score_range = (0.0, 1.0)
 
     def __init__(self, judge: str = "tiny.en") -> None:
+        if f"whisper-{judge}" not in RECOGNIZERS:
+            raise BadInputError(f"unknown likelihood judge {judge!r}; choose a Whisper size: tiny.en or base")
         self.judge = judge
-        self.name = f"likelihood({judge})"
-        self._recognizer: WhisperRecognizer | None = None
+        self.name = f"likelihood-{judge}"
 
     @property
     def recognizer(self) -> WhisperRecognizer:
-        """The judging :class:`~synthcheck.asr.whisper.WhisperRecognizer` (loaded once)."""
-        if self._recognizer is None:
-            from synthcheck.asr.whisper import WhisperRecognizer
-
-            self._recognizer = WhisperRecognizer.load(self.judge)
-        return self._recognizer
+        """The judging :class:`~synthcheck.asr.whisper.WhisperRecognizer` (loaded once per process)."""
+        return get_recognizer(f"whisper-{self.judge}")  # type: ignore[return-value]
 
     def score_transcript(self, observed: np.ndarray, transcript: str) -> Comparison:
         """Score how well the judge explains ``observed`` as ``transcript``."""
@@ -82,12 +63,3 @@ class LikelihoodComparator(Comparator):
         with torch.no_grad():
             loss = float(self.recognizer.loss(torch.from_numpy(audio)[None, :], [transcript])[0])
         return Comparison(score=math.exp(-loss), lag=None, details={"judge": self.recognizer.name, "token_loss": loss})
-
-    def score(self, observed: np.ndarray, resynthesized: np.ndarray) -> Comparison:
-        """Read the transcript carried by ``resynthesized`` (from :class:`TranscriptOnly` or ``VoiceSearch``)."""
-        text = getattr(resynthesized, "text", "")
-        if not text:
-            raise BadInputError(
-                f"{self.name} needs the transcript: use it with the TranscriptOnly() synthesiser, not plain audio"
-            )
-        return self.score_transcript(observed, text)

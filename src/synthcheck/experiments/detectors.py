@@ -32,11 +32,10 @@ from synthcheck.audio.channel import AwgnChannel, Channel
 from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.audio.metrics import word_error_rate
 from synthcheck.detect.calibration import calibrate_threshold, detection_rate, false_positive_rate
-from synthcheck.detect.comparators import Comparator, CorrelationComparator
+from synthcheck.detect.configs import DETECTOR_CONFIGS, DetectorConfig, resolve_config_name
 from synthcheck.detect.detector import ConsistencyDetector
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.metrics import auc, roc_curve
-from synthcheck.tts.base import Synthesizer
 
 log = logging.getLogger(__name__)
 
@@ -82,40 +81,13 @@ def wrong_transcript_records(
     return records
 
 
-@dataclass(frozen=True)
-class DetectorConfig:
-    """A named (synthesiser, comparator) pair; ``build`` is called once, lazily (engines, models load then)."""
+def standard_configs(recognizer: str = "whisper-base") -> list[DetectorConfig]:
+    """The named configurations (:data:`~synthcheck.detect.configs.DETECTOR_CONFIGS`) meaningful for ``recognizer``.
 
-    name: str
-    description: str
-    build: Callable[[], tuple[Synthesizer, Comparator]]
-
-
-def standard_configs(judge: str = "tiny.en") -> list[DetectorConfig]:
-    """The configurations of ``docs/human-speech.md``: the paper's check and the three decompressions."""
-    from synthcheck.detect.dtw_comparator import DtwComparator
-    from synthcheck.detect.likelihood import LikelihoodComparator, TranscriptOnly
-    from synthcheck.detect.voice_search import BestOfRenderings, VoiceSearch
-    from synthcheck.tts import get_synthesizer
-
-    def pico() -> Synthesizer:
-        return get_synthesizer("pico2wave", "en-US")
-
-    return [
-        DetectorConfig("paper", "pico2wave en-US, xcorr of a 10 % template", lambda: (pico(), CorrelationComparator())),
-        DetectorConfig("dtw", "pico2wave en-US, DTW over CMVN MFCCs", lambda: (pico(), DtwComparator())),
-        DetectorConfig(
-            "voices-xcorr", "8 voices x 3 speeds, best xcorr",
-            lambda: (VoiceSearch(), BestOfRenderings(CorrelationComparator())),
-        ),
-        DetectorConfig(
-            "voices-dtw", "8 voices, best DTW", lambda: (VoiceSearch(speeds=(1.0,)), BestOfRenderings(DtwComparator()))
-        ),
-        DetectorConfig(
-            f"likelihood-{judge}", f"no TTS, exp(-CE) under Whisper {judge}",
-            lambda: (TranscriptOnly(), LikelihoodComparator(judge)),
-        ),
-    ]
+    All of them, except the likelihood judge that is not independent of ``recognizer``.
+    """
+    judge = resolve_config_name("likelihood", recognizer)
+    return [c for c in DETECTOR_CONFIGS.values() if c.name == judge or not c.comparator.startswith("likelihood-")]
 
 
 @dataclass
@@ -207,8 +179,7 @@ def evaluate_configs(
     """Every configuration on every source (one :class:`DetectorEvaluation` per pair)."""
     results = []
     for config in configs:
-        synthesizer, comparator = config.build()
-        detector = ConsistencyDetector(recognizer, synthesizer, comparator)
+        detector = config.build(recognizer)
         for source, records in records_by_source.items():
             log.info("evaluating %s on %s (%d records)", config.name, source, len(records))
             results.append(
@@ -245,7 +216,6 @@ POOLED_HUMAN = "human (pooled)"
 
 def human_speech_evaluation(
     recognizer: str = "whisper-base",
-    judge: str = "tiny.en",
     *,
     seed: int = 0,
     configs: Sequence[str] | None = None,
@@ -263,18 +233,15 @@ def human_speech_evaluation(
     ----------
     recognizer
         Registry name of the protected recogniser (its transcripts are the clean decisions).
-    judge
-        Whisper size of the likelihood comparator's independent recogniser.
     configs
-        Names from :func:`standard_configs` to run (default: all).
+        Names from :func:`standard_configs` to run (default: all); ``"likelihood"`` names the
+        independent judge's configuration.
     """
     from synthcheck.asr.registry import get_recognizer
 
-    available = {c.name: c for c in standard_configs(judge)}
-    unknown = sorted(set(configs or ()) - set(available))
-    if unknown:
-        raise BadInputError(f"unknown detector configuration(s) {unknown}; choose from: {', '.join(available)}")
-    chosen = [available[name] for name in configs] if configs else list(available.values())
+    chosen = standard_configs(recognizer)
+    if configs:
+        chosen = [DETECTOR_CONFIGS[resolve_config_name(name, recognizer)] for name in configs]
     asr = get_recognizer(recognizer)
     rng = np.random.default_rng(seed)
     channel = AwgnChannel(snr_db=TTS_CHANNEL_SNR_DB)

@@ -49,7 +49,7 @@ def scores_by_sentence_png(records: Sequence[ItemRecord], threshold: float) -> b
     ax.set_xlabel("sentence index")
     ax.set_ylabel(r"$\rho_{max}$")
     ax.set_title("Consistency score per sentence (paper Fig. 4)")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     return _png(fig)
 
 

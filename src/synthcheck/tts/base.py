@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Take:
+    """One rendering of a text: which voice (``engine:voice`` id), at which tape speed, and the audio."""
+
+    voice: str
+    speed: float
+    audio: np.ndarray
 
 
 class Synthesizer(ABC):
@@ -18,6 +28,14 @@ class Synthesizer(ABC):
     @abstractmethod
     def synthesize(self, text: str) -> np.ndarray:
         """Render ``text``; raise :class:`~synthcheck.errors.BadInputError` for empty/unspeakable text."""
+
+    def render_takes(self, text: str) -> list[Take]:
+        """Every rendering of ``text`` a detector should compare against (default: one take at speed 1).
+
+        Synthesisers that search over nuisance parameters (voices, speeds) return one take per setting;
+        the consistency detector keeps the take closest to its input.
+        """
+        return [Take(self.id, 1.0, self.synthesize(text))]
 
     @property
     def id(self) -> str:

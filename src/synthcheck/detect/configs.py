@@ -1,0 +1,131 @@
+"""Named detector configurations: which decompression, which comparator, which threshold.
+
+Every threshold below was calibrated on *clean human speech* for a 5 % false-positive rate
+(:func:`synthcheck.detect.calibrate_threshold`): the 21 clips Whisper base transcribes exactly right among
+the LibriVox clauses and the alsa recordings (``human (pooled)`` rows of ``docs/human-speech.md``,
+seed 0), except ``paper``, which keeps the paper's 0.4. Reproduce with
+:func:`synthcheck.experiments.detectors.human_speech_evaluation`.
+
+``"likelihood"`` is not a configuration of its own: :func:`resolve_config_name` maps it to the likelihood
+judge *independent* of the protected recogniser (tiny.en for base and for pocketsphinx, base for tiny.en).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from synthcheck.asr.base import Recognizer
+from synthcheck.detect.comparators import COMPARATORS, get_comparator
+from synthcheck.detect.detector import ConsistencyDetector
+from synthcheck.detect.voice_search import DEFAULT_SPEEDS, DEFAULT_VOICES, VoiceSearch
+from synthcheck.errors import BadInputError
+from synthcheck.tts.base import Synthesizer
+
+#: The configuration ``synthcheck detect`` uses: the best on human speech (AUC 1.000 on the proxy attacks).
+DEFAULT_DETECTOR = "likelihood"
+#: The single voice of the paper's re-synthesis.
+PAPER_VOICE = "pico2wave:en-US"
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """A named detector: comparator, the voices and tape speeds rendered, and the calibrated threshold.
+
+    Attributes
+    ----------
+    name, description
+        Registry name and a one-line summary.
+    comparator
+        A :func:`~synthcheck.detect.get_comparator` name.
+    threshold
+        Default decision threshold (see the module docstring for its provenance).
+    voices, speeds
+        ``engine:voice`` ids and tape speeds to render; one voice at speed 1 is a plain TTS engine, more
+        make a :class:`~synthcheck.detect.voice_search.VoiceSearch`. Unused by transcript comparators.
+    """
+
+    name: str
+    description: str
+    comparator: str
+    threshold: float
+    voices: tuple[str, ...] = (PAPER_VOICE,)
+    speeds: tuple[float, ...] = (1.0,)
+
+    def build(self, recognizer: Recognizer, threshold: float | None = None) -> ConsistencyDetector:
+        """A :class:`ConsistencyDetector` protecting ``recognizer`` (``threshold`` overrides the default)."""
+        comparator = get_comparator(self.comparator)
+        synthesizer = self._synthesizer() if comparator.needs_rendering else None
+        chosen = self.threshold if threshold is None else threshold
+        return ConsistencyDetector(recognizer, synthesizer, comparator, chosen, name=self.name)
+
+    def _synthesizer(self) -> Synthesizer:
+        from synthcheck.tts import synthesizer_from_id
+
+        if len(self.voices) == 1 and self.speeds == (1.0,):
+            return synthesizer_from_id(self.voices[0])
+        return VoiceSearch(self.voices, self.speeds)
+
+
+#: Every named configuration. Thresholds: 5 % FPR on the 21 clean human clips (pooled), seed 0,
+#: ``docs/human-speech.md`` — except ``paper`` (the paper's 0.4).
+DETECTOR_CONFIGS: dict[str, DetectorConfig] = {
+    c.name: c
+    for c in (
+        DetectorConfig("paper", "the paper's check: pico2wave en-US, xcorr of a 10 % template", "xcorr-paper", 0.4),
+        # human (pooled) calibrated threshold, docs/human-speech.md
+        DetectorConfig("xcorr-full", "pico2wave en-US, xcorr of the whole rendering", "xcorr-full", 0.0),
+        # dtw: human (pooled) AUC 0.899, calibrated threshold 0.305
+        DetectorConfig("dtw", "pico2wave en-US, DTW over speaker-normalised MFCCs", "dtw-mfcc", 0.305),
+        # voices-xcorr: human (pooled) AUC 0.535, calibrated threshold 0.323
+        DetectorConfig("voices-xcorr", "8 voices x 3 speeds, best xcorr", "xcorr-paper", 0.323,
+                       voices=DEFAULT_VOICES, speeds=DEFAULT_SPEEDS),
+        # voices-dtw: human (pooled) AUC 0.934, calibrated threshold 0.362
+        DetectorConfig("voices-dtw", "8 voices, best DTW over MFCCs", "dtw-mfcc", 0.362, voices=DEFAULT_VOICES),
+        # likelihood-tiny.en (judging Whisper base): human (pooled) AUC 1.000, calibrated threshold 0.251
+        DetectorConfig("likelihood-tiny.en", "no TTS: exp(-token CE) of the transcript under Whisper tiny.en",
+                       "likelihood-tiny.en", 0.251, voices=()),
+        # likelihood-base (judging Whisper tiny.en): human (pooled) calibrated threshold, docs/human-speech.md
+        DetectorConfig("likelihood-base", "no TTS: exp(-token CE) of the transcript under Whisper base",
+                       "likelihood-base", 0.0, voices=()),
+    )
+}
+#: Names accepted by :func:`build_detector`: the configurations and the ``"likelihood"`` alias.
+DETECTOR_NAMES = (DEFAULT_DETECTOR, *DETECTOR_CONFIGS)
+
+
+def independent_judge(recognizer_name: str) -> str:
+    """The Whisper size judging ``recognizer_name``'s transcripts: tiny.en, or base when that is tiny.en."""
+    return "base" if recognizer_name == "whisper-tiny.en" else "tiny.en"
+
+
+def resolve_config_name(name: str, recognizer_name: str) -> str:
+    """``name`` itself, or for ``"likelihood"`` the configuration of the independent judge."""
+    if name == "likelihood":
+        return f"likelihood-{independent_judge(recognizer_name)}"
+    if name not in DETECTOR_CONFIGS:
+        raise BadInputError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTOR_NAMES)}")
+    return name
+
+
+def build_detector(recognizer: Recognizer, config_name: str, threshold: float | None = None) -> ConsistencyDetector:
+    """The named detector protecting ``recognizer`` (``threshold`` overrides the calibrated default).
+
+    Raises
+    ------
+    BadInputError
+        Unknown name (the message lists :data:`DETECTOR_NAMES`).
+    """
+    return DETECTOR_CONFIGS[resolve_config_name(config_name, recognizer.name)].build(recognizer, threshold)
+
+
+def custom_config(comparator: str, voice: str = PAPER_VOICE, threshold: float | None = None) -> DetectorConfig:
+    """A one-voice configuration named ``"custom"`` from a comparator name and an ``engine:voice`` id.
+
+    ``threshold`` defaults to the calibrated one of the first named configuration using ``comparator``
+    (``paper`` for xcorr-paper, ``xcorr-full``, ``dtw`` for dtw-mfcc, ``likelihood-*``).
+    """
+    if comparator not in COMPARATORS:
+        raise BadInputError(f"unknown comparator {comparator!r}; choose one of: {', '.join(COMPARATORS)}")
+    if threshold is None:
+        threshold = next(c.threshold for c in DETECTOR_CONFIGS.values() if c.comparator == comparator)
+    return DetectorConfig("custom", f"{voice}, {comparator}", comparator, threshold, voices=(voice,))
