@@ -1,6 +1,8 @@
 """PocketSphinx with its bundled en-us model on real TTS speech."""
 
 import numpy as np
+
+from synthcheck.audio.channel import AwgnChannel
 import pytest
 
 from synthcheck.asr import get_recognizer
@@ -36,6 +38,13 @@ def test_batch_keeps_order_and_is_deterministic(recognizer):
     first = recognizer.transcribe_batch([short, long])
     assert first == recognizer.transcribe_batch([short, long])
     assert len(first) == 2 and "times" in first[1] and "times" not in first[0]
+
+
+def test_answer_does_not_depend_on_what_was_decoded_before(recognizer):
+    noisy = AwgnChannel(snr_db=28.0).apply(Pico2Wave("en-US").synthesize(SENTENCE), np.random.default_rng(0))
+    other = Pico2Wave("en-GB").synthesize("Good morning, everybody.")
+    alone = recognizer.transcribe(noisy)
+    assert recognizer.transcribe_batch([other, noisy, noisy])[1:] == [alone, alone]
 
 
 def test_silence_gives_a_string_not_an_error(recognizer):

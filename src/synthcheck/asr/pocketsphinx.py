@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,17 +24,17 @@ class PocketsphinxRecognizer(Recognizer):
             raise MissingComponentError(
                 "pocketsphinx is not installed; install it with: .venv/bin/pip install pocketsphinx==5.1.1"
             ) from None
-        self._decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
-        self._lock = threading.Lock()
-
+        self._decoder_class = Decoder
     def transcribe_batch(self, audios: Sequence[np.ndarray]) -> list[str]:
         """Decode each utterance (1-D float32 at 16 kHz) as one full utterance; silence gives ``""``."""
         return [self._decode(validate_audio(audio, allow_silent=True)) for audio in audios]
 
     def _decode(self, audio: np.ndarray) -> str:
-        with self._lock:  # one decoder, not re-entrant
-            self._decoder.start_utt()
-            self._decoder.process_raw(int16_from_float(audio).tobytes(), full_utt=True)
-            self._decoder.end_utt()
-            hypothesis = self._decoder.hyp()
+        # A fresh decoder per utterance (about 0.4 s): a reused one carries cepstral-normalisation and search
+        # state from the previous utterance, so the same audio decoded twice gave different transcripts.
+        decoder = self._decoder_class(samprate=SAMPLE_RATE, loglevel="FATAL")
+        decoder.start_utt()
+        decoder.process_raw(int16_from_float(audio).tobytes(), full_utt=True)
+        decoder.end_utt()
+        hypothesis = decoder.hyp()
         return " ".join(hypothesis.hypstr.lower().split()) if hypothesis is not None else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
@@ -11,6 +12,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synthcheck.asr.registry import RECOGNIZERS
+from synthcheck.detect.comparators import COMPARATORS
+from synthcheck.detect.configs import DEFAULT_DETECTOR, DETECTOR_NAMES
+
+if TYPE_CHECKING:
+    from synthcheck.detect import Verdict
 
 #: Recogniser used when ``--asr`` is not given (one place to change it).
 DEFAULT_ASR = "pocketsphinx"
@@ -120,44 +126,74 @@ def detect(
         None, metavar="[FILE]", help="Audio to check; without it the built-in example is used."
     ),
     asr: str = typer.Option(DEFAULT_ASR, "--asr", help=f"Recogniser: {', '.join(RECOGNIZERS)}."),
-    tts: str = typer.Option("pico2wave", "--tts", help="TTS engine for the re-synthesis: pico2wave, espeak-ng, flite."),
-    voice: str | None = typer.Option(None, "--voice", help="Voice of the TTS engine (see `synthcheck voices`)."),
-    comparator: str = typer.Option("xcorr-paper", "--comparator", help="xcorr-paper (the paper's), xcorr-full or dtw-mfcc."),
-    threshold: float = typer.Option(0.4, "--threshold", help="Scores below it are inconsistent (paper: 0.4)."),
+    detector: str | None = typer.Option(
+        None, "--detector", metavar="NAME",
+        help=f"Detector configuration: {', '.join(DETECTOR_NAMES)}. Default {DEFAULT_DETECTOR} (an independent "
+        "Whisper judges the transcript; best on human voices); 'paper' is the paper's pico2wave + xcorr check.",
+    ),
+    comparator: str | None = typer.Option(
+        None, "--comparator",
+        help=f"Custom detector instead of --detector: {', '.join(COMPARATORS)} against one TTS voice.",
+    ),
+    tts: str | None = typer.Option(None, "--tts", help="Custom detector: TTS engine (pico2wave, espeak-ng, flite)."),
+    voice: str | None = typer.Option(None, "--voice", help="Custom detector: voice of the engine (`synthcheck voices`)."),
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="Scores below it are inconsistent (default: the detector's calibrated one)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     seed: int = typer.Option(0, "--seed", help="Seed of the example's channel noise (used without FILE)."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Refuse longer files (default 600)."),
 ) -> None:
-    """Check whether FILE is consistent with the re-synthesis of its transcript (exit 0 whatever the verdict)."""
+    """Check whether FILE is consistent with its transcript (exit 0 whatever the verdict).
+
+    --detector picks a named configuration. --comparator/--tts/--voice build a custom one instead (not with
+    --detector): one voice (default pico2wave), a comparator (default xcorr-paper) and its calibrated threshold.
+    """
     from synthcheck.asr.registry import get_recognizer
     from synthcheck.audio.io import load_audio
-    from synthcheck.detect import ConsistencyDetector, get_comparator
+    from synthcheck.detect import DETECTOR_CONFIGS, custom_config
+    from synthcheck.detect.configs import resolve_config_name
+    from synthcheck.errors import BadInputError
     from synthcheck.examples import example_audio, example_sentence
     from synthcheck.tts import get_synthesizer
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    synthesizer = get_synthesizer(tts, voice)
-    scorer = get_comparator(comparator)
+    custom = comparator is not None or tts is not None or voice is not None
+    if custom and detector is not None:
+        raise BadInputError("--comparator/--tts/--voice build a custom detector; do not combine them with --detector")
+    if custom:
+        config = custom_config(comparator or "xcorr-paper", get_synthesizer(tts or "pico2wave", voice).id)
+    else:
+        config = DETECTOR_CONFIGS[resolve_config_name(detector or DEFAULT_DETECTOR, asr)]
     if audio_path is None:
         err.print(f"no FILE given: checking the built-in example {example_sentence()!r} (pico2wave, 28 dB AWGN, seed {seed})")
         audio = example_audio(seed)
     else:
         audio = load_audio(audio_path, max_seconds=max_seconds)
-    recognizer = get_recognizer(asr)
-    verdict = ConsistencyDetector(recognizer, synthesizer, scorer, threshold).check(audio)
+    consistency = config.build(get_recognizer(asr), threshold)
+    verdict = consistency.check(audio)
     if as_json:
         typer.echo(json.dumps(verdict.to_dict()))
         return
     out = Console(highlight=False, soft_wrap=True)
     out.print(f"transcript  {verdict.transcript!r}  ({verdict.recognizer})")
-    out.print(f"score       {verdict.score:.3f} vs threshold {verdict.threshold:.3f}  ({verdict.comparator}, {verdict.synthesizer})")
+    out.print(f"detector    {verdict.detector}: {verdict.comparator}, {_rendering_label(verdict)}")
+    out.print(f"score       {verdict.score:.3f} vs threshold {verdict.threshold:.3f}")
     if verdict.consistent:
-        out.print("verdict     [bold green]consistent[/]: the input matches the re-synthesis of its transcript")
+        out.print("verdict     [bold green]consistent[/]: the input matches its transcript")
     else:
         out.print("verdict     [bold red]INCONSISTENT[/]: possibly adversarial; the input does not match its transcript")
     if verdict.reason:
         out.print(f"reason      {verdict.reason}")
     out.print(_timings_line(verdict.timings))
+
+
+def _rendering_label(verdict: Verdict) -> str:
+    if verdict.synthesizer == "none":
+        return "no re-synthesis"
+    if "voice" not in verdict.details:
+        return f"re-synthesis {verdict.synthesizer}"
+    return f"re-synthesis {verdict.synthesizer}, best take {verdict.details['voice']} at speed {verdict.details['speed']:g}"
 
 
 def _timings_line(timings: dict[str, float]) -> str:

@@ -118,14 +118,13 @@ def build_detector(recognizer: Recognizer, config_name: str, threshold: float | 
     return DETECTOR_CONFIGS[resolve_config_name(config_name, recognizer.name)].build(recognizer, threshold)
 
 
-def custom_config(comparator: str, voice: str = PAPER_VOICE, threshold: float | None = None) -> DetectorConfig:
+def custom_config(comparator: str, voice: str = PAPER_VOICE) -> DetectorConfig:
     """A one-voice configuration named ``"custom"`` from a comparator name and an ``engine:voice`` id.
 
-    ``threshold`` defaults to the calibrated one of the first named configuration using ``comparator``
-    (``paper`` for xcorr-paper, ``xcorr-full``, ``dtw`` for dtw-mfcc, ``likelihood-*``).
+    Its threshold is the calibrated one of the first named configuration using ``comparator`` (``paper``
+    for xcorr-paper, ``xcorr-full``, ``dtw`` for dtw-mfcc, ``likelihood-*``).
     """
     if comparator not in COMPARATORS:
         raise BadInputError(f"unknown comparator {comparator!r}; choose one of: {', '.join(COMPARATORS)}")
-    if threshold is None:
-        threshold = next(c.threshold for c in DETECTOR_CONFIGS.values() if c.comparator == comparator)
+    threshold = next(c.threshold for c in DETECTOR_CONFIGS.values() if c.comparator == comparator)
     return DetectorConfig("custom", f"{voice}, {comparator}", comparator, threshold, voices=(voice,))
