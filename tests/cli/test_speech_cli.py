@@ -11,7 +11,8 @@ import soundfile as sf
 
 from synthcheck.audio.io import SAMPLE_RATE, load_audio, resample, save_wav
 from synthcheck.cli import main
-from synthcheck.cli.speech import DEFAULT_ASR, split_points
+from synthcheck.cli.speech import DEFAULT_ASR, DEFAULT_DETECT_ASR, split_points
+from synthcheck.detect import DETECTOR_CONFIGS
 from synthcheck.examples import example_sentence
 from synthcheck.tts import Pico2Wave
 
@@ -89,30 +90,47 @@ def test_split_points_bound_every_window():
     assert split_points(audio[: 30 * SAMPLE_RATE]) == []
 
 
-def test_detect_json_on_a_file(speech_wav, capsys):
-    code, out, _ = run(capsys, "detect", str(speech_wav), "--json", "--comparator", "xcorr-full")
+def test_detect_json_on_a_file_with_a_custom_detector(speech_wav, capsys):
+    code, out, _ = run(capsys, "detect", str(speech_wav), "--json", "--comparator", "xcorr-full", "--asr", "pocketsphinx")
     data = json.loads(out)
     assert code == 0 and out.count("\n") == 1
     assert isinstance(data["transcript"], str) and "times" in data["transcript"]
     assert isinstance(data["score"], float) and 0.0 <= data["score"] <= 1.0
-    assert data["threshold"] == 0.4 and isinstance(data["consistent"], bool)
-    assert data["consistent"] == (data["score"] >= 0.4)
+    assert data["threshold"] == DETECTOR_CONFIGS["xcorr-full"].threshold and isinstance(data["consistent"], bool)
+    assert data["consistent"] == (data["score"] >= data["threshold"])
     assert isinstance(data["lag"], int) and data["recognizer"] == "pocketsphinx"
     assert data["synthesizer"] == "pico2wave:en-US" and data["comparator"] == "xcorr-full"
+    assert data["detector"] == "custom" and data["details"]["voice"] == "pico2wave:en-US"
     assert set(data["timings"]) >= {"asr", "tts", "compare", "total"}
 
 
-def test_detect_without_file_uses_the_example_and_says_so(capsys):
+def test_detect_paper_detector_by_name(speech_wav, capsys):
+    code, out, _ = run(capsys, "detect", str(speech_wav), "--json", "--detector", "paper", "--asr", "pocketsphinx")
+    data = json.loads(out)
+    assert code == 0 and data["detector"] == "paper" and data["threshold"] == 0.4
+    assert data["comparator"] == "xcorr-paper" and data["synthesizer"] == "pico2wave:en-US"
+
+
+def test_detect_voice_search_names_the_best_take(speech_wav, capsys):
+    code, out, _ = run(capsys, "detect", str(speech_wav), "--detector", "voices-dtw", "--asr", "pocketsphinx")
+    assert code == 0 and "voices-dtw: dtw-mfcc" in out and "best take pico2wave:en-US at speed 1" in out
+    assert f"vs threshold {DETECTOR_CONFIGS['voices-dtw'].threshold:.3f}" in out
+
+
+def test_detect_default_is_the_likelihood_judge_on_the_example(capsys):
     code, out, err = run(capsys, "detect", "--seed", "3")
     assert code == 0
     assert "built-in example" in err and "seed 3" in err
-    assert "transcript" in out and "vs threshold 0.400" in out
-    assert ("consistent" in out) or ("INCONSISTENT" in out)
+    assert f"({DEFAULT_DETECT_ASR})" in out and "likelihood-tiny.en" in out and "no re-synthesis" in out
+    assert f"vs threshold {DETECTOR_CONFIGS['likelihood-tiny.en'].threshold:.3f}" in out
+    assert "verdict     consistent" in out  # Whisper base hears the example right; tiny.en agrees
 
 
 def test_detect_with_a_stranger_threshold_can_flip_the_verdict(speech_wav, capsys):
     code, out, _ = run(capsys, "detect", str(speech_wav), "--json", "--threshold", "1.01")
-    assert code == 0 and json.loads(out)["consistent"] is False
+    data = json.loads(out)
+    assert code == 0 and data["consistent"] is False and data["threshold"] == 1.01
+    assert data["detector"] == "likelihood-tiny.en" and data["synthesizer"] == "none" and data["lag"] is None
 
 
 def _bad_inputs(root: Path, speech: np.ndarray) -> dict[str, Path]:
@@ -157,7 +175,8 @@ def test_stereo_44khz_is_converted_and_runs(speech_wav, tmp_path, capsys):
 
 @pytest.mark.parametrize("args", [
     ["transcribe", "{wav}", "--asr", "nosuch"], ["detect", "{wav}", "--asr", "nosuch"],
-    ["detect", "--tts", "festival"], ["detect", "--voice", "xx-XX"],
+    ["detect", "--tts", "festival"], ["detect", "--voice", "xx-XX"], ["detect", "--detector", "nope"],
+    ["detect", "--detector", "paper", "--comparator", "dtw-mfcc"], ["detect", "--comparator", "euclid"],
     ["transcribe"], ["detect", "--threshold", "abc"],
 ])
 def test_bad_options_are_one_line_and_exit_2(args, speech_wav, capsys):
@@ -177,4 +196,5 @@ def test_installed_command_detect_json(tmp_path):
     done = subprocess.run([str(SYNTHCHECK), "detect", "--json"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert {"transcript", "score", "threshold", "consistent", "lag", "timings"} <= set(data)
+    assert {"transcript", "score", "threshold", "consistent", "lag", "timings", "detector"} <= set(data)
+    assert data["detector"] == "likelihood-tiny.en"

@@ -10,6 +10,7 @@ from synthcheck.detect import ConsistencyDetector, CorrelationComparator, Verdic
 from synthcheck.errors import BadInputError
 from synthcheck.examples import example_audio, example_sentence
 from synthcheck.tts import Pico2Wave
+from synthcheck.tts.base import Take
 
 OTHER_SENTENCES = ["He travels the fastest who travels alone.", "Open the front door and call my lawyer."]
 
@@ -66,6 +67,14 @@ def test_check_runs_the_recogniser_and_reports_its_transcript(observed):
     assert verdict.timings["asr"] > 0 and verdict.timings["tts"] > 0
     assert verdict.timings["total"] == pytest.approx(sum(verdict.timings[k] for k in ("asr", "tts", "compare")))
     assert verdict.resynthesized is not None and verdict.resynthesized.dtype == np.float32
+    assert verdict.details["voice"] == "pico2wave:en-US" and verdict.details["speed"] == 1.0
+    assert verdict.details["take_scores"] == [verdict.score]
+
+
+def test_a_plain_synthesizer_renders_one_take_at_speed_one():
+    (take,) = Pico2Wave("en-US").render_takes(example_sentence())
+    assert isinstance(take, Take) and take.voice == "pico2wave:en-US" and take.speed == 1.0
+    np.testing.assert_array_equal(take.audio, Pico2Wave("en-US").synthesize(example_sentence()))
 
 
 def test_score_equal_to_the_threshold_is_consistent(observed):
@@ -90,6 +99,7 @@ def test_verdict_to_dict_is_json_safe_and_omits_the_audio(observed):
     assert isinstance(data["consistent"], bool) and isinstance(data["lag"], int)
     assert data["score"] == pytest.approx(verdict.score) and data["transcript"] == example_sentence()
     assert set(data["timings"]) == {"asr", "tts", "compare", "total"}
+    assert data["detector"] == "custom" and data["details"]["voice"] == "pico2wave:en-US"
     assert isinstance(verdict, Verdict)
 
 
@@ -98,11 +108,20 @@ def test_bad_audio_and_threshold_are_refused():
         detector().check(np.array([0.1, np.nan, 0.2], dtype=np.float32))
     with pytest.raises(BadInputError, match="finite"):
         detector(threshold=float("nan"))
+    with pytest.raises(BadInputError, match="give a synthesiser"):
+        ConsistencyDetector(get_recognizer("pocketsphinx"), None, CorrelationComparator())
+
+
+def test_rendering_comparators_refuse_to_judge_a_bare_transcript(observed):
+    with pytest.raises(BadInputError, match="re-synthesis"):
+        CorrelationComparator().score_transcript(observed, example_sentence())
 
 
 def test_get_comparator_names():
     assert get_comparator("xcorr-paper").name == "xcorr-paper"
     assert get_comparator("xcorr-full").name == "xcorr-full"
     assert get_comparator("dtw-mfcc").name == "dtw-mfcc"
+    assert get_comparator("likelihood-base").name == "likelihood-base"
+    assert get_comparator("dtw-mfcc").needs_rendering and not get_comparator("likelihood-tiny.en").needs_rendering
     with pytest.raises(BadInputError, match="unknown comparator"):
         get_comparator("euclid")

@@ -10,8 +10,8 @@ import pytest
 from synthcheck.asr.registry import get_recognizer
 from synthcheck.data.datasets import load_dataset
 from synthcheck.errors import BadInputError
+from synthcheck.detect import DetectorConfig
 from synthcheck.experiments.detectors import (
-    DetectorConfig,
     EvalRecord,
     evaluate_configs,
     human_speech_evaluation,
@@ -70,8 +70,10 @@ def test_evaluates_configurations_on_human_speech(alsa_records: list[EvalRecord]
     assert table.count("\n") == 3 and "alsa-human (proxy)" in table
 
 
-def test_configurations_are_checked_by_name() -> None:
-    assert {c.name for c in standard_configs()} == {"paper", "dtw", "voices-xcorr", "voices-dtw", "likelihood-tiny.en"}
+def test_standard_configurations_are_the_registry_with_the_independent_judge() -> None:
+    common = {"paper", "xcorr-full", "dtw", "voices-xcorr", "voices-dtw"}
+    assert {c.name for c in standard_configs()} == common | {"likelihood-tiny.en"}
+    assert {c.name for c in standard_configs("whisper-tiny.en")} == common | {"likelihood-base"}
     assert all(isinstance(c, DetectorConfig) and c.description for c in standard_configs())
-    with pytest.raises(BadInputError, match="unknown detector configuration"):
+    with pytest.raises(BadInputError, match="unknown detector 'nonsense'"):
         human_speech_evaluation(configs=["nonsense"])

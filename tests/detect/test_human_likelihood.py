@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from synthcheck.asr.registry import get_recognizer
+from synthcheck.detect.comparators import TranscriptComparator
 from synthcheck.detect.detector import ConsistencyDetector
-from synthcheck.detect.likelihood import LikelihoodComparator, TranscriptOnly
-from synthcheck.detect.voice_search import VoiceSearch
+from synthcheck.detect.likelihood import LikelihoodComparator
 from synthcheck.errors import BadInputError
 from synthcheck.tts import get_synthesizer
 
@@ -32,26 +32,29 @@ def test_right_transcript_is_likely_wrong_one_is_not(judge: LikelihoodComparator
     assert right.lag is None
 
 
-def test_plugs_into_an_unchanged_detector_without_tts(judge: LikelihoodComparator, spoken: np.ndarray) -> None:
-    detector = ConsistencyDetector(get_recognizer("whisper-tiny.en"), TranscriptOnly(), judge, threshold=0.2)
+def test_detector_judges_the_transcript_without_tts(judge: LikelihoodComparator, spoken: np.ndarray) -> None:
+    assert isinstance(judge, TranscriptComparator) and not judge.needs_rendering
+    detector = ConsistencyDetector(get_recognizer("whisper-tiny.en"), None, judge, threshold=0.2)
     right = detector.check_transcript(spoken, "It was the season of light.")
     wrong = detector.check_transcript(spoken, "It was the season of darkness.")
     assert right.consistent and not wrong.consistent
-    assert right.synthesizer == "none:transcript" and right.comparator == "likelihood(tiny.en)"
-    assert right.resynthesized is not None and right.resynthesized.size == 0
+    assert right.synthesizer == "none" and right.comparator == "likelihood-tiny.en"
+    assert right.resynthesized is None and right.timings["tts"] == 0.0 and right.timings["compare"] > 0.0
+    assert right.score == pytest.approx(judge.score_transcript(spoken, "It was the season of light.").score, rel=1e-6)
 
 
-def test_reads_the_text_carried_by_voice_search(judge: LikelihoodComparator, spoken: np.ndarray) -> None:
-    renderings = VoiceSearch(voices=("pico2wave:en-US",), speeds=(1.0,)).synthesize("It was the season of light.")
-    assert judge.score(spoken, renderings).score == pytest.approx(
-        judge.score_transcript(spoken, "It was the season of light.").score, rel=1e-6
-    )
+def test_a_synthesizer_given_anyway_is_not_used(judge: LikelihoodComparator, spoken: np.ndarray) -> None:
+    detector = ConsistencyDetector(get_recognizer("whisper-tiny.en"), get_synthesizer("pico2wave"), judge)
+    verdict = detector.check_transcript(spoken, "It was the season of light.")
+    assert verdict.synthesizer == "none" and verdict.resynthesized is None and "voice" not in verdict.details
 
 
-def test_needs_a_transcript(judge: LikelihoodComparator, spoken: np.ndarray) -> None:
-    with pytest.raises(BadInputError, match="TranscriptOnly"):
+def test_needs_a_transcript_not_audio(judge: LikelihoodComparator, spoken: np.ndarray) -> None:
+    with pytest.raises(BadInputError, match="score_transcript"):
         judge.score(spoken, spoken)
     with pytest.raises(BadInputError, match="empty transcript"):
-        TranscriptOnly().synthesize("   ")
-    empty = ConsistencyDetector(get_recognizer("whisper-tiny.en"), TranscriptOnly(), judge).check_transcript(spoken, "")
-    assert not empty.consistent and empty.reason
+        judge.score_transcript(spoken, "   ")
+    with pytest.raises(BadInputError, match="judge"):
+        LikelihoodComparator("large")
+    empty = ConsistencyDetector(get_recognizer("whisper-tiny.en"), None, judge).check_transcript(spoken, "")
+    assert not empty.consistent and empty.score == 0.0 and "heard no words" in empty.reason

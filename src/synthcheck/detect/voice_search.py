@@ -69,7 +69,8 @@ class VoiceSearch(Synthesizer):
 
     def render_takes(self, text: str) -> list[Take]:
         """All takes of ``text``: every voice that can render it, at every speed (voice-major order)."""
-        return [Take(voice, s, change_speed(audio, s)) for voice, audio in self._voice_renders(text) for s in self.speeds]
+        renders = self._voice_renders(text)
+        return [Take(voice, s, change_speed(audio, s)) for voice, audio in renders for s in self.speeds]
 
     def synthesize(self, text: str) -> np.ndarray:
         """The first take: the first voice that renders ``text``, at the first speed."""
