@@ -41,6 +41,7 @@ _RECOGNIZER = typer.Option(None, "--recognizer", "--asr", help="whisper-base, wh
 _TARGET = typer.Option(None, "--target", help="Attack target transcript.")
 _STEPS = typer.Option(None, "--steps", help="Attack optimisation steps.")
 _BATCH = typer.Option(None, "--batch-size", help="Items per batched attack call.")
+_STOP = typer.Option(None, "--stop-db-x", help="Stop a batch's attack once every item succeeded at or below this dB_x (default -45).")
 _THRESHOLD = typer.Option(None, "--threshold", help="Consistency threshold on rho_max (paper: 0.4).")
 _SEED = typer.Option(None, "--seed", help="Root seed (per-item seeds derive from it).")
 _EXECUTOR = typer.Option("local", "--executor", help=f"Where items run: {', '.join(EXECUTORS)}.")
@@ -64,6 +65,7 @@ def reproduce(
     target: str | None = _TARGET,
     steps: int | None = _STEPS,
     batch_size: int | None = _BATCH,
+    stop_db_x: float | None = _STOP,
     threshold: float | None = _THRESHOLD,
     seed: int | None = _SEED,
     executor: str = _EXECUTOR,
@@ -77,7 +79,7 @@ def reproduce(
         quick, config_file, sentences,
         tts_engine=engine, voices=None if voice is None else (voice,), snr_dbs=None if snr is None else (snr,),
         attenuation=attenuation, recognizer=recognizer, target=target, attack_steps=steps,
-        attack_batch_size=batch_size, threshold=threshold, seed=seed,
+        attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold, seed=seed,
     )
     _run(config, run_dir or _default_run_dir(config, quick), as_json, executor, address, new, force, clean_only)
 
@@ -96,6 +98,7 @@ def sweep(
     target: str | None = _TARGET,
     steps: int | None = _STEPS,
     batch_size: int | None = _BATCH,
+    stop_db_x: float | None = _STOP,
     threshold: float | None = _THRESHOLD,
     seed: int | None = _SEED,
     executor: str = _EXECUTOR,
@@ -107,7 +110,7 @@ def sweep(
     """Run the experiment over a grid of SNRs and voices; one combined report with metrics per cell."""
     base = _build_config(
         quick, config_file, sentences, tts_engine=engine, attenuation=attenuation, recognizer=recognizer,
-        target=target, attack_steps=steps, attack_batch_size=batch_size, threshold=threshold, seed=seed,
+        target=target, attack_steps=steps, attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold, seed=seed,
     )
     config = sweep_config(
         base,

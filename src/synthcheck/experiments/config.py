@@ -76,6 +76,10 @@ class ExperimentConfig:
         The attack's target transcript.
     attack_steps, attack_batch_size
         Attack optimisation steps, and how many items one batched attack call handles.
+    attack_stop_db_x
+        A batch stops early once every item has a confirmed-style success at or below this dB_x
+        (None: always run ``attack_steps``). -45 dB_x corresponds to an energy SNR of about 32 dB on
+        pico2wave clauses; it bounds the cost of the default run.
     comparator_mode, threshold
         Correlation mode and the consistency threshold on rho_max.
     seed
@@ -91,6 +95,7 @@ class ExperimentConfig:
     target: str = PAPER_TARGET
     attack_steps: int = 1000
     attack_batch_size: int = 5
+    attack_stop_db_x: float | None = -45.0
     comparator_mode: str = "paper"
     threshold: float = 0.4
     seed: int = 0

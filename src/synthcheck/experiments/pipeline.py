@@ -270,7 +270,7 @@ def run_attack_batch(task: AttackTask) -> list[StageOutput]:
     from synthcheck.audio.metrics import word_error_rate
 
     config = task.config
-    attack = TargetedAttack(get_recognizer(config.recognizer), TargetedAttackConfig(max_steps=config.attack_steps))
+    attack = TargetedAttack(get_recognizer(config.recognizer), TargetedAttackConfig(max_steps=config.attack_steps, stop_db_x=config.attack_stop_db_x))
     results = attack.run(task.channel_audio, config.target, seed=task.seed, progress=task.on_step)
     outputs = []
     for spec, attacked in zip(task.specs, results):
