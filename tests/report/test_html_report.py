@@ -1,4 +1,7 @@
-"""The HTML report: built from a real results store, escaped, rendered by headless Chromium."""
+"""The HTML report: built from a real results store, escaped, rendered by headless Chromium.
+
+The store holds two detectors' results per item (paper + dtw), as ``reproduce --detectors paper,dtw`` writes.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +23,17 @@ INJECTION = "<script>alert(1)</script>"
 SENTENCES = ("it was the best of times", "it was the worst of times")
 
 
+def detectors(paper: float, dtw: float) -> dict:
+    """Stored per-detector fields of one stage (paper threshold 0.4, dtw 0.305)."""
+    return {"paper": {"score": paper, "threshold": 0.4, "consistent": paper >= 0.4, "reason": "", "config": "paper"},
+            "dtw": {"score": dtw, "threshold": 0.305, "consistent": dtw >= 0.305, "reason": "", "config": "dtw"}}
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A finished two-item run whose adversarial transcript tries to inject a script."""
     run = tmp_path_factory.mktemp("run")
-    config = ExperimentConfig(sentences=SENTENCES, recognizer="whisper-tiny.en")
+    config = ExperimentConfig(sentences=SENTENCES, recognizer="whisper-tiny.en", detectors=("paper", "dtw"))
     tts = get_synthesizer("pico2wave", "en-US")
     rng = np.random.default_rng(0)
     with ResultsStore.open(run, config, {"python": "3.11", "note": "<b>not bold</b>"}) as store:
@@ -32,10 +41,12 @@ def run_dir(tmp_path_factory):
             x = tts.synthesize(spec.sentence)
             y = 0.5 * x + 0.01 * rng.standard_normal(x.size).astype(np.float32)
             store.commit("clean", spec.key, {"transcript": spec.sentence, "score": 0.9 - 0.1 * i,
-                                             "consistent": True, "wer": 0.0},
+                                             "consistent": True, "wer": 0.0, "threshold": 0.4,
+                                             "detectors": detectors(0.9 - 0.1 * i, 0.61 + 0.1 * i)},
                          {"clean": x, "channel": y, "clean_resynth": x})
             store.commit("attack", spec.key, {"transcript": f"he travels {INJECTION}", "score": 0.12 + 0.1 * i,
                                               "consistent": False, "success": True, "wer_target": 0.2,
+                                              "threshold": 0.4, "detectors": detectors(0.12 + 0.1 * i, 0.25),
                                               "wer_source": 1.0, "db_x": -41.5, "snr_db": 33.0},
                          {"adversarial": y, "adversarial_resynth": tts.synthesize("he travels")}, elapsed=2.0)
     write_report(run)
@@ -54,6 +65,22 @@ def test_report_is_self_contained_and_escapes_all_text(run_dir):
     assert "100 %" in summary and "0.0 s" not in summary  # detection rate; wall time 4 s
     for png in ("scores_by_sentence.png", "roc.png", "score_histogram.png"):
         assert (run_dir / png).read_bytes().startswith(b"\x89PNG")
+    assert "two-cities" not in summary and ">tts<" in summary  # the dataset is named
+
+
+def test_report_has_a_row_per_detector_and_each_detectors_scores_per_sentence(run_dir):
+    page = (run_dir / REPORT_NAME).read_text(encoding="utf-8")
+    table = re.search(r"<table id='detectors'>(.*?)</table>", page, re.S).group(1)
+    rows = re.findall(r"<tr class='detector' data-detector='([^']+)'>(.*?)</tr>", table, re.S)
+    assert [name for name, _ in rows] == ["paper", "dtw"]
+    cells = {name: re.findall(r"<td>(.*?)</td>", row) for name, row in rows}
+    # paper: adversarial 0.12, 0.22 < 0.4 flagged, clean 0.9, 0.8 not; dtw: adversarial 0.25 < 0.305 flagged
+    assert cells["paper"][4:8] == ["0.400", "100 %", "0 %", "1.000"]
+    assert cells["dtw"][4:8] == ["0.305", "100 %", "0 %", "1.000"]
+    items = re.findall(r"<tr class='item'.*?</tr>", page, re.S)
+    assert len(items) == 2
+    assert "dtw 0.710" in items[1] and "paper 0.800" in items[1]  # each detector's clean score
+    assert items[0].count("class='det flag' data-detector=") == 2  # the adversarial scores, both flagged
 
 
 def _chromium(args: list[str], profile) -> subprocess.CompletedProcess:
@@ -72,6 +99,7 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     html = dom.stdout
     assert html.count("<tr class=\"item\"") == 2
     assert html.count("<audio") == 10
+    assert html.count("<tr class=\"detector\"") == 2 and 'data-detector="dtw"' in html
     assert "<script" not in html.lower(), "an injected script element made it into the DOM"
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown as text instead
 

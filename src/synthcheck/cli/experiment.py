@@ -14,7 +14,8 @@ from rich.table import Table
 
 from synthcheck.experiments.config import ExperimentConfig, read_config_file, read_sentences_file
 from synthcheck.experiments.executors import EXECUTORS, make_executor
-from synthcheck.experiments.metrics import ExperimentMetrics
+from synthcheck.experiments.metrics import DetectorMetrics, ExperimentMetrics
+from synthcheck.experiments.sources import DATASET_NAMES
 from synthcheck.experiments.sweep import parse_float_list, parse_list, sweep_config
 
 #: Root of the default run directories (``runs/<name>``), relative to the working directory.
@@ -42,7 +43,12 @@ _TARGET = typer.Option(None, "--target", help="Attack target transcript.")
 _STEPS = typer.Option(None, "--steps", help="Attack optimisation steps.")
 _BATCH = typer.Option(None, "--batch-size", help="Items per batched attack call.")
 _STOP = typer.Option(None, "--stop-db-x", help="Stop a batch's attack once every item succeeded at or below this dB_x (default -45).")
-_THRESHOLD = typer.Option(None, "--threshold", help="Consistency threshold on rho_max (paper: 0.4).")
+_THRESHOLD = typer.Option(None, "--threshold",
+                          help="Threshold of the primary detector (default: its calibrated one; paper: 0.4).")
+_DATASET = typer.Option(None, "--dataset", help=f"Source speech: {', '.join(DATASET_NAMES)} (default tts: "
+                        "render the sentences; the recorded sets are human speech).")
+_DETECTORS = typer.Option(None, "--detectors", help="Comma-separated detector configurations scoring every item, "
+                          "the first is primary (default paper), e.g. paper,dtw,likelihood.")
 _SEED = typer.Option(None, "--seed", help="Root seed (per-item seeds derive from it).")
 _EXECUTOR = typer.Option("local", "--executor", help=f"Where items run: {', '.join(EXECUTORS)}.")
 _ADDRESS = typer.Option(None, "--address", help="Address of an existing Ray cluster (with --executor ray).")
@@ -67,6 +73,8 @@ def reproduce(
     batch_size: int | None = _BATCH,
     stop_db_x: float | None = _STOP,
     threshold: float | None = _THRESHOLD,
+    dataset: str | None = _DATASET,
+    detectors: str | None = _DETECTORS,
     seed: int | None = _SEED,
     executor: str = _EXECUTOR,
     address: str | None = _ADDRESS,
@@ -79,7 +87,8 @@ def reproduce(
         quick, config_file, sentences,
         tts_engine=engine, voices=None if voice is None else (voice,), snr_dbs=None if snr is None else (snr,),
         attenuation=attenuation, recognizer=recognizer, target=target, attack_steps=steps,
-        attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold, seed=seed,
+        attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold, seed=seed, dataset=dataset,
+        detectors=_detector_list(detectors),
     )
     _run(config, run_dir or _default_run_dir(config, quick), as_json, executor, address, new, force, clean_only)
 
@@ -100,6 +109,8 @@ def sweep(
     batch_size: int | None = _BATCH,
     stop_db_x: float | None = _STOP,
     threshold: float | None = _THRESHOLD,
+    dataset: str | None = _DATASET,
+    detectors: str | None = _DETECTORS,
     seed: int | None = _SEED,
     executor: str = _EXECUTOR,
     address: str | None = _ADDRESS,
@@ -110,7 +121,8 @@ def sweep(
     """Run the experiment over a grid of SNRs and voices; one combined report with metrics per cell."""
     base = _build_config(
         quick, config_file, sentences, tts_engine=engine, attenuation=attenuation, recognizer=recognizer,
-        target=target, attack_steps=steps, attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold, seed=seed,
+        target=target, attack_steps=steps, attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold,
+        seed=seed, dataset=dataset, detectors=_detector_list(detectors),
     )
     config = sweep_config(
         base,
@@ -126,26 +138,31 @@ def report(
     as_json: bool = _JSON,
 ) -> None:
     """Rebuild report.html (and the PNG plots) of a run from its results store."""
-    from synthcheck.experiments.metrics import compute_metrics
+    from synthcheck.experiments.metrics import compute_metrics, detector_metrics
     from synthcheck.experiments.store import ResultsStore
     from synthcheck.report import write_report
 
     path = write_report(run_dir)
     with ResultsStore.read(run_dir) as store:
-        metrics = compute_metrics(store.records(), store.config().threshold)
+        config, records = store.config(), store.records()
         wall = store.wall_seconds()
-    _render(metrics, path, Path(run_dir), wall, as_json)
+    metrics = compute_metrics(records, config.threshold)
+    _render(metrics, detector_metrics(records, config.detectors), config, path, Path(run_dir), wall, as_json)
+
+
+def _detector_list(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else parse_list(text, name="detectors")
 
 
 def _build_config(quick: bool, config_file: Path | None, sentences: Path | None, **flags: Any) -> ExperimentConfig:
-    """Defaults (paper or ``--quick``) < config file < flags."""
-    values: dict[str, Any] = ExperimentConfig.quick().to_dict() if quick else {}
+    """Defaults (paper or ``--quick``, whose sentences come from the chosen dataset) < config file < flags."""
+    values: dict[str, Any] = {}
     if config_file is not None:
         values.update(read_config_file(config_file))
     if sentences is not None:
         values["sentences"] = read_sentences_file(sentences)
     values.update({k: v for k, v in flags.items() if v is not None})
-    return ExperimentConfig.from_dict(values)
+    return ExperimentConfig.quick(**values) if quick else ExperimentConfig.from_dict(values)
 
 
 def _default_run_dir(config: ExperimentConfig, quick: bool) -> Path:
@@ -177,13 +194,18 @@ def _run(config: ExperimentConfig, run_dir: Path, as_json: bool, executor_name: 
         console.print(f"computed {run.computed['clean']} clean and {run.computed['attack']} attacked items "
                       f"(the rest were already in {run_dir}); writing the report")
     path = write_report(run.run_dir)
-    _render(run.metrics, path, run.run_dir, run.wall_seconds, as_json)
+    _render(run.metrics, run.detector_metrics, config, path, run.run_dir, run.wall_seconds, as_json)
 
 
-def _render(metrics: ExperimentMetrics, report_path: Path, run_dir: Path, wall_seconds: float, as_json: bool) -> None:
+def _render(metrics: ExperimentMetrics, detectors: list[DetectorMetrics], config: ExperimentConfig,
+            report_path: Path, run_dir: Path, wall_seconds: float, as_json: bool) -> None:
     if as_json:
         summary = {k: v for k, v in metrics.to_dict().items() if not k.startswith("roc_")}
-        summary.update(report=str(report_path), run_dir=str(run_dir), wall_seconds=wall_seconds)
+        summary.update(
+            dataset=config.dataset,
+            detectors=[{k: v for k, v in d.to_dict().items() if not k.startswith("roc_")} for d in detectors],
+            report=str(report_path), run_dir=str(run_dir), wall_seconds=wall_seconds,
+        )
         typer.echo(json.dumps(summary, indent=2))
         return
     table = Table(title=f"synthcheck: {run_dir}")
@@ -201,11 +223,23 @@ def _render(metrics: ExperimentMetrics, report_path: Path, run_dir: Path, wall_s
         ("median dB_x of successful attacks", _fmt(metrics.median_db_x, 1)),
         ("wall time", f"{wall_seconds:.0f} s"),
     ]
+    rows.insert(0, ("dataset", config.dataset))
     for name, value in rows:
         table.add_row(name, value)
     console = Console()
     console.print(table)
+    console.print(_detector_table(detectors))
     console.print(f"report: {report_path}")
+
+
+def _detector_table(detectors: list[DetectorMetrics]) -> Table:
+    table = Table(title="detectors (the first is primary)")
+    for name in ("detector", "dataset", "threshold", "detection rate", "FPR", "AUC", "FPR at 5 % calibrated (LOO)"):
+        table.add_column(name, justify="left" if name in ("detector", "dataset") else "right")
+    for d in detectors:
+        table.add_row(d.detector, d.dataset, _fmt(d.threshold, 3),
+                      _pct(d.detection_rate), _pct(d.false_positive_rate), _fmt(d.auc, 3), _pct(d.calibrated_fpr_loo))
+    return table
 
 
 def _pct(value: float) -> str:

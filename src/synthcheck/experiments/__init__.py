@@ -5,13 +5,24 @@
 
 from synthcheck.experiments.config import PAPER_TARGET, ExperimentConfig, ItemSpec, read_sentences_file
 from synthcheck.experiments.executors import EXECUTORS, Executor, LocalExecutor, RayExecutor, make_executor
-from synthcheck.experiments.metrics import ExperimentMetrics, auc, compute_metrics, roc_curve
+from synthcheck.experiments.metrics import (
+    DetectorMetrics,
+    ExperimentMetrics,
+    auc,
+    compute_metrics,
+    detector_metrics,
+    roc_curve,
+)
+from synthcheck.experiments.sources import DATASET_NAMES, RECORDED_DATASETS
 from synthcheck.experiments.store import ConfigMismatchError, ItemRecord, ResultsStore
 
 __all__ = [
+    "DATASET_NAMES",
     "EXECUTORS",
     "PAPER_TARGET",
+    "RECORDED_DATASETS",
     "ConfigMismatchError",
+    "DetectorMetrics",
     "ExperimentConfig",
     "ExperimentMetrics",
     "Executor",
@@ -22,6 +33,7 @@ __all__ = [
     "ResultsStore",
     "auc",
     "compute_metrics",
+    "detector_metrics",
     "make_executor",
     "read_sentences_file",
     "roc_curve",

@@ -4,6 +4,19 @@
 en-US, AWGN at 28 dB, whisper-base, target "he travels the fastest who travels alone", the paper's
 correlation and threshold 0.4). A config holds lists of voices and SNRs: the plain experiment has one of
 each, a sweep several; the work items are their product with the sentences.
+
+Two later knobs keep those defaults while opening the experiment up:
+
+* ``dataset``: ``"tts"`` renders the sentences (the paper), a recorded set (:mod:`.sources`) supplies human
+  speech; the channel applies either way.
+* ``detectors``: every item is scored by every named detector configuration
+  (:data:`synthcheck.detect.configs.DETECTOR_NAMES`); the first is the *primary* one behind the headline
+  verdicts. ``threshold`` is the primary detector's threshold (``None``: its calibrated default, 0.4 for
+  ``paper``); ``comparator_mode`` selects the correlation of the ``paper`` detector. The other detectors
+  use their calibrated thresholds.
+
+Fields added after runs were first stored (:data:`LATER_FIELDS`) are left out of :meth:`~ExperimentConfig.config_hash`
+while they hold their default, so stored runs keep their hash and resume.
 """
 
 from __future__ import annotations
@@ -18,12 +31,16 @@ from typing import Any
 import numpy as np
 
 from synthcheck.errors import BadInputError
+from synthcheck.experiments.sources import DATASET_NAMES, RECORDED_DATASETS, TTS_DATASET, select_recorded
 
 PAPER_TARGET = "he travels the fastest who travels alone"
 #: Sentences, recogniser and attack steps of ``--quick`` (the test-sized run).
 QUICK_SENTENCES = 3
 QUICK_RECOGNIZER = "whisper-tiny.en"
 QUICK_ATTACK_STEPS = 150
+#: Fields added after the first stored runs: hashed only when they differ from their default (see the
+#: module docstring), so the default config keeps its hash ``ecf4167424119d65``.
+LATER_FIELDS = ("dataset", "detectors")
 
 
 def paper_sentences() -> tuple[str, ...]:
@@ -46,16 +63,21 @@ class ItemSpec:
     sentence: str
     voice: str
     snr_db: float
+    dataset: str = TTS_DATASET
 
     @property
     def group(self) -> str:
         """The sweep cell this item belongs to, e.g. ``"en-US@28dB"``."""
-        return group_name(self.voice, self.snr_db)
+        return group_name(self.voice, self.snr_db, self.dataset)
 
 
-def group_name(voice: str, snr_db: float) -> str:
-    """Name of a (voice, SNR) sweep cell, e.g. ``"en-US@28dB"``."""
-    return f"{voice}@{snr_db:g}dB"
+def group_name(voice: str, snr_db: float, dataset: str = TTS_DATASET) -> str:
+    """Name of a (dataset, voice, SNR) sweep cell: ``"en-US@28dB"``, ``"two-cities-human:en-US@28dB"``.
+
+    For a recorded set the voice is the one single-voice detectors re-synthesise with.
+    """
+    cell = f"{voice}@{snr_db:g}dB"
+    return cell if dataset == TTS_DATASET else f"{dataset}:{cell}"
 
 
 @dataclass(frozen=True)
@@ -65,9 +87,13 @@ class ExperimentConfig:
     Parameters
     ----------
     sentences
-        Source sentences s (empty: the paper's ten clauses).
+        Source sentences s (empty: the paper's ten clauses; for a recorded set its first ten utterances).
+        With a recorded set they select its utterances by text (the stored text is the set's own).
+    dataset
+        ``"tts"`` (render the sentences) or a recorded set: ``"two-cities-human"``, ``"alsa-human"``.
     tts_engine, voices
-        Synthesiser engine and the voices to render with (one per sweep cell).
+        Synthiser engine and the voices to render with (one per sweep cell); with a recorded set, the
+        voice single-voice detectors re-synthesise with.
     snr_dbs, attenuation
         AWGN channel: signal-to-noise ratios in dB (one per sweep cell) and gain applied before the noise.
     recognizer
@@ -80,13 +106,18 @@ class ExperimentConfig:
         A batch stops early once every item has a confirmed-style success at or below this dB_x
         (None: always run ``attack_steps``). -45 dB_x corresponds to an energy SNR of about 32 dB on
         pico2wave clauses; it bounds the cost of the default run.
-    comparator_mode, threshold
-        Correlation mode and the consistency threshold on rho_max.
+    comparator_mode
+        Correlation mode of the ``paper`` detector (``paper`` or ``full``).
+    detectors
+        Named detector configurations scoring every item; the first is the primary one.
+    threshold
+        Threshold of the primary detector (``None``: its calibrated default; ``paper``: 0.4).
     seed
         Root seed; per-item seeds derive from it and the item key.
     """
 
     sentences: tuple[str, ...] = ()
+    dataset: str = TTS_DATASET
     tts_engine: str = "pico2wave"
     voices: tuple[str, ...] = ("en-US",)
     snr_dbs: tuple[float, ...] = (28.0,)
@@ -97,19 +128,41 @@ class ExperimentConfig:
     attack_batch_size: int = 5
     attack_stop_db_x: float | None = -45.0
     comparator_mode: str = "paper"
-    threshold: float = 0.4
+    detectors: tuple[str, ...] = ("paper",)
+    threshold: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
-        sentences = tuple(str(s).strip() for s in self.sentences) or paper_sentences()
-        object.__setattr__(self, "sentences", sentences)
+        if self.dataset not in DATASET_NAMES:
+            raise BadInputError(f"config: unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASET_NAMES)}")
+        sentences = tuple(str(s).strip() for s in self.sentences)
+        if any(not s for s in sentences):
+            raise BadInputError("config: empty sentence in the sentence list; remove blank lines")
+        object.__setattr__(self, "sentences", default_sentences(self.dataset, sentences))
         object.__setattr__(self, "voices", tuple(str(v) for v in self.voices))
         object.__setattr__(self, "snr_dbs", tuple(float(s) for s in self.snr_dbs))
+        object.__setattr__(self, "detectors", tuple(str(d).strip() for d in self.detectors))
+        self._validate_detectors()
+        if self.threshold is None:
+            object.__setattr__(self, "threshold", self.detector_config(self.detectors[0]).threshold)
         self._validate()
 
+    def _validate_detectors(self) -> None:
+        from synthcheck.detect.comparators import COMPARATORS
+        from synthcheck.detect.configs import DETECTOR_NAMES
+
+        if not self.detectors:
+            raise BadInputError(f"config: give at least one detector, e.g. paper; known: {', '.join(DETECTOR_NAMES)}")
+        unknown = [d for d in self.detectors if d not in DETECTOR_NAMES]
+        if unknown:
+            raise BadInputError(f"config: unknown detector {unknown[0]!r}; choose from: {', '.join(DETECTOR_NAMES)}")
+        resolved = [self.detector_config(d).name for d in self.detectors]
+        if len(set(resolved)) != len(resolved):
+            raise BadInputError(f"config: detectors {', '.join(self.detectors)} name one configuration twice")
+        if f"xcorr-{self.comparator_mode}" not in COMPARATORS:
+            raise BadInputError(f"config: comparator_mode {self.comparator_mode!r} is neither paper nor full")
+
     def _validate(self) -> None:
-        if any(not s for s in self.sentences):
-            raise BadInputError("config: empty sentence in the sentence list; remove blank lines")
         if not self.voices or not self.snr_dbs:
             raise BadInputError("config: give at least one voice and one SNR")
         if not self.target.strip():
@@ -123,18 +176,40 @@ class ExperimentConfig:
 
     @classmethod
     def quick(cls, **overrides: Any) -> ExperimentConfig:
-        """The small ``--quick`` run: three sentences, whisper-tiny.en, 150 attack steps."""
+        """The small ``--quick`` run: three sentences (of the dataset), whisper-tiny.en, 150 attack steps.
+
+        ``overrides`` are config-file style values (lists allowed) and win over the quick settings.
+        """
+        dataset = overrides.get("dataset", TTS_DATASET)
         base = {
-            "sentences": paper_sentences()[:QUICK_SENTENCES],
+            "sentences": default_sentences(dataset, ())[:QUICK_SENTENCES],
             "recognizer": QUICK_RECOGNIZER,
             "attack_steps": QUICK_ATTACK_STEPS,
             "attack_batch_size": QUICK_SENTENCES,
         }
-        return cls(**{**base, **overrides})
+        return cls.from_dict({**base, **overrides})
+
+    @property
+    def primary_detector(self) -> str:
+        """The detector behind the headline verdicts (the first of :attr:`detectors`)."""
+        return self.detectors[0]
+
+    def detector_config(self, name: str) -> Any:
+        """The :class:`~synthcheck.detect.configs.DetectorConfig` a detector name means for this recogniser."""
+        from synthcheck.detect.configs import DETECTOR_CONFIGS, resolve_config_name
+
+        return DETECTOR_CONFIGS[resolve_config_name(name, self.recognizer)]
 
     def with_overrides(self, **overrides: Any) -> ExperimentConfig:
-        """A copy with the given fields replaced (``None`` values are ignored)."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        """A copy with the given fields replaced (``None`` values are ignored).
+
+        A threshold that is the primary detector's default follows a change of detectors or recogniser.
+        """
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        follows = self.threshold == self.detector_config(self.primary_detector).threshold
+        if follows and "threshold" not in changes and {"detectors", "recognizer"} & set(changes):
+            changes["threshold"] = None
+        return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
@@ -144,7 +219,7 @@ class ExperimentConfig:
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
         """Build from a dict such as :meth:`to_dict` output (missing keys take the defaults)."""
         values = _check_keys(data)
-        for name in ("sentences", "voices", "snr_dbs"):
+        for name in ("sentences", "voices", "snr_dbs", "detectors"):
             if name in values and isinstance(values[name], (str, int, float)):
                 values[name] = [values[name]]
             if name in values:
@@ -160,14 +235,22 @@ class ExperimentConfig:
         return cls.from_dict(read_config_file(path))
 
     def config_hash(self) -> str:
-        """Stable 16-hex-digit hash of the canonical JSON form (the resume check)."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Stable 16-hex-digit hash of the canonical JSON form (the resume check).
+
+        :data:`LATER_FIELDS` holding their default are left out, so configs stored before they existed
+        keep their hash.
+        """
+        defaults = {f.name: f.default for f in fields(self)}
+        values = {k: v for k, v in self.to_dict().items()
+                  if not (k in LATER_FIELDS and getattr(self, k) == defaults[k])}
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
     def items(self) -> list[ItemSpec]:
         """The work items: every (voice, SNR) cell times every sentence, in a fixed order."""
         return [
-            ItemSpec(key=f"{group_name(voice, snr)}/s{i:02d}", index=i, sentence=sentence, voice=voice, snr_db=snr)
+            ItemSpec(key=f"{group_name(voice, snr, self.dataset)}/s{i:02d}", index=i, sentence=sentence, voice=voice,
+                     snr_db=snr, dataset=self.dataset)
             for voice in self.voices
             for snr in self.snr_dbs
             for i, sentence in enumerate(self.sentences)
@@ -181,6 +264,14 @@ class ExperimentConfig:
     def item_rng(self, key: str) -> np.random.Generator:
         """The numpy Generator of one item (see :meth:`item_seed`)."""
         return np.random.default_rng(self.item_seed(key))
+
+
+def default_sentences(dataset: str, sentences: tuple[str, ...]) -> tuple[str, ...]:
+    """``sentences`` as a config stores them: for ``"tts"`` as given (empty: the paper's ten); for a
+    recorded set the matching utterance texts (empty: its first ten, see :func:`.sources.select_recorded`)."""
+    if dataset in RECORDED_DATASETS:
+        return select_recorded(dataset, sentences)
+    return sentences or paper_sentences()
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -220,9 +311,11 @@ def read_sentences_file(path: str | Path) -> tuple[str, ...]:
 
 
 __all__ = [
+    "LATER_FIELDS",
     "PAPER_TARGET",
     "ExperimentConfig",
     "ItemSpec",
+    "default_sentences",
     "group_name",
     "paper_sentences",
     "read_config_file",

@@ -3,6 +3,11 @@
 Scores are rho_max in [0, 1]; a *low* score means "inconsistent", i.e. adversarial. The ROC therefore
 ranks items by ``-score`` with successful adversarial examples as positives and clean channel outputs as
 negatives.
+
+With several detector configurations (:attr:`ExperimentConfig.detectors`) every stage result holds each
+one's score and verdict under ``"detectors"`` (:func:`detector_results`); :func:`detector_metrics` gives
+one :class:`DetectorMetrics` row per configuration (and per dataset when the records mix them). Results
+stored before that key existed count as the primary detector's.
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ from typing import Any
 import numpy as np
 
 from synthcheck.experiments.store import ItemRecord
+
+#: False-positive rate the calibrated thresholds of :class:`DetectorMetrics` aim at.
+CALIBRATION_FPR = 0.05
+#: The ``dataset`` of a :class:`DetectorMetrics` row over all records.
+ALL_DATASETS = "all"
 
 
 def roc_curve(labels: np.ndarray, decision: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,6 +131,97 @@ def compute_metrics(records: Sequence[ItemRecord], threshold: float) -> Experime
     )
 
 
+@dataclass
+class DetectorMetrics:
+    """One detector configuration on one dataset (or :data:`ALL_DATASETS`); NaN when undefined.
+
+    Attributes
+    ----------
+    detector, dataset
+        Configuration name as given in the config, and the dataset the row covers.
+    threshold, detection_rate, false_positive_rate
+        The configured threshold and the stored verdicts' rates (successful attacks / clean items flagged).
+    auc, roc_fpr, roc_tpr
+        ROC of successful adversarial examples (positive) against clean items, ranked by ``-score``.
+    calibrated_threshold
+        Threshold calibrated on these clean scores for a :data:`CALIBRATION_FPR` false-positive rate
+        (:func:`synthcheck.detect.calibrate_threshold`).
+    calibrated_fpr, calibrated_fpr_loo, calibrated_detection_rate
+        At that threshold: the in-sample FPR (at most the target by construction), the honest leave-one-out
+        FPR (each clean item judged by a threshold calibrated on the others) and the detection rate.
+    """
+
+    detector: str
+    dataset: str
+    n_clean: int
+    n_adversarial: int
+    threshold: float
+    detection_rate: float
+    false_positive_rate: float
+    auc: float
+    calibrated_threshold: float
+    calibrated_fpr: float
+    calibrated_fpr_loo: float
+    calibrated_detection_rate: float
+    roc_fpr: list[float] = field(default_factory=list)
+    roc_tpr: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; NaN becomes ``None``."""
+        return {k: _json_number(v) for k, v in asdict(self).items()}
+
+
+def detector_results(result: dict[str, Any], primary: str) -> dict[str, dict[str, Any]]:
+    """Each detector's ``score``, ``threshold``, ``consistent`` … of one stored stage result.
+
+    Results stored before several detectors existed hold only the primary detector's, at the top level.
+    """
+    if "detectors" in result:
+        return result["detectors"]
+    return {primary: {k: result[k] for k in ("score", "threshold", "consistent") if k in result}}
+
+
+def detector_metrics(records: Sequence[ItemRecord], detectors: Sequence[str]) -> list[DetectorMetrics]:
+    """A row per detector over all records, then per detector and dataset when the records mix datasets."""
+    datasets = list(dict.fromkeys(r.spec.dataset for r in records))
+    rows = [_detector_row(records, name, detectors[0], ALL_DATASETS) for name in detectors]
+    if len(datasets) > 1:
+        rows += [_detector_row([r for r in records if r.spec.dataset == dataset], name, detectors[0], dataset)
+                 for dataset in datasets for name in detectors]
+    return rows
+
+
+def _detector_row(records: Sequence[ItemRecord], name: str, primary: str, dataset: str) -> DetectorMetrics:
+    from synthcheck.detect.calibration import calibrate_threshold
+    from synthcheck.experiments.detectors import leave_one_out_fpr  # it imports this module
+
+    clean = [detector_results(r.clean, primary).get(name) for r in records if r.clean is not None]
+    adversarial = [detector_results(r.attack, primary).get(name) for r in records if r.attack and r.attack["success"]]
+    clean, adversarial = [c for c in clean if c], [a for a in adversarial if a]
+    clean_scores = np.array([c["score"] for c in clean], dtype=np.float64)
+    adv_scores = np.array([a["score"] for a in adversarial], dtype=np.float64)
+    labels = np.r_[np.ones(adv_scores.size, bool), np.zeros(clean_scores.size, bool)]
+    fpr, tpr, _ = roc_curve(labels, -np.r_[adv_scores, clean_scores])
+    calibrated = calibrate_threshold(clean_scores, CALIBRATION_FPR) if clean_scores.size else math.nan
+    thresholds = {c["threshold"] for c in clean + adversarial if "threshold" in c}
+    return DetectorMetrics(
+        detector=name,
+        dataset=dataset,
+        n_clean=len(clean),
+        n_adversarial=len(adversarial),
+        threshold=thresholds.pop() if len(thresholds) == 1 else math.nan,
+        detection_rate=_flagged_rate(adversarial),
+        false_positive_rate=_flagged_rate(clean),
+        auc=auc(fpr, tpr),
+        calibrated_threshold=calibrated,
+        calibrated_fpr=_rate(int(np.sum(clean_scores < calibrated)), clean_scores.size),
+        calibrated_fpr_loo=leave_one_out_fpr(clean_scores, CALIBRATION_FPR),
+        calibrated_detection_rate=_rate(int(np.sum(adv_scores < calibrated)), adv_scores.size),
+        roc_fpr=fpr.tolist(),
+        roc_tpr=tpr.tolist(),
+    )
+
+
 def _flagged_rate(results: Sequence[dict[str, Any]]) -> float:
     return _rate(sum(not r["consistent"] for r in results), len(results))
 
@@ -138,4 +239,14 @@ def _json_number(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-__all__ = ["ExperimentMetrics", "auc", "compute_metrics", "roc_curve"]
+__all__ = [
+    "ALL_DATASETS",
+    "CALIBRATION_FPR",
+    "DetectorMetrics",
+    "ExperimentMetrics",
+    "auc",
+    "compute_metrics",
+    "detector_metrics",
+    "detector_results",
+    "roc_curve",
+]

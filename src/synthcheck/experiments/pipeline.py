@@ -3,7 +3,7 @@
 For every item (sentence s, voice, SNR; see :meth:`ExperimentConfig.items`):
 
 Stage 1, ``clean`` (one task and one commit per item)
-    x = TTS(s); y1 = 16-bit(channel(x)) with AWGN at the item's SNR after attenuation, noise drawn from the
+    x = TTS(s) (or, for a recorded dataset, the recording of s); y1 = 16-bit(channel(x)) with AWGN at the item's SNR after attenuation, noise drawn from the
     item's own generator; t1 = ASR(y1); rho1 = rho_max(TTS(t1), y1); WER(s, t1).
     Stored: clean.wav (x), channel.wav (y1), clean_resynth.wav (TTS(t1)).
 
@@ -11,6 +11,10 @@ Stage 2, ``attack`` (one task per batch of items, one commit per item when its b
     y2 = targeted attack on y1 toward the target (one batched :class:`TargetedAttack` call; the attack's
     own greedy decode of the 16-bit y2 is t2 = ASR(y2)); rho2 = rho_max(TTS(t2), y2); WER(target, t2),
     WER(s, t2); dB_x and SNR of y2 against its perturbation. Stored: adversarial.wav, adversarial_resynth.wav.
+
+Every rho above is the primary detector's (the first of ``config.detectors``; the paper's check by
+default); every configured detector judges the same audio and transcript, and each one's score and verdict
+is stored under ``"detectors"`` (see :func:`synthcheck.experiments.metrics.detector_results`).
 
 Batches are fixed chunks of the config's item list, so a rerun forms the same batches; the attack seed
 derives from the root seed and the batch's item keys, stage-1 noise from the root seed and the item key.
@@ -28,7 +32,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -39,7 +43,8 @@ from synthcheck.audio.io import quantize_16bit
 from synthcheck.errors import BadInputError, SynthcheckError
 from synthcheck.experiments.config import ExperimentConfig, ItemSpec
 from synthcheck.experiments.executors import Executor, LocalExecutor
-from synthcheck.experiments.metrics import ExperimentMetrics, compute_metrics
+from synthcheck.experiments.metrics import DetectorMetrics, ExperimentMetrics, compute_metrics, detector_metrics
+from synthcheck.experiments.sources import TTS_DATASET, recorded_audio
 from synthcheck.experiments.store import STAGES, ItemRecord, ResultsStore
 
 log = logging.getLogger(__name__)
@@ -87,6 +92,7 @@ class ExperimentRun:
     config: ExperimentConfig
     records: list[ItemRecord]
     metrics: ExperimentMetrics
+    detector_metrics: list[DetectorMetrics]
     wall_seconds: float
     computed: dict[str, int]
 
@@ -137,6 +143,7 @@ def run_experiment(
             config=config,
             records=records,
             metrics=compute_metrics(records, config.threshold),
+            detector_metrics=detector_metrics(records, config.detectors),
             wall_seconds=store.wall_seconds(),
             computed=computed,
         )
@@ -224,36 +231,68 @@ def attack_seed(config: ExperimentConfig, keys: Sequence[str]) -> int:
 
 
 # --- worker side ---------------------------------------------------------------------------------
-@lru_cache(maxsize=8)
-def _detector(recognizer: str, engine: str, voice: str, mode: str, threshold: float) -> Any:
+@lru_cache(maxsize=16)
+def _detector(config: ExperimentConfig, name: str, voice: str, threshold: float | None) -> Any:
     from synthcheck.asr import get_recognizer
-    from synthcheck.detect import ConsistencyDetector, CorrelationComparator
-    from synthcheck.tts import get_synthesizer
+    from synthcheck.detect.configs import PAPER_VOICE
 
-    return ConsistencyDetector(
-        get_recognizer(recognizer), get_synthesizer(engine, voice), CorrelationComparator(mode=mode), threshold=threshold
-    )
+    detector = config.detector_config(name)
+    if detector.voices == (PAPER_VOICE,) and detector.speeds == (1.0,):
+        # single-voice configurations re-synthesise in the item's voice, as the paper does
+        detector = replace(detector, voices=(f"{config.tts_engine}:{voice}",))
+    if detector.name == "paper":
+        detector = replace(detector, comparator=f"xcorr-{config.comparator_mode}")
+    return detector.build(get_recognizer(config.recognizer), threshold)
 
 
-def detector_for(config: ExperimentConfig, voice: str) -> Any:
-    """The (per-process cached) :class:`ConsistencyDetector` of ``config`` re-synthesising with ``voice``."""
-    return _detector(config.recognizer, config.tts_engine, voice, config.comparator_mode, config.threshold)
+def detectors_for(config: ExperimentConfig, voice: str) -> dict[str, Any]:
+    """The (per-process cached) :class:`ConsistencyDetector` of each of ``config.detectors``, primary first.
+
+    Single-voice configurations (``paper``, ``xcorr-full``, ``dtw``) re-synthesise with ``voice`` of the
+    config's TTS engine; the primary detector uses ``config.threshold``, the others their calibrated ones;
+    ``config.comparator_mode`` selects the ``paper`` detector's correlation.
+    """
+    return {
+        name: _detector(config, name, voice, config.threshold if i == 0 else None)
+        for i, name in enumerate(config.detectors)
+    }
+
+
+def source_audio(config: ExperimentConfig, spec: ItemSpec) -> np.ndarray:
+    """The clean source x of an item: the sentence rendered by TTS, or its recording in the item's dataset."""
+    if spec.dataset == TTS_DATASET:
+        from synthcheck.tts import get_synthesizer
+
+        return get_synthesizer(config.tts_engine, spec.voice).synthesize(spec.sentence)
+    return recorded_audio(spec.dataset)[spec.sentence]
+
+
+def judge(detectors: dict[str, Any], audio: np.ndarray, transcript: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """The primary detector's verdict on ``audio`` and every detector's stored fields.
+
+    The primary detector transcribes ``audio`` unless ``transcript`` is given; the others judge the same
+    transcript (the recogniser runs once).
+    """
+    primary, *others = detectors.values()
+    verdict = primary.check(audio) if transcript is None else primary.check_transcript(audio, transcript)
+    verdicts = [verdict, *(d.check_transcript(audio, verdict.transcript) for d in others)]
+    return verdict, {name: _detector_fields(v) for name, v in zip(detectors, verdicts)}
 
 
 def run_clean_item(task: CleanTask) -> StageOutput:
-    """Stage 1 for one item: synthesise, pass through the channel, detect (see the module docstring)."""
+    """Stage 1 for one item: synthesise (or load), pass through the channel, detect (see the module docstring)."""
     from synthcheck.audio.channel import AwgnChannel
     from synthcheck.audio.metrics import word_error_rate
 
     start = time.perf_counter()
     config, spec = task.config, task.spec
-    detector = detector_for(config, spec.voice)
-    x = detector.synthesizer.synthesize(spec.sentence)
+    x = source_audio(config, spec)
     channel = AwgnChannel(snr_db=spec.snr_db, attenuation=config.attenuation)
     y1 = quantize_16bit(channel.apply(x, config.item_rng(spec.key)))
-    verdict = detector.check(y1)
+    verdict, per_detector = judge(detectors_for(config, spec.voice), y1)
     result = {
         **_verdict_fields(verdict),
+        "detectors": per_detector,
         "wer": word_error_rate(spec.sentence, verdict.transcript),
         "compute_seconds": time.perf_counter() - start,
     }
@@ -275,10 +314,11 @@ def run_attack_batch(task: AttackTask) -> list[StageOutput]:
     outputs = []
     for spec, attacked in zip(task.specs, results):
         # The attack's confirming greedy decode of the 16-bit y2 is t2 = ASR(y2): no second decode.
-        verdict = detector_for(config, spec.voice).check_transcript(attacked.adversarial, attacked.transcript)
+        verdict, per_detector = judge(detectors_for(config, spec.voice), attacked.adversarial, attacked.transcript)
         summary = attacked.to_dict()
         result = {
             **_verdict_fields(verdict),
+            "detectors": per_detector,
             "success": bool(attacked.success),
             "wer_target": word_error_rate(config.target, verdict.transcript),
             "wer_source": word_error_rate(spec.sentence, verdict.transcript),
@@ -294,6 +334,12 @@ def run_attack_batch(task: AttackTask) -> list[StageOutput]:
 def _verdict_fields(verdict: Any) -> dict[str, Any]:
     fields = verdict.to_dict()
     return {k: fields[k] for k in ("transcript", "score", "threshold", "consistent", "lag", "reason", "timings")}
+
+
+def _detector_fields(verdict: Any) -> dict[str, Any]:
+    """What the store keeps of each detector's verdict (``config``: the resolved configuration name)."""
+    return {"score": float(verdict.score), "threshold": verdict.threshold, "consistent": bool(verdict.consistent),
+            "reason": verdict.reason, "config": verdict.detector, "seconds": verdict.timings["total"]}
 
 
 # --- provenance ----------------------------------------------------------------------------------
@@ -321,8 +367,10 @@ __all__ = [
     "StageOutput",
     "attack_seed",
     "collect_versions",
-    "detector_for",
+    "detectors_for",
+    "judge",
     "run_attack_batch",
     "run_clean_item",
     "run_experiment",
+    "source_audio",
 ]

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS items (
     sentence TEXT NOT NULL,
     voice TEXT NOT NULL,
     snr_db REAL NOT NULL,
+    dataset TEXT NOT NULL DEFAULT 'tts',
     clean_attempts INTEGER NOT NULL DEFAULT 0,
     attack_attempts INTEGER NOT NULL DEFAULT 0,
     clean_json TEXT,
@@ -127,6 +128,7 @@ class ResultsStore:
             _wipe(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         store = cls(run_dir)
+        store._add_dataset_column()
         stored_hash = store.meta("config_hash")
         if stored_hash is None:
             store._start(config, versions)
@@ -206,8 +208,8 @@ class ResultsStore:
         """Insert rows for items not yet known (existing rows are left alone)."""
         with self._transaction() as cur:
             cur.executemany(
-                "INSERT OR IGNORE INTO items (key, idx, sentence, voice, snr_db) VALUES (?, ?, ?, ?, ?)",
-                [(s.key, s.index, s.sentence, s.voice, s.snr_db) for s in specs],
+                "INSERT OR IGNORE INTO items (key, idx, sentence, voice, snr_db, dataset) VALUES (?, ?, ?, ?, ?, ?)",
+                [(s.key, s.index, s.sentence, s.voice, s.snr_db, s.dataset) for s in specs],
             )
 
     def pending(self, stage: str, keys: Iterable[str]) -> list[str]:
@@ -252,13 +254,14 @@ class ResultsStore:
 
     def records(self) -> list[ItemRecord]:
         """All items, in (voice, SNR, sentence index) registration order."""
+        dataset = "dataset" if self._has_dataset_column() else "'tts'"  # runs stored before datasets existed
         rows = self._conn.execute(
-            "SELECT key, idx, sentence, voice, snr_db, clean_json, attack_json, clean_attempts, attack_attempts "
-            "FROM items ORDER BY rowid"
+            "SELECT key, idx, sentence, voice, snr_db, clean_json, attack_json, clean_attempts, attack_attempts, "
+            f"{dataset} FROM items ORDER BY rowid"
         ).fetchall()
         return [
             ItemRecord(
-                spec=ItemSpec(key=r[0], index=r[1], sentence=r[2], voice=r[3], snr_db=r[4]),
+                spec=ItemSpec(key=r[0], index=r[1], sentence=r[2], voice=r[3], snr_db=r[4], dataset=r[9]),
                 clean=None if r[5] is None else json.loads(r[5]),
                 attack=None if r[6] is None else json.loads(r[6]),
                 clean_attempts=r[7],
@@ -289,6 +292,18 @@ class ResultsStore:
     # --- internals ----------------------------------------------------------------------------
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)
+
+    def _has_dataset_column(self) -> bool:
+        return any(row[1] == "dataset" for row in self._conn.execute("PRAGMA table_info(items)"))
+
+    def _add_dataset_column(self) -> None:
+        """Migrate a database stored before items had a dataset (all of them rendered by TTS).
+
+        Only the writing path (:meth:`open`) migrates; :meth:`read` leaves the file as it is.
+        """
+        if not self._has_dataset_column():
+            with self._transaction() as cur:
+                cur.execute("ALTER TABLE items ADD COLUMN dataset TEXT NOT NULL DEFAULT 'tts'")
 
 
 class _Transaction:

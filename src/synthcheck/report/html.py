@@ -1,4 +1,5 @@
-"""The self-contained HTML report of a run: numbers, per-sentence table with audio, plots, provenance.
+"""The self-contained HTML report of a run: numbers, per-detector table, per-sentence table with audio, plots,
+provenance.
 
 Everything is embedded (16-bit WAVs as ``data:audio/wav`` URIs, plots as ``data:image/png``), so
 ``report.html`` can be mailed or archived alone. Every piece of text is escaped with :func:`html.escape`:
@@ -17,7 +18,15 @@ from typing import Any
 
 from synthcheck.cache import atomic_write_bytes
 from synthcheck.experiments.config import ExperimentConfig
-from synthcheck.experiments.metrics import ExperimentMetrics, compute_metrics
+from synthcheck.experiments.metrics import (
+    ALL_DATASETS,
+    CALIBRATION_FPR,
+    DetectorMetrics,
+    ExperimentMetrics,
+    compute_metrics,
+    detector_metrics,
+    detector_results,
+)
 from synthcheck.experiments.store import REPORT_FILES, ItemRecord, ResultsStore
 from synthcheck.experiments.sweep import group_metrics
 from synthcheck.report.plots import roc_png, score_histogram_png, scores_by_sentence_png
@@ -25,7 +34,7 @@ from synthcheck.report.plots import roc_png, score_histogram_png, scores_by_sent
 REPORT_NAME, FIG4_NAME, ROC_NAME, HISTOGRAM_NAME = REPORT_FILES
 #: Audio players per item: (stage, stored name, label).
 _PLAYERS = (
-    ("clean", "clean", "x (TTS)"),
+    ("clean", "clean", "x (source)"),
     ("clean", "channel", "y1 (channel)"),
     ("clean", "clean_resynth", "TTS(t1)"),
     ("attack", "adversarial", "y2 (adversarial)"),
@@ -37,7 +46,7 @@ h1{font-size:1.5em} h2{font-size:1.2em;margin-top:28px}
 .summary{display:flex;flex-wrap:wrap;gap:12px;border:1px solid #bbb;border-radius:8px;padding:12px;background:#f4f7fb}
 .summary div{min-width:150px} .summary b{display:block;font-size:1.4em}
 table{border-collapse:collapse;font-size:13px} th,td{border:1px solid #ccc;padding:4px 6px;vertical-align:top}
-th{background:#eef} .flag{color:#b00;font-weight:bold} .ok{color:#070}
+th{background:#eef} .flag{color:#b00;font-weight:bold} .ok{color:#070} .det{white-space:nowrap}
 audio{width:190px;height:28px;display:block} .plots img{max-width:100%;margin:6px;border:1px solid #ddd}
 pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}
 """
@@ -49,10 +58,12 @@ def write_report(run_dir: str | Path) -> Path:
         config = store.config()
         records = store.records()
         metrics = compute_metrics(records, config.threshold)
+        detectors = detector_metrics(records, config.detectors)
+        overall = [d for d in detectors if d.dataset == ALL_DATASETS]
         plots = {
             FIG4_NAME: scores_by_sentence_png(records, config.threshold),
-            ROC_NAME: roc_png(metrics),
-            HISTOGRAM_NAME: score_histogram_png(records, config.threshold),
+            ROC_NAME: roc_png(overall),
+            HISTOGRAM_NAME: score_histogram_png(records, config.detectors, [d.threshold for d in overall]),
         }
         for name, png in plots.items():
             atomic_write_bytes(store.run_dir / name, png)
@@ -62,6 +73,7 @@ def write_report(run_dir: str | Path) -> Path:
             versions=store.versions(),
             records=records,
             metrics=metrics,
+            detectors=detectors,
             wall_seconds=store.wall_seconds(),
             plots=plots,
             audio={rel: store.audio_path(rel).read_bytes() for rel in _audio_files(records)},
@@ -76,22 +88,26 @@ def render_report(
     versions: Mapping[str, str],
     records: Sequence[ItemRecord],
     metrics: ExperimentMetrics,
+    detectors: Sequence[DetectorMetrics],
     wall_seconds: float,
     plots: Mapping[str, bytes],
     audio: Mapping[str, bytes],
 ) -> str:
-    """The report page as one string (``audio`` maps stored relative paths to WAV bytes)."""
+    """The report page as one string (``audio`` maps stored relative paths to WAV bytes; ``detectors`` are the
+    rows of :func:`~synthcheck.experiments.metrics.detector_metrics`)."""
     groups = group_metrics(records, config.threshold)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>synthcheck report: {_e(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>synthcheck: adversarial detection by re-synthesis &mdash; run {_e(title)}</h1>",
         _summary(metrics, wall_seconds, config),
+        _detector_table(detectors),
     ]
     if len(groups) > 1:
         parts.append(_group_table(groups))
     for group in groups:
-        parts.append(_item_table(group, [r for r in records if r.spec.group == group], audio, len(groups) > 1))
+        parts.append(_item_table(group, [r for r in records if r.spec.group == group], audio, len(groups) > 1,
+                                 config.primary_detector))
     parts.append("<h2>Plots</h2><div class='plots'>")
     parts.extend(f"<img alt='{_e(name)}' src='data:image/png;base64,{_b64(png)}'>" for name, png in plots.items())
     parts.append("</div>")
@@ -113,10 +129,34 @@ def _summary(m: ExperimentMetrics, wall_seconds: float, config: ExperimentConfig
         ("items", str(m.n_items), f"{m.n_clean_misrecognized} clean misrecognised "
                                   f"({m.false_positives_misrecognized} of them flagged)"),
         ("wall time", _duration(wall_seconds), f"recogniser {config.recognizer}"),
-        ("threshold", f"{config.threshold:g}", f"{config.comparator_mode} correlation"),
+        ("threshold", f"{config.threshold:g}", f"primary detector {config.primary_detector}"),
+        ("dataset", config.dataset, _source_note(config)),
     ]
     body = "".join(f"<div>{_e(label)}<b>{_e(value)}</b><small>{_e(note)}</small></div>" for label, value, note in cells)
     return f"<h2>Summary</h2><section class='summary' id='summary'>{body}</section>"
+
+
+def _source_note(config: ExperimentConfig) -> str:
+    if config.dataset == "tts":
+        return f"sentences rendered by {config.tts_engine}"
+    return "recorded human speech"
+
+
+def _detector_table(rows: Sequence[DetectorMetrics]) -> str:
+    target = f"{100 * CALIBRATION_FPR:g} %"
+    head = ("detector", "dataset", "clean", "adversarial", "threshold", "detection rate", "false-positive rate",
+            "AUC", f"threshold at {target} FPR", "FPR there", "FPR there (leave-one-out)", "detection rate there")
+    body = "".join(
+        f"<tr class='detector' data-detector='{_e(m.detector)}'>" + "".join(f"<td>{_e(v)}</td>" for v in (
+            m.detector, m.dataset, m.n_clean, m.n_adversarial, _num(m.threshold, 3), _pct(m.detection_rate),
+            _pct(m.false_positive_rate), _num(m.auc, 3), _num(m.calibrated_threshold, 3), _pct(m.calibrated_fpr),
+            _pct(m.calibrated_fpr_loo), _pct(m.calibrated_detection_rate))) + "</tr>"
+        for m in rows
+    )
+    return (f"<h2>Detectors</h2><p>The first is the primary detector of the summary; thresholds in the last "
+            f"columns are calibrated on this run's clean scores for a {_e(target)} false-positive rate.</p>"
+            f"<table id='detectors'><thead><tr>{''.join(f'<th>{_e(h)}</th>' for h in head)}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
 
 
 def _group_table(groups: Mapping[str, ExperimentMetrics]) -> str:
@@ -131,36 +171,48 @@ def _group_table(groups: Mapping[str, ExperimentMetrics]) -> str:
             f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
-def _item_table(group: str, records: Sequence[ItemRecord], audio: Mapping[str, bytes], titled: bool) -> str:
-    head = ("#", "sentence s", "t1 = ASR(y1)", "WER t1", "&rho; clean", "clean verdict", "t2 = ASR(y2)",
-            "attack", "WER t2 vs target", "WER t2 vs s", "&rho; adversarial", "adversarial verdict",
+def _item_table(group: str, records: Sequence[ItemRecord], audio: Mapping[str, bytes], titled: bool,
+                primary: str) -> str:
+    head = ("#", "sentence s", "t1 = ASR(y1)", "WER t1", "scores clean", "clean verdict", "t2 = ASR(y2)",
+            "attack", "WER t2 vs target", "WER t2 vs s", "scores adversarial", "adversarial verdict",
             "dB_x", "SNR (dB)", "audio")
-    rows = "".join(_item_row(r, audio) for r in records)
+    rows = "".join(_item_row(r, audio, primary) for r in records)
     title = f"<h2>Sentences: {_e(group)}</h2>" if titled else "<h2>Sentences</h2>"
     return (f"{title}<table class='items'><thead><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr></thead>"
             f"<tbody>{rows}</tbody></table>")
 
 
-def _item_row(record: ItemRecord, audio: Mapping[str, bytes]) -> str:
+def _item_row(record: ItemRecord, audio: Mapping[str, bytes], primary: str) -> str:
     clean, attack = record.clean or {}, record.attack or {}
     cells = [
         _e(record.spec.index + 1),
         _e(record.spec.sentence),
         _e(clean.get("transcript", "")),
         _e(_num(clean.get("wer"), 2)),
-        _e(_num(clean.get("score"), 3)),
+        _scores(clean, primary),
         _verdict(clean),
         _e(attack.get("transcript", "")),
         _e("" if not attack else ("success" if attack["success"] else "failed")),
         _e(_num(attack.get("wer_target"), 2)),
         _e(_num(attack.get("wer_source"), 2)),
-        _e(_num(attack.get("score"), 3)),
+        _scores(attack, primary),
         _verdict(attack),
         _e(_num(attack.get("db_x"), 1)),
         _e(_num(attack.get("snr_db"), 1)),
         _players(record, audio),
     ]
     return f"<tr class='item' data-key='{_e(record.spec.key)}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _scores(result: dict[str, Any], primary: str) -> str:
+    """Each detector's score of a stage result, one line each; flagged ones marked."""
+    if not result:
+        return ""
+    return "".join(
+        f"<div class='det{'' if d['consistent'] else ' flag'}' data-detector='{_e(name)}'>"
+        f"{_e(name)} {_e(_num(d['score'], 3))}</div>"
+        for name, d in detector_results(result, primary).items()
+    )
 
 
 def _verdict(result: Mapping[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""The report's figures as PNG bytes (matplotlib, Agg backend): the paper's Fig. 4, ROC, score histograms."""
+"""The report's figures as PNG bytes (matplotlib, Agg backend): the paper's Fig. 4, ROCs, score distributions."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from synthcheck.experiments.metrics import ExperimentMetrics  # noqa: E402
+from synthcheck.experiments.metrics import DetectorMetrics, detector_results  # noqa: E402
 from synthcheck.experiments.store import ItemRecord  # noqa: E402
 
 _CLEAN, _ADVERSARIAL, _FAILED, _THRESHOLD = "tab:blue", "tab:red", "tab:gray", "0.35"
@@ -53,12 +53,14 @@ def scores_by_sentence_png(records: Sequence[ItemRecord], threshold: float) -> b
     return _png(fig)
 
 
-def roc_png(metrics: ExperimentMetrics) -> bytes:
-    """ROC of the detector (adversarial = positive, ranked by -score) with its AUC."""
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    if metrics.roc_fpr:
-        ax.step(metrics.roc_fpr, metrics.roc_tpr, where="post", color=_ADVERSARIAL, label=f"AUC = {metrics.auc:.3f}")
-        ax.legend(loc="lower right")
+def roc_png(metrics: Sequence[DetectorMetrics]) -> bytes:
+    """ROC of each detector configuration on one plot (adversarial = positive, ranked by -score), with AUCs."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    curves = [m for m in metrics if m.roc_fpr]
+    for m in curves:
+        ax.step(m.roc_fpr, m.roc_tpr, where="post", label=f"{m.detector} (AUC {m.auc:.3f})")
+    if curves:
+        ax.legend(loc="lower right", fontsize=8)
     else:
         ax.text(0.5, 0.5, "needs clean items and\nsuccessful attacks", ha="center", va="center")
     ax.plot([0, 1], [0, 1], color=_THRESHOLD, linestyle=":")
@@ -66,27 +68,40 @@ def roc_png(metrics: ExperimentMetrics) -> bytes:
     ax.set_ylim(-0.01, 1.01)
     ax.set_xlabel("false-positive rate (clean flagged)")
     ax.set_ylabel("detection rate (adversarial flagged)")
-    ax.set_title("ROC")
+    ax.set_title("ROC per detector")
     return _png(fig)
 
 
-def score_histogram_png(records: Sequence[ItemRecord], threshold: float) -> bytes:
-    """Histograms of clean, adversarial and failed-attack scores on shared bins in [0, 1]."""
-    clean = [r.clean["score"] for r in records if r.clean is not None]
-    adv = [r.attack["score"] for r in records if r.attack and r.attack["success"]]
-    failed = [r.attack["score"] for r in records if r.attack and not r.attack["success"]]
+def score_histogram_png(records: Sequence[ItemRecord], detectors: Sequence[str], thresholds: Sequence[float]) -> bytes:
+    """Per detector configuration (one panel each): histograms of clean, adversarial and failed-attack scores
+    on shared bins in [0, 1], with the detector's threshold."""
+    fig, axes = plt.subplots(len(detectors), 1, figsize=(6, 0.4 + 2.6 * len(detectors)), squeeze=False)
     bins = np.linspace(0.0, 1.0, 21)
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.hist(clean, bins=bins, alpha=0.6, color=_CLEAN, label=f"clean (n={len(clean)})")
-    ax.hist(adv, bins=bins, alpha=0.6, color=_ADVERSARIAL, label=f"adversarial (n={len(adv)})")
-    if failed:
-        ax.hist(failed, bins=bins, alpha=0.6, color=_FAILED, label=f"attack failed (n={len(failed)})")
-    ax.axvline(threshold, color=_THRESHOLD, linestyle="--", label=f"threshold {threshold:g}")
-    ax.set_xlabel(r"$\rho_{max}$")
-    ax.set_ylabel("items")
-    ax.set_title("Score distributions")
-    ax.legend(fontsize=8)
+    for ax, name, threshold in zip(axes[:, 0], detectors, thresholds):
+        clean = _scores(records, "clean", name, detectors[0])
+        adv = _scores(records, "adversarial", name, detectors[0])
+        failed = _scores(records, "failed", name, detectors[0])
+        ax.hist(clean, bins=bins, alpha=0.6, color=_CLEAN, label=f"clean (n={len(clean)})")
+        ax.hist(adv, bins=bins, alpha=0.6, color=_ADVERSARIAL, label=f"adversarial (n={len(adv)})")
+        if failed:
+            ax.hist(failed, bins=bins, alpha=0.6, color=_FAILED, label=f"attack failed (n={len(failed)})")
+        if np.isfinite(threshold):
+            ax.axvline(threshold, color=_THRESHOLD, linestyle="--", label=f"threshold {threshold:g}")
+        ax.set_ylabel("items")
+        ax.set_title(f"Score distributions: {name}", fontsize=10)
+        ax.legend(fontsize=7)
+    axes[-1, 0].set_xlabel("score (low = inconsistent)")
     return _png(fig)
+
+
+def _scores(records: Sequence[ItemRecord], kind: str, name: str, primary: str) -> list[float]:
+    """Scores of detector ``name`` on the ``clean``, ``adversarial`` (successful) or ``failed`` attack items."""
+    if kind == "clean":
+        results = [r.clean for r in records if r.clean is not None]
+    else:
+        results = [r.attack for r in records if r.attack and r.attack["success"] == (kind == "adversarial")]
+    found = (detector_results(result, primary).get(name) for result in results)
+    return [d["score"] for d in found if d]
 
 
 def _png(fig: Figure) -> bytes:

@@ -1,0 +1,192 @@
+"""`reproduce` on recorded human speech with several detectors; old stores stay readable; hashes stay put."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+
+import numpy as np
+import pytest
+
+from experiments.records import record
+from synthcheck.cli import main
+from synthcheck.errors import BadInputError
+from synthcheck.experiments.config import ExperimentConfig, ItemSpec
+from synthcheck.experiments.metrics import compute_metrics, detector_metrics
+from synthcheck.experiments.sources import recorded_audio
+from synthcheck.experiments.store import DB_NAME, ItemRecord, ResultsStore
+from synthcheck.report import REPORT_NAME, write_report
+
+#: Hashes computed with the code *before* ``dataset`` and ``detectors`` existed (commit 3e0ac90). Stored runs
+#: (runs/paper among them) are resumed only when the hash matches, so these must never change.
+DEFAULT_HASH = "ecf4167424119d65"
+QUICK_HASH = "64bce53566c37423"
+#: The config JSON and item schema such a run stored.
+OLD_CONFIG = {"attack_batch_size": 5, "attack_steps": 1000, "attack_stop_db_x": -45.0, "attenuation": 0.5,
+              "comparator_mode": "paper", "recognizer": "whisper-base", "seed": 0,
+              "sentences": ["it was the best of times", "it was the worst of times"], "snr_dbs": [28.0],
+              "target": "he travels the fastest who travels alone", "threshold": 0.4, "tts_engine": "pico2wave",
+              "voices": ["en-US"]}
+OLD_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE items (key TEXT PRIMARY KEY, idx INTEGER NOT NULL, sentence TEXT NOT NULL, voice TEXT NOT NULL,
+    snr_db REAL NOT NULL, clean_attempts INTEGER NOT NULL DEFAULT 0, attack_attempts INTEGER NOT NULL DEFAULT 0,
+    clean_json TEXT, attack_json TEXT, clean_done_at REAL, attack_done_at REAL);
+"""
+
+
+def test_default_and_quick_config_hashes_are_those_of_stored_runs():
+    assert ExperimentConfig().config_hash() == DEFAULT_HASH
+    assert ExperimentConfig.quick().config_hash() == QUICK_HASH
+    assert ExperimentConfig.from_dict(OLD_CONFIG | {"sentences": []}).config_hash() == DEFAULT_HASH
+    # the new fields count as soon as they leave their defaults
+    assert ExperimentConfig(detectors=("paper", "dtw")).config_hash() != DEFAULT_HASH
+    assert ExperimentConfig(dataset="two-cities-human").config_hash() != DEFAULT_HASH
+
+
+def test_threshold_defaults_to_the_primary_detectors_and_follows_it():
+    assert ExperimentConfig().threshold == 0.4
+    assert ExperimentConfig(detectors=("dtw", "paper")).threshold == pytest.approx(0.305)
+    # "likelihood" is the judge independent of the recogniser: tiny.en for base, base for tiny.en
+    assert ExperimentConfig(detectors=("likelihood",)).threshold == pytest.approx(0.251)
+    assert ExperimentConfig.quick(detectors=["likelihood"]).threshold == pytest.approx(0.473)
+    assert ExperimentConfig().with_overrides(detectors=("dtw",)).threshold == pytest.approx(0.305)
+    assert ExperimentConfig(threshold=0.3).with_overrides(detectors=("dtw",)).threshold == 0.3  # explicit: kept
+    assert ExperimentConfig(detectors=("dtw",), threshold=0.5).threshold == 0.5
+
+
+def test_recorded_sets_supply_their_own_texts():
+    human = ExperimentConfig(dataset="two-cities-human")
+    paper = ExperimentConfig()
+    assert len(human.sentences) == 10 and human.sentences[0] == "It was the best of times"  # the set's own text
+    assert [s.lower() for s in human.sentences] == list(paper.sentences)
+    assert human.items()[0].key == "two-cities-human:en-US@28dB/s00" and human.items()[0].dataset == "two-cities-human"
+    assert ExperimentConfig(dataset="two-cities-human", sentences=("IT WAS THE AGE OF WISDOM.",)).sentences == (
+        "it was the age of wisdom",)
+    assert ExperimentConfig.quick(dataset="alsa-human").sentences == ("front center", "front left", "front right")
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [({"dataset": "librispeech"}, "unknown dataset"), ({"detectors": ["paper", "xcorr"]}, "unknown detector"),
+     ({"detectors": []}, "at least one detector"),
+     ({"detectors": ["likelihood", "likelihood-tiny.en"]}, "twice"),  # the same judge for whisper-base
+     ({"dataset": "alsa-human", "sentences": ["it was the best of times"]}, "not an utterance"),
+     ({"comparator_mode": "median"}, "comparator_mode")],
+)
+def test_bad_dataset_or_detector_settings_are_one_line_errors(values, message):
+    with pytest.raises(BadInputError, match=message) as info:
+        ExperimentConfig.from_dict(values)
+    assert "\n" not in str(info.value)
+
+
+def with_detectors(base: ItemRecord, dtw_clean: float, dtw_adv: float, dataset: str) -> ItemRecord:
+    """``base`` (paper scores only) with dtw scores added, as an item of ``dataset``."""
+    def add(result: dict, dtw: float) -> dict:
+        paper = {k: result[k] for k in ("score", "consistent")} | {"threshold": 0.4}
+        return result | {"detectors": {"paper": paper, "dtw": {"score": dtw, "threshold": 0.3,
+                                                               "consistent": dtw >= 0.3}}}
+
+    spec = ItemSpec(f"{dataset}/{base.spec.key}", base.spec.index, base.spec.sentence, "en-US", 28.0, dataset)
+    return ItemRecord(spec, add(base.clean, dtw_clean), add(base.attack, dtw_adv), 1, 1)
+
+
+def test_detector_metrics_per_configuration_and_per_dataset():
+    records = [with_detectors(record(0, 0.9, 0.1), 0.8, 0.5, "tts"),
+               with_detectors(record(1, 0.7, 0.2), 0.6, 0.2, "tts"),
+               with_detectors(record(2, 0.35, 0.5, success=False), 0.5, 0.1, "alsa-human"),
+               with_detectors(record(3, 0.8, 0.3), 0.2, 0.25, "alsa-human")]
+    rows = detector_metrics(records, ("paper", "dtw"))
+    assert [(m.detector, m.dataset) for m in rows] == [
+        ("paper", "all"), ("dtw", "all"), ("paper", "tts"), ("dtw", "tts"), ("paper", "alsa-human"),
+        ("dtw", "alsa-human")]
+    paper, dtw = rows[0], rows[1]
+    assert paper.auc == pytest.approx(compute_metrics(records, 0.4).auc) == 1.0
+    assert (paper.n_clean, paper.n_adversarial) == (4, 3)  # the failed attack is not a positive
+    assert paper.false_positive_rate == 0.25 and paper.detection_rate == 1.0
+    # dtw: positives 0.5, 0.2, 0.25 vs negatives 0.8, 0.6, 0.5, 0.2 (lower wins, ties half): 2.5 + 3.5 + 3 of 12
+    assert dtw.auc == pytest.approx(9 / 12) and dtw.threshold == 0.3
+    assert dtw.detection_rate == pytest.approx(2 / 3) and dtw.false_positive_rate == 0.25
+    # calibrated at 5 % on four clean scores: floor(0.2) = 0 flagged allowed -> the lowest clean score
+    assert dtw.calibrated_threshold == 0.2 and dtw.calibrated_fpr == 0.0
+    assert dtw.calibrated_detection_rate == 0.0  # no adversarial dtw score is below 0.2
+    alsa_dtw = rows[5]  # clean 0.5, 0.2; the one successful attack 0.25
+    assert (alsa_dtw.n_clean, alsa_dtw.n_adversarial, alsa_dtw.calibrated_detection_rate) == (2, 1, 0.0)
+    assert math.isnan(rows[4].calibrated_fpr_loo) is False and alsa_dtw.auc == 0.5
+
+
+def old_store(run_dir, clean_score: float = 0.9) -> None:
+    """A results store exactly as the code before datasets and detectors wrote it (two finished items)."""
+    run_dir.mkdir()
+    with sqlite3.connect(run_dir / DB_NAME) as conn:
+        conn.executescript(OLD_SCHEMA)
+        meta = {"config": json.dumps(OLD_CONFIG, sort_keys=True),
+                "config_hash": ExperimentConfig.from_dict(OLD_CONFIG).config_hash(),
+                "versions": json.dumps({"python": "3.11"}), "created_at": "0", "wall_seconds": "12.0"}
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+        for i, sentence in enumerate(OLD_CONFIG["sentences"]):
+            clean = {"transcript": sentence, "score": clean_score, "threshold": 0.4, "consistent": True, "wer": 0.0,
+                     "audio": {}}
+            attack = {"transcript": "he travels the fastest who travels alone", "score": 0.1, "threshold": 0.4,
+                      "consistent": False, "success": True, "wer_target": 0.0, "wer_source": 1.0, "db_x": -40.0,
+                      "snr_db": 33.0, "audio": {}}
+            conn.execute("INSERT INTO items (key, idx, sentence, voice, snr_db, clean_json, attack_json, clean_done_at,"
+                         " attack_done_at) VALUES (?, ?, ?, 'en-US', 28.0, ?, ?, 1.0, 2.0)",
+                         (f"en-US@28dB/s{i:02d}", i, sentence, json.dumps(clean), json.dumps(attack)))
+
+
+def test_an_old_store_loads_reports_and_resumes(tmp_path, capsys):
+    run_dir = tmp_path / "old"
+    old_store(run_dir)
+    with ResultsStore.read(run_dir) as store:
+        config = store.config()
+        assert (config.dataset, config.detectors, config.threshold) == ("tts", ("paper",), 0.4)
+        assert all(r.spec.dataset == "tts" and r.done for r in store.records())
+    assert main(["report", str(run_dir), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["dataset"] == "tts" and summary["detection_rate"] == 1.0
+    assert [d["detector"] for d in summary["detectors"]] == ["paper"] and summary["detectors"][0]["auc"] == 1.0
+    page = (run_dir / REPORT_NAME).read_text()
+    assert page.count("<tr class='detector'") == 1 and "paper 0.900" in page
+    # resuming with today's equivalent config: same hash, nothing pending, the dataset column is added
+    with ResultsStore.open(run_dir, ExperimentConfig.from_dict(OLD_CONFIG), {}) as store:
+        keys = [s.key for s in config.items()]
+        assert store.pending("clean", keys) == [] and store.pending("attack", keys) == []
+    with sqlite3.connect(run_dir / DB_NAME) as conn:
+        assert "dataset" in [row[1] for row in conn.execute("PRAGMA table_info(items)")]
+    write_report(run_dir)
+
+
+def test_quick_run_on_human_speech_stores_every_detectors_scores(tmp_path, capsys):
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("it was the best of times\nit was the worst of times\n")
+    run_dir = tmp_path / "human"
+    argv = ["reproduce", "--quick", "--steps", "3", "--dataset", "two-cities-human", "--detectors", "paper,dtw",
+            "--sentences", str(sentences), "--seed", "2", "--run-dir", str(run_dir), "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["dataset"] == "two-cities-human" and summary["n_clean"] == 2 and summary["n_attacked"] == 2
+    assert [(d["detector"], d["threshold"]) for d in summary["detectors"]] == [("paper", 0.4), ("dtw", 0.305)]
+
+    with ResultsStore.read(run_dir) as store:
+        config, records = store.config(), store.records()
+        assert config.dataset == "two-cities-human" and config.detectors == ("paper", "dtw")
+        recordings = recorded_audio("two-cities-human")
+        for r in records:
+            assert r.spec.dataset == "two-cities-human" and r.spec.sentence in recordings  # the set's own text
+            # the source x is the recording itself (16-bit), not a TTS rendering
+            x = store.read_audio(r.clean["audio"]["clean"])
+            np.testing.assert_allclose(x, recordings[r.spec.sentence], atol=1 / 32768 + 1e-7)
+            for stage in (r.clean, r.attack):
+                assert set(stage["detectors"]) == {"paper", "dtw"}
+                paper, dtw = stage["detectors"]["paper"], stage["detectors"]["dtw"]
+                assert paper["score"] == stage["score"] and paper["consistent"] == stage["consistent"]
+                assert 0.0 <= dtw["score"] <= 1.0 and dtw["consistent"] == (dtw["score"] >= 0.305)
+                assert dtw["config"] == "dtw"
+    # Whisper tiny.en hears the LibriVox reading: WER against the true transcript is low
+    assert min(r.clean["wer"] for r in records) < 0.5
+    page = (run_dir / REPORT_NAME).read_text()
+    assert re.findall(r"<tr class='detector' data-detector='(\w+)'>", page) == ["paper", "dtw"]
+    assert "two-cities-human" in re.search(r"id='summary'>(.*?)</section>", page, re.S).group(1)
