@@ -16,7 +16,7 @@ from synthcheck.experiments.config import ExperimentConfig, read_config_file, re
 from synthcheck.experiments.executors import EXECUTORS, make_executor
 from synthcheck.experiments.metrics import DetectorMetrics, ExperimentMetrics
 from synthcheck.experiments.sources import DATASET_NAMES
-from synthcheck.experiments.sweep import parse_float_list, parse_list, sweep_config
+from synthcheck.experiments.sweep import parse_float_list, parse_list
 
 #: Root of the default run directories (``runs/<name>``), relative to the working directory.
 RUNS_ROOT = Path("runs")
@@ -26,11 +26,11 @@ _STAGE_LABELS = {"clean": "stage 1: TTS, channel, ASR, detect", "attack": "stage
 def register(app: typer.Typer) -> None:
     """Add ``reproduce``, ``sweep`` and ``report`` to ``app``."""
     app.command("reproduce")(reproduce)
-    app.command("sweep")(sweep)
+    app.command("sweep", help="Same as reproduce; meant for grids: --snr 20,28,40 --voice en-US,en-GB.")(reproduce)
     app.command("report")(report)
 
 
-# Options shared by reproduce and sweep (None = keep the config file's / default value).
+# Options (None = keep the config file's / default value).
 _QUICK = typer.Option(False, "--quick", help="Small run: 3 sentences, whisper-tiny.en, 150 attack steps.")
 _RUN_DIR = typer.Option(None, "--run-dir", help="Results directory (default runs/paper, runs/quick, ...).")
 _JSON = typer.Option(False, "--json", help="Print the summary as JSON on stdout.")
@@ -49,6 +49,8 @@ _DATASET = typer.Option(None, "--dataset", help=f"Source speech: {', '.join(DATA
                         "render the sentences; the recorded sets are human speech).")
 _DETECTORS = typer.Option(None, "--detectors", help="Comma-separated detector configurations scoring every item, "
                           "the first is primary (default paper), e.g. paper,dtw,likelihood.")
+_VOICE = typer.Option(None, "--voice", help="TTS voice (pico2wave: en-US, en-GB); a comma-separated list sweeps.")
+_SNR = typer.Option(None, "--snr", help="Channel SNR in dB (paper: 28); a comma-separated list sweeps, e.g. 20,28,40.")
 _SEED = typer.Option(None, "--seed", help="Root seed (per-item seeds derive from it).")
 _EXECUTOR = typer.Option("local", "--executor", help=f"Where items run: {', '.join(EXECUTORS)}.")
 _ADDRESS = typer.Option(None, "--address", help="Address of an existing Ray cluster (with --executor ray).")
@@ -64,8 +66,8 @@ def reproduce(
     config_file: Path | None = _CONFIG,
     sentences: Path | None = _SENTENCES,
     engine: str | None = _ENGINE,
-    voice: str | None = typer.Option(None, "--voice", help="TTS voice (pico2wave: en-US, en-GB)."),
-    snr: float | None = typer.Option(None, "--snr", help="Channel SNR in dB (paper: 28)."),
+    voice: str | None = _VOICE,
+    snr: str | None = _SNR,
     attenuation: float | None = _ATTENUATION,
     recognizer: str | None = _RECOGNIZER,
     target: str | None = _TARGET,
@@ -82,55 +84,20 @@ def reproduce(
     force: bool = _FORCE,
     clean_only: bool = _CLEAN_ONLY,
 ) -> None:
-    """Run (or resume) the paper's speech experiment and write a self-contained HTML report."""
+    """Run (or resume) the paper's speech experiment and write a self-contained HTML report.
+
+    Lists of voices or SNRs (``--snr 20,28,40 --voice en-US,en-GB``) run the grid as one sweep with one
+    combined report and metrics per cell; ``synthcheck sweep`` is the same command.
+    """
     config = _build_config(
-        quick, config_file, sentences,
-        tts_engine=engine, voices=None if voice is None else (voice,), snr_dbs=None if snr is None else (snr,),
+        quick, config_file, sentences, tts_engine=engine,
+        voices=None if voice is None else parse_list(voice, name="voice"),
+        snr_dbs=None if snr is None else parse_float_list(snr, name="snr"),
         attenuation=attenuation, recognizer=recognizer, target=target, attack_steps=steps,
         attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold, seed=seed, dataset=dataset,
         detectors=_detector_list(detectors),
     )
     _run(config, run_dir or _default_run_dir(config, quick), as_json, executor, address, new, force, clean_only)
-
-
-def sweep(
-    snr: str | None = typer.Option(None, "--snr", help="Comma-separated SNRs in dB, e.g. 20,28,40."),
-    voice: str | None = typer.Option(None, "--voice", help="Comma-separated voices, e.g. en-US,en-GB."),
-    quick: bool = _QUICK,
-    run_dir: Path | None = _RUN_DIR,
-    as_json: bool = _JSON,
-    config_file: Path | None = _CONFIG,
-    sentences: Path | None = _SENTENCES,
-    engine: str | None = _ENGINE,
-    attenuation: float | None = _ATTENUATION,
-    recognizer: str | None = _RECOGNIZER,
-    target: str | None = _TARGET,
-    steps: int | None = _STEPS,
-    batch_size: int | None = _BATCH,
-    stop_db_x: float | None = _STOP,
-    threshold: float | None = _THRESHOLD,
-    dataset: str | None = _DATASET,
-    detectors: str | None = _DETECTORS,
-    seed: int | None = _SEED,
-    executor: str = _EXECUTOR,
-    address: str | None = _ADDRESS,
-    new: bool = _NEW,
-    force: bool = _FORCE,
-    clean_only: bool = _CLEAN_ONLY,
-) -> None:
-    """Run the experiment over a grid of SNRs and voices; one combined report with metrics per cell."""
-    base = _build_config(
-        quick, config_file, sentences, tts_engine=engine, attenuation=attenuation, recognizer=recognizer,
-        target=target, attack_steps=steps, attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold,
-        seed=seed, dataset=dataset, detectors=_detector_list(detectors),
-    )
-    config = sweep_config(
-        base,
-        voices=None if voice is None else parse_list(voice, name="voice"),
-        snr_dbs=None if snr is None else parse_float_list(snr, name="snr"),
-    )
-    _run(config, run_dir or RUNS_ROOT / f"sweep-{config.config_hash()[:8]}", as_json, executor, address, new, force,
-         clean_only)
 
 
 def report(
@@ -166,8 +133,11 @@ def _build_config(quick: bool, config_file: Path | None, sentences: Path | None,
 
 
 def _default_run_dir(config: ExperimentConfig, quick: bool) -> Path:
-    """``runs/quick`` or ``runs/paper`` for the stock settings, ``runs/<that>-<hash>`` otherwise."""
+    """``runs/quick`` or ``runs/paper`` for the stock settings, ``runs/<that>-<hash>`` otherwise (``sweep-<hash>``
+    for a grid of several voices or SNRs)."""
     name = "quick" if quick else "paper"
+    if len(config.voices) * len(config.snr_dbs) > 1:
+        return RUNS_ROOT / f"sweep-{config.config_hash()[:8]}"
     stock = ExperimentConfig.quick() if quick else ExperimentConfig()
     return RUNS_ROOT / (name if config == stock else f"{name}-{config.config_hash()[:8]}")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from synthcheck.errors import BadInputError
-from synthcheck.experiments.config import ExperimentConfig
 from synthcheck.experiments.metrics import ExperimentMetrics, compute_metrics
 from synthcheck.experiments.store import ItemRecord
 
@@ -32,15 +31,6 @@ def parse_float_list(text: str, *, name: str) -> tuple[float, ...]:
         raise BadInputError(f"--{name}: expected comma-separated numbers such as 20,28,40, got {text!r}") from None
 
 
-def sweep_config(base: ExperimentConfig, *, voices: Sequence[str] | None = None,
-                 snr_dbs: Sequence[float] | None = None) -> ExperimentConfig:
-    """``base`` with the grid's voices and SNRs (``None`` keeps the base's)."""
-    return base.with_overrides(
-        voices=None if voices is None else tuple(voices),
-        snr_dbs=None if snr_dbs is None else tuple(snr_dbs),
-    )
-
-
 def group_metrics(records: Sequence[ItemRecord], threshold: float) -> dict[str, ExperimentMetrics]:
     """Metrics of each (voice, SNR) cell, keyed by :attr:`ItemSpec.group`, in item order."""
     groups: dict[str, list[ItemRecord]] = {}
@@ -49,4 +39,4 @@ def group_metrics(records: Sequence[ItemRecord], threshold: float) -> dict[str, 
     return {group: compute_metrics(items, threshold) for group, items in groups.items()}
 
 
-__all__ = ["group_metrics", "parse_float_list", "parse_list", "sweep_config"]
+__all__ = ["group_metrics", "parse_float_list", "parse_list"]
