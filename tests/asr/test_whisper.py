@@ -16,11 +16,6 @@ from synthcheck.tts import get_synthesizer
 
 
 @pytest.fixture(scope="module")
-def tiny() -> WhisperRecognizer:
-    return WhisperRecognizer.load("tiny.en")
-
-
-@pytest.fixture(scope="module")
 def clauses() -> list[np.ndarray]:
     pico = get_synthesizer("pico2wave", "en-GB")
     return [pico.synthesize(text) for text in ("It was the worst of times,", "It was the season of Darkness,")]

@@ -26,11 +26,6 @@ CLAUSES = tuple(PAPER_SENTENCES[i] for i in (0, 5, 9))
 
 
 @pytest.fixture(scope="module")
-def tiny() -> WhisperRecognizer:
-    return WhisperRecognizer.load("tiny.en")
-
-
-@pytest.fixture(scope="module")
 def clauses() -> list[np.ndarray]:
     pico = get_synthesizer("pico2wave", "en-GB")
     return [pico.synthesize(text) for text in CLAUSES]
