@@ -14,6 +14,7 @@ from synthcheck.detect import DetectorConfig
 from synthcheck.experiments.detectors import (
     EvalRecord,
     evaluate_configs,
+    evaluation_from_scores,
     human_speech_evaluation,
     leave_one_out_fpr,
     markdown_table,
@@ -77,3 +78,20 @@ def test_standard_configurations_are_the_registry_with_the_independent_judge() -
     assert all(isinstance(c, DetectorConfig) and c.description for c in standard_configs())
     with pytest.raises(BadInputError, match="unknown detector 'nonsense'"):
         human_speech_evaluation(configs=["nonsense"])
+
+
+def test_clean_only_records_add_calibration_items_without_positives(alsa_records: list[EvalRecord]) -> None:
+    clean_only = [
+        EvalRecord(r.key, r.audio, r.text, r.transcript, None, "", proxy=False) for r in alsa_records[:3]
+    ]
+    config = next(c for c in standard_configs() if c.name == "paper")
+    (result,) = evaluate_configs(get_recognizer("pocketsphinx"), [config], {"alsa": clean_only + alsa_records[3:5]})
+    assert (result.n_clean, result.n_attacked) == (5, 2)
+
+
+def test_evaluation_from_scores_without_attacks_has_undefined_auc() -> None:
+    result = evaluation_from_scores([0.5, 0.6, 0.9], [], config="x", source="s", proxy=False, latency_per_second=0.1)
+    assert np.isnan(result.auc) and np.isnan(result.detection_rate)
+    assert result.threshold == pytest.approx(0.5) and result.fpr == 0.0
+    both = evaluation_from_scores([0.5, 0.6, 0.9], [0.1, 0.7], config="x", source="s", proxy=False, latency_per_second=0.1)
+    assert both.auc == pytest.approx(4 / 6) and both.detection_rate == pytest.approx(0.5)

@@ -42,13 +42,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EvalRecord:
-    """One evaluation item: a clean utterance and its attacked (or proxy) counterpart."""
+    """One evaluation item: a clean utterance and its attacked (or proxy) counterpart (None: clean only)."""
 
     key: str
     audio: np.ndarray
     text: str
     transcript: str
-    adversarial_audio: np.ndarray
+    adversarial_audio: np.ndarray | None
     adversarial_transcript: str
     proxy: bool = False
 
@@ -123,6 +123,63 @@ def leave_one_out_fpr(clean_scores: Sequence[float], target_fpr: float) -> float
     return float(np.mean(flagged))
 
 
+def score_items(
+    detector: ConsistencyDetector,
+    items: Sequence[tuple[np.ndarray, str]],
+    progress: Callable[[], None] | None = None,
+) -> tuple[list[float], float, float]:
+    """Scores of ``(audio, transcript)`` items, with the seconds of re-synthesis + comparison and of audio.
+
+    ``progress`` is called after every check (for a CLI progress bar).
+    """
+    scores, busy, audio_seconds = [], 0.0, 0.0
+    for audio, transcript in items:
+        verdict = detector.check_transcript(audio, transcript)
+        scores.append(float(verdict.score))
+        busy += verdict.timings["tts"] + verdict.timings["compare"]
+        audio_seconds += len(audio) / SAMPLE_RATE
+        if progress is not None:
+            progress()
+    return scores, busy, audio_seconds
+
+
+def evaluation_from_scores(
+    clean_scores: Sequence[float],
+    attacked_scores: Sequence[float],
+    *,
+    config: str,
+    source: str,
+    proxy: bool,
+    latency_per_second: float,
+    target_fpr: float = 0.05,
+) -> DetectorEvaluation:
+    """AUC, calibrated threshold, FPRs and detection rate from clean and attacked scores (NaN when undefined)."""
+    clean, attacked = [float(s) for s in clean_scores], [float(s) for s in attacked_scores]
+    nan = math.nan
+    threshold = calibrate_threshold(clean, target_fpr) if clean else nan
+    area = nan
+    if clean and attacked:
+        labels = np.r_[np.zeros(len(clean), bool), np.ones(len(attacked), bool)]
+        fpr_curve, tpr_curve, _ = roc_curve(labels, -np.r_[clean, attacked])
+        area = auc(fpr_curve, tpr_curve)
+    return DetectorEvaluation(
+        config=config,
+        source=source,
+        proxy=proxy,
+        n_clean=len(clean),
+        n_attacked=len(attacked),
+        auc=area,
+        threshold=threshold,
+        target_fpr=target_fpr,
+        fpr=false_positive_rate(clean, threshold) if clean else nan,
+        fpr_loo=leave_one_out_fpr(clean, target_fpr),
+        detection_rate=detection_rate(attacked, threshold) if clean and attacked else nan,
+        latency_per_second=latency_per_second,
+        clean_scores=clean,
+        attacked_scores=attacked,
+    )
+
+
 def evaluate_detector(
     detector: ConsistencyDetector,
     records: Sequence[EvalRecord],
@@ -134,37 +191,25 @@ def evaluate_detector(
 ) -> DetectorEvaluation:
     """Score the clean (correctly transcribed) and adversarial items of ``records`` with ``detector``.
 
-    ``progress`` is called after every check (for a CLI progress bar).
+    Records without adversarial audio only add clean items. ``progress`` is called after every check.
     """
-    clean_scores, attacked_scores, busy, audio_seconds = [], [], 0.0, 0.0
-    jobs = [(r.audio, r.transcript, clean_scores) for r in records if r.correctly_transcribed]
-    jobs += [(r.adversarial_audio, r.adversarial_transcript, attacked_scores) for r in records]
-    for audio, transcript, sink in jobs:
-        verdict = detector.check_transcript(audio, transcript)
-        sink.append(float(verdict.score))
-        busy += verdict.timings["tts"] + verdict.timings["compare"]
-        audio_seconds += len(audio) / SAMPLE_RATE
-        if progress is not None:
-            progress()
-    nan = math.nan
-    threshold = calibrate_threshold(clean_scores, target_fpr) if clean_scores else nan
-    labels = np.r_[np.zeros(len(clean_scores), bool), np.ones(len(attacked_scores), bool)]
-    fpr_curve, tpr_curve, _ = roc_curve(labels, -np.r_[clean_scores, attacked_scores])
-    return DetectorEvaluation(
+    clean_scores, busy_clean, seconds_clean = score_items(
+        detector, [(r.audio, r.transcript) for r in records if r.correctly_transcribed], progress
+    )
+    attacked_scores, busy_attacked, seconds_attacked = score_items(
+        detector,
+        [(r.adversarial_audio, r.adversarial_transcript) for r in records if r.adversarial_audio is not None],
+        progress,
+    )
+    audio_seconds = seconds_clean + seconds_attacked
+    return evaluation_from_scores(
+        clean_scores,
+        attacked_scores,
         config=config,
         source=source,
         proxy=any(r.proxy for r in records),
-        n_clean=len(clean_scores),
-        n_attacked=len(attacked_scores),
-        auc=auc(fpr_curve, tpr_curve),
-        threshold=threshold,
+        latency_per_second=(busy_clean + busy_attacked) / audio_seconds if audio_seconds else math.nan,
         target_fpr=target_fpr,
-        fpr=false_positive_rate(clean_scores, threshold) if clean_scores else nan,
-        fpr_loo=leave_one_out_fpr(clean_scores, target_fpr),
-        detection_rate=detection_rate(attacked_scores, threshold) if clean_scores and attacked_scores else nan,
-        latency_per_second=busy / audio_seconds if audio_seconds else nan,
-        clean_scores=clean_scores,
-        attacked_scores=attacked_scores,
     )
 
 

@@ -1,0 +1,379 @@
+"""Detectors against real attacks: non-adaptive and adaptive, on pico2wave and human clauses.
+
+Stages (each a batched attack on the protected recogniser, every item of every source in one batch):
+
+``targeted``
+    :class:`~synthcheck.attacks.TargetedAttack` to :data:`FIXED_TARGET` (the paper's non-adaptive attack).
+``small-edit``
+    The same attack to a one-word edit of each clause (:func:`~synthcheck.attacks.adaptive.small_edit_target`).
+``adaptive-likelihood``
+    :class:`~synthcheck.attacks.adaptive.AdaptiveTargetedAttack` with the independent judge's
+    :class:`~synthcheck.attacks.adaptive.LikelihoodTerm`, small-edit targets.
+``adaptive-xcorr``
+    The adaptive attack with the paper's :class:`~synthcheck.attacks.adaptive.CorrelationTerm`, fixed target.
+
+Every stage's adversarials are cached (``<work_dir>/<stage>.npz`` + ``.json``), so an interrupted run resumes
+at the first unfinished stage. Each detector configuration then scores the clean clips (calibration: all
+``n_clean`` clips of a source the recogniser transcribes right) and every *successful* adversarial of each
+stage (judged against what the recogniser decoded). The Theorem 1.3 estimate is :func:`theorem_bound`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthcheck.asr.base import Recognizer
+from synthcheck.attacks.adaptive import (
+    AdaptiveAttackConfig,
+    AdaptiveTargetedAttack,
+    CorrelationTerm,
+    LikelihoodTerm,
+    small_edit_target,
+)
+from synthcheck.attacks.base import Attack, AttackProgress, AttackResult
+from synthcheck.attacks.targeted import TargetedAttack, TargetedAttackConfig
+from synthcheck.audio.channel import AwgnChannel
+from synthcheck.audio.metrics import fitted_snr_db, word_error_rate
+from synthcheck.cache import atomic_write_bytes, content_key
+from synthcheck.detect.configs import DETECTOR_CONFIGS, PAPER_VOICE, independent_judge, resolve_config_name
+from synthcheck.detect.voice_search import DEFAULT_VOICES
+from synthcheck.errors import BadInputError
+from synthcheck.experiments.detectors import (
+    SYNTHETIC_SOURCES,
+    TTS_CHANNEL_SNR_DB,
+    DetectorEvaluation,
+    evaluation_from_scores,
+    score_items,
+    standard_configs,
+)
+
+log = logging.getLogger(__name__)
+
+#: The non-adaptive target phrase (Carlini & Wagner's).
+FIXED_TARGET = "he travels the fastest who travels alone"
+#: Attack stages in run order.
+STAGES = ("targeted", "small-edit", "adaptive-likelihood", "adaptive-xcorr")
+#: Stages whose target is a one-word edit of the clause.
+SMALL_EDIT_STAGES = frozenset({"small-edit", "adaptive-likelihood"})
+
+
+@dataclass
+class AdaptiveEvalSettings:
+    """What :func:`run_adaptive_evaluation` runs; stored with the results.
+
+    ``n_attack`` clauses per source are attacked, the first ``n_clean`` calibrate the thresholds.
+    ``stage_budget_s`` caps each attack stage's optimisation time (None: ``steps`` only).
+    """
+
+    recognizer: str = "whisper-tiny.en"
+    sources: tuple[str, ...] = ("two-cities-tts", "two-cities-human")
+    detectors: tuple[str, ...] = ()
+    n_attack: int = 3
+    n_clean: int = 18
+    steps: int = 300
+    stop_db_x: float = -45.0
+    stage_budget_s: float | None = None
+    stages: tuple[str, ...] = STAGES
+    detector_weight: float = 1.0
+    target_fpr: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_attack < 1 or self.n_clean < 1:
+            raise BadInputError("n_attack and n_clean must be at least 1")
+        unknown = set(self.stages) - set(STAGES)
+        if unknown:
+            raise BadInputError(f"unknown stage(s) {sorted(unknown)}; choose from: {', '.join(STAGES)}")
+
+    def key(self) -> str:
+        """Content hash of the settings that change the attacks (names the work directory)."""
+        attack_relevant = {k: v for k, v in asdict(self).items() if k not in ("detectors", "stages", "target_fpr")}
+        return content_key(json.dumps(attack_relevant, sort_keys=True).encode())[:12]
+
+
+@dataclass
+class Clip:
+    """A clean clip of a source with the recogniser's transcript."""
+
+    source: str
+    key: str
+    text: str
+    audio: np.ndarray
+    transcript: str
+
+    @property
+    def correct(self) -> bool:
+        """Whether the recogniser transcribed it exactly (normalised WER 0)."""
+        return word_error_rate(self.text, self.transcript) == 0.0
+
+
+@dataclass
+class StageOutcome:
+    """One attack stage: per-item results (audio kept) and its distortion summary."""
+
+    stage: str
+    results: list[AttackResult]
+    clips: list[Clip]
+
+    def summary(self) -> dict[str, Any]:
+        """Success rate and median dB_x / SNR of the successes, per source."""
+        out: dict[str, Any] = {}
+        for source in dict.fromkeys(c.source for c in self.clips):
+            rs = [r for r, c in zip(self.results, self.clips) if c.source == source]
+            ok = [r for r in rs if r.success]
+            out[source] = {
+                "n": len(rs),
+                "successes": len(ok),
+                "median_db_x": _median([r.db_x for r in ok]),
+                "median_snr_db": _median([r.snr_db for r in ok]),
+                "seconds": rs[0].seconds if rs else math.nan,
+                "steps": rs[0].steps if rs else 0,
+            }
+        return out
+
+
+@dataclass
+class AdaptiveEvaluation:
+    """Everything measured: stage summaries, detector tables, evasion and the Theorem 1.3 estimate."""
+
+    settings: dict[str, Any]
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    evaluations: list[DetectorEvaluation] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    bound: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary (NaN as None)."""
+        return _json_safe({
+            "settings": self.settings, "stages": self.stages, "evaluations": [e.to_dict() for e in self.evaluations],
+            "items": self.items, "bound": self.bound,
+        })
+
+
+def load_clips(recognizer: Recognizer, sources: Sequence[str], n: int, rng: np.random.Generator) -> list[Clip]:
+    """The first ``n`` clauses of each source (TTS sources through the 28 dB AWGN channel), transcribed."""
+    from synthcheck.data.datasets import load_dataset
+
+    channel = AwgnChannel(snr_db=TTS_CHANNEL_SNR_DB)
+    clips = []
+    for source in sources:
+        utterances = load_dataset(source)[:n]
+        audios = [channel.apply(u.audio, rng) if source in SYNTHETIC_SOURCES else u.audio for u in utterances]
+        transcripts = recognizer.transcribe_batch(audios)
+        clips += [Clip(source, u.key, u.text, a, t) for u, a, t in zip(utterances, audios, transcripts)]
+    return clips
+
+
+def build_attack(stage: str, recognizer: Recognizer, settings: AdaptiveEvalSettings) -> Attack:
+    """The attack of ``stage`` against ``recognizer`` (adaptive stages know the detector and its threshold)."""
+    from synthcheck.asr.registry import get_recognizer
+    from synthcheck.tts import synthesizer_from_id
+
+    common = dict(max_steps=settings.steps, stop_db_x=settings.stop_db_x, time_budget_s=settings.stage_budget_s,
+                  seed=settings.seed)
+    if stage in ("targeted", "small-edit"):
+        return TargetedAttack(recognizer, TargetedAttackConfig(**common))
+    config = AdaptiveAttackConfig(**common, detector_weight=settings.detector_weight)
+    if stage == "adaptive-likelihood":
+        name = resolve_config_name("likelihood", recognizer.name)
+        judge = get_recognizer(f"whisper-{independent_judge(recognizer.name)}")
+        return AdaptiveTargetedAttack(recognizer, LikelihoodTerm(judge, DETECTOR_CONFIGS[name].threshold), config)
+    term = CorrelationTerm(synthesizer_from_id(PAPER_VOICE), DETECTOR_CONFIGS["paper"].threshold)
+    return AdaptiveTargetedAttack(recognizer, term, config)
+
+
+def stage_targets(stage: str, clips: Sequence[Clip]) -> list[str]:
+    """The target text of every clip in ``stage``."""
+    if stage in SMALL_EDIT_STAGES:
+        return [small_edit_target(c.text) for c in clips]
+    return [FIXED_TARGET] * len(clips)
+
+
+def run_stage(
+    stage: str,
+    recognizer: Recognizer,
+    clips: Sequence[Clip],
+    settings: AdaptiveEvalSettings,
+    work_dir: Path,
+    progress: Callable[[AttackProgress], None] | None = None,
+) -> StageOutcome:
+    """Run (or load from ``work_dir``) one attack stage on all ``clips`` in one batch."""
+    path = work_dir / f"{stage}.npz"
+    if path.exists():
+        return StageOutcome(stage, _load_results(path), list(clips))
+    attack = build_attack(stage, recognizer, settings)
+    results = attack.run([c.audio for c in clips], stage_targets(stage, clips), seed=settings.seed, progress=progress)
+    _save_results(path, results)
+    return StageOutcome(stage, results, list(clips))
+
+
+def theorem_bound(
+    attacked: Sequence[Clip], targets: Sequence[str], clean: Sequence[Clip], voices: Sequence[str] = DEFAULT_VOICES
+) -> dict[str, Any]:
+    """Estimate Theorem 1.3's perturbation lower bound ``min_{c ∈ X_i} ‖c − x‖ − r`` for each attacked clip.
+
+    ``X_i``: renderings of the target over ``voices``, each aligned (best lag) and gain-fitted to ``x``;
+    ``r``: the largest ``min_c ‖y − c‖`` over the correctly recognised clean clips ``y`` of the same source,
+    ``c`` ranging over renderings of ``y``'s transcript. An estimate: a finite voice set stands in for
+    ``X_i``, and ``r`` for the detector's acceptance radius. Returned per source: ``r``, and per clip the
+    distance, the bound and the bound as an SNR ``20·log10(‖x‖ / bound)`` (None when the bound is ≤ 0: vacuous).
+    """
+    from synthcheck.tts import synthesizer_from_id
+
+    synthesizers = [synthesizer_from_id(v) for v in voices]
+
+    def nearest(x: np.ndarray, text: str) -> float:
+        return min(_fitted_distance(s.synthesize(text), x) for s in synthesizers)
+
+    out: dict[str, Any] = {}
+    for source in dict.fromkeys(c.source for c in attacked):
+        radius = max((nearest(c.audio, c.transcript) for c in clean if c.source == source and c.correct), default=math.nan)
+        rows = []
+        for clip, target in zip(attacked, targets):
+            if clip.source != source:
+                continue
+            distance = nearest(clip.audio, target)
+            bound = distance - radius
+            norm = float(np.linalg.norm(clip.audio.astype(np.float64)))
+            rows.append({"key": clip.key, "target": target, "distance": distance, "bound": bound,
+                         "bound_snr_db": 20 * math.log10(norm / bound) if bound > 0 else None, "norm": norm})
+        out[source] = {"radius": radius, "items": rows}
+    return out
+
+
+def run_adaptive_evaluation(
+    settings: AdaptiveEvalSettings,
+    work_dir: Path,
+    *,
+    attack_progress: Callable[[str, AttackProgress], None] | None = None,
+    check_progress: Callable[[], None] | None = None,
+) -> AdaptiveEvaluation:
+    """Run the stages (resuming from ``work_dir``), then every detector configuration on each stage.
+
+    Sources are scored per stage as ``"<source> / <stage>"`` rows; only successful adversarials count as
+    attacked items. The result also holds per-item scores and the Theorem 1.3 estimates.
+    """
+    from synthcheck.asr.registry import get_recognizer
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    asr = get_recognizer(settings.recognizer)
+    rng = np.random.default_rng(settings.seed)
+    clips = load_clips(asr, settings.sources, max(settings.n_clean, settings.n_attack), rng)
+    attacked = [c for source in settings.sources for c in [c for c in clips if c.source == source][: settings.n_attack]]
+    clean = [c for source in settings.sources for c in [c for c in clips if c.source == source][: settings.n_clean]]
+    outcomes = [
+        run_stage(stage, asr, attacked, settings, work_dir,
+                  None if attack_progress is None else (lambda p, s=stage: attack_progress(s, p)))
+        for stage in settings.stages
+    ]
+    configs = standard_configs(settings.recognizer)
+    if settings.detectors:
+        configs = [DETECTOR_CONFIGS[resolve_config_name(n, settings.recognizer)] for n in settings.detectors]
+    evaluation = AdaptiveEvaluation(settings=asdict(settings), stages={o.stage: o.summary() for o in outcomes})
+    items: dict[tuple[str, str], dict[str, Any]] = {}
+    for config in configs:
+        detector = config.build(asr)
+        for source in settings.sources:
+            good = [c for c in clean if c.source == source and c.correct]
+            clean_scores, busy, seconds = score_items(detector, [(c.audio, c.transcript) for c in good], check_progress)
+            for outcome in outcomes:
+                pairs = [(r, c) for r, c in zip(outcome.results, outcome.clips) if c.source == source and r.success]
+                scores, busy_a, seconds_a = score_items(detector, [(r.adversarial, r.transcript) for r, _ in pairs],
+                                                        check_progress)
+                total_seconds = seconds + seconds_a
+                result = evaluation_from_scores(
+                    clean_scores, scores, config=config.name, source=f"{source} / {outcome.stage}", proxy=False,
+                    latency_per_second=(busy + busy_a) / total_seconds if total_seconds else math.nan,
+                    target_fpr=settings.target_fpr,
+                )
+                evaluation.evaluations.append(result)
+                for (r, c), s in zip(pairs, scores):
+                    row = items.setdefault((outcome.stage, c.key + "@" + source), {
+                        "stage": outcome.stage, "source": source, "key": c.key, "target": r.target,
+                        "transcript": r.transcript, "db_x": r.db_x, "snr_db": r.snr_db, "scores": {}, "evades": {}})
+                    row["scores"][config.name] = s
+                    row["evades"][config.name] = bool(s >= result.threshold)
+    evaluation.items = list(items.values())
+    bound_stages = [o for o in outcomes if o.stage in ("targeted", "small-edit")]
+    evaluation.bound = {o.stage: theorem_bound(attacked, stage_targets(o.stage, attacked), clean) for o in bound_stages}
+    return evaluation
+
+
+def stage_table(evaluation: AdaptiveEvaluation) -> str:
+    """Markdown table of the attack stages: successes and median distortion per source."""
+    lines = ["| stage | source | success | median dB_x | median SNR dB | steps | seconds |", "|---|---|---|---|---|---|---|"]
+    for stage, per_source in evaluation.stages.items():
+        for source, s in per_source.items():
+            lines.append(f"| {stage} | {source} | {s['successes']}/{s['n']} | {_fmt(s['median_db_x'])} "
+                         f"| {_fmt(s['median_snr_db'])} | {s['steps']} | {_fmt(s['seconds'], 0)} |")
+    return "\n".join(lines)
+
+
+def bound_table(evaluation: AdaptiveEvaluation) -> str:
+    """Markdown table of the Theorem 1.3 estimates per attacked clip."""
+    lines = ["| stage | source | clip | target | r | min ‖c−x‖ | bound | bound as SNR dB |", "|---|---|---|---|---|---|---|---|"]
+    for stage, per_source in evaluation.bound.items():
+        for source, b in per_source.items():
+            for row in b["items"]:
+                snr = "vacuous (≤ 0)" if row["bound_snr_db"] is None else f"{row['bound_snr_db']:.1f}"
+                lines.append(f"| {stage} | {source} | {row['key']} | {row['target']} | {b['radius']:.3f} "
+                             f"| {row['distance']:.3f} | {row['bound']:.3f} | {snr} |")
+    return "\n".join(lines)
+
+
+def _fitted_distance(rendering: np.ndarray, x: np.ndarray) -> float:
+    """``‖x − α·c(· − lag)‖`` with lag and gain fitted by least squares (:func:`fitted_snr_db`)."""
+    fit = fitted_snr_db(rendering, x)
+    x64, c = x.astype(np.float64), rendering.astype(np.float64)
+    lo, hi = max(0, -fit.lag), min(c.size, x.size - fit.lag)
+    residual = x64.copy()
+    residual[lo + fit.lag : hi + fit.lag] -= fit.alpha * c[lo:hi]
+    return float(np.linalg.norm(residual))
+
+
+def _save_results(path: Path, results: list[AttackResult]) -> None:
+    arrays = {f"adv{i}": r.adversarial for i, r in enumerate(results)} | {f"orig{i}": r.original for i, r in enumerate(results)}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+    atomic_write_bytes(path.with_suffix(".json"), json.dumps([r.to_dict() for r in results]).encode())
+
+
+def _load_results(path: Path) -> list[AttackResult]:
+    summaries = json.loads(path.with_suffix(".json").read_text())
+    with np.load(path) as arrays:
+        out = []
+        for i, s in enumerate(summaries):
+            fields = {k: (math.inf if v is None and k in ("db_x", "snr_db", "fitted_snr_db") else v)
+                      for k, v in s.items() if k not in ("n_samples", "sample_rate")}
+            out.append(AttackResult(adversarial=arrays[f"adv{i}"], original=arrays[f"orig{i}"], **fields))
+        return out
+
+
+def _median(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.median(finite)) if finite else math.nan
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value

@@ -1,0 +1,109 @@
+"""Adaptive attacks (attacks/adaptive.py) with the real Whisper tiny.en (attacked) and base (judge), real pico2wave."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from synthcheck.asr import get_recognizer
+from synthcheck.attacks.adaptive import (
+    AdaptiveAttackConfig,
+    AdaptiveTargetedAttack,
+    CorrelationTerm,
+    LikelihoodTerm,
+    small_edit_target,
+)
+from synthcheck.attacks.targeted import TargetedAttack, TargetedAttackConfig
+from synthcheck.detect.comparators import CorrelationComparator
+from synthcheck.errors import BadInputError
+from synthcheck.experiments.adaptive_eval import Clip, _load_results, _save_results, theorem_bound
+from synthcheck.tts import synthesizer_from_id
+
+TARGET = "hello word"
+
+
+@pytest.fixture(scope="module")
+def base():
+    return get_recognizer("whisper-base")
+
+
+@pytest.fixture(scope="module")
+def pico():
+    return synthesizer_from_id("pico2wave:en-US")
+
+
+def test_small_edit_target_swaps_one_word_for_a_near_homophone() -> None:
+    assert small_edit_target("It was the best of times") == "it was the best of dimes"
+    assert small_edit_target("we had nothing before us") == "we had something before us"
+    assert small_edit_target("front center") == "front centers"  # no table word: plural of the last content word
+    edited = small_edit_target("It was the age of wisdom")
+    assert len(edited.split()) == 6 and sum(a != b for a, b in zip(edited.split(), "it was the age of wisdom".split())) == 1
+    with pytest.raises(BadInputError, match="near-homophone"):
+        small_edit_target("it of")
+
+
+def test_correlation_term_is_the_paper_comparator(pico, hello: np.ndarray) -> None:
+    term = CorrelationTerm(pico, threshold=0.4)
+    target = "good morning"
+    padded = torch.zeros(1, hello.size + 4000)
+    padded[0, : hello.size] = torch.from_numpy(hello)
+    score = float(term.score(padded, [target], [hello.size])[0])
+    expected = CorrelationComparator().score(hello, pico.synthesize(target)).score
+    assert score == pytest.approx(expected, abs=1e-5)
+
+
+def test_joint_loss_adds_the_judge_term_with_gradients_through_both_models(tiny, base, hello: np.ndarray) -> None:
+    attack = AdaptiveTargetedAttack(tiny, LikelihoodTerm(base, 0.5), AdaptiveAttackConfig(detector_weight=2.0))
+    audio = torch.from_numpy(hello)[None].clone().requires_grad_(True)
+    total, _ = attack._objective(audio, [TARGET], check=False)
+    attacked = tiny.loss(audio, [TARGET])
+    judged = base.loss(audio, [TARGET])
+    assert float(total[0].detach()) == pytest.approx(float((attacked[0] + 2.0 * judged[0]).detach()), rel=1e-4)
+    (grad_total,) = torch.autograd.grad(total.sum(), audio)
+    (grad_attacked,) = torch.autograd.grad(tiny.loss(audio, [TARGET]).sum(), audio)
+    (grad_judge,) = torch.autograd.grad(base.loss(audio, [TARGET]).sum(), audio)
+    assert float(grad_judge.abs().sum()) > 0
+    assert torch.allclose(grad_total, grad_attacked + 2.0 * grad_judge, rtol=1e-3, atol=1e-6)
+
+
+def test_adaptive_attack_raises_the_judge_score_over_the_plain_attack(tiny, base, hello: np.ndarray) -> None:
+    settings = dict(max_steps=8, learning_rate=60.0, seed=0)
+    term = LikelihoodTerm(base, threshold=0.5)
+    plain = TargetedAttack(tiny, TargetedAttackConfig(**settings)).run([hello], TARGET)[0]
+    adaptive_attack = AdaptiveTargetedAttack(tiny, term, AdaptiveAttackConfig(**settings))
+    adaptive = adaptive_attack.run([hello], TARGET)[0]
+    assert adaptive.kind == "adaptive-likelihood-base" and adaptive.config["detector_term"] == "likelihood-base"
+    scores = adaptive_attack.detector_scores([plain.adversarial, adaptive.adversarial], [TARGET, TARGET])
+    assert scores[1] > scores[0]
+    # success is never claimed without the detector term passing on the 16-bit audio
+    assert not adaptive.success or scores[1] >= term.threshold
+
+
+def test_adaptive_attack_raises_the_paper_xcorr_score(tiny, pico, hello: np.ndarray) -> None:
+    settings = dict(max_steps=6, learning_rate=60.0, seed=0)
+    target = "good morning"
+    term = CorrelationTerm(pico, threshold=0.4)
+    before = CorrelationComparator().score(hello, pico.synthesize(target)).score
+    result = AdaptiveTargetedAttack(tiny, term, AdaptiveAttackConfig(**settings, detector_weight=5.0)).run([hello], target)[0]
+    after = CorrelationComparator().score(result.adversarial, pico.synthesize(target)).score
+    assert after > before
+
+
+def test_theorem_bound_is_positive_when_the_clean_codeword_is_exact(pico) -> None:
+    audio = pico.synthesize("hello world")
+    clip = Clip("tts", "hello", "hello world", audio, "hello world")
+    bound = theorem_bound([clip], ["good morning"], [clip], voices=("pico2wave:en-US",))["tts"]
+    assert bound["radius"] < 1e-3 * np.linalg.norm(audio)  # the clip is its own rendering
+    row = bound["items"][0]
+    assert row["bound"] == pytest.approx(row["distance"] - bound["radius"])
+    assert row["bound"] > 0 and row["bound_snr_db"] is not None and row["bound_snr_db"] > 0
+
+
+def test_stage_results_round_trip_through_the_cache(tiny, hello: np.ndarray, tmp_path) -> None:
+    result = TargetedAttack(tiny, TargetedAttackConfig(max_steps=1, seed=0)).run([hello], TARGET)[0]
+    _save_results(tmp_path / "stage.npz", [result])
+    (loaded,) = _load_results(tmp_path / "stage.npz")
+    assert np.array_equal(loaded.adversarial, result.adversarial) and np.array_equal(loaded.original, result.original)
+    assert (loaded.success, loaded.transcript, loaded.db_x, loaded.steps) == (
+        result.success, result.transcript, result.db_x, result.steps)
