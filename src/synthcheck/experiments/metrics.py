@@ -192,17 +192,18 @@ def detector_metrics(records: Sequence[ItemRecord], detectors: Sequence[str]) ->
 
 
 def _detector_row(records: Sequence[ItemRecord], name: str, primary: str, dataset: str) -> DetectorMetrics:
-    from synthcheck.detect.calibration import calibrate_threshold
-    from synthcheck.experiments.detectors import leave_one_out_fpr  # it imports this module
+    from synthcheck.experiments.detectors import evaluation_from_scores  # it imports this module
 
     clean = [detector_results(r.clean, primary).get(name) for r in records if r.clean is not None]
     adversarial = [detector_results(r.attack, primary).get(name) for r in records if r.attack and r.attack["success"]]
     clean, adversarial = [c for c in clean if c], [a for a in adversarial if a]
-    clean_scores = np.array([c["score"] for c in clean], dtype=np.float64)
-    adv_scores = np.array([a["score"] for a in adversarial], dtype=np.float64)
-    labels = np.r_[np.ones(adv_scores.size, bool), np.zeros(clean_scores.size, bool)]
+    clean_scores = [c["score"] for c in clean]
+    adv_scores = [a["score"] for a in adversarial]
+    labels = np.r_[np.ones(len(adv_scores), bool), np.zeros(len(clean_scores), bool)]
     fpr, tpr, _ = roc_curve(labels, -np.r_[adv_scores, clean_scores])
-    calibrated = calibrate_threshold(clean_scores, CALIBRATION_FPR) if clean_scores.size else math.nan
+    # The calibrated numbers are those of the detector evaluation (one implementation for both reports).
+    calibrated = evaluation_from_scores(clean_scores, adv_scores, config=name, source=dataset, proxy=False,
+                                        latency_per_second=math.nan, target_fpr=CALIBRATION_FPR)
     thresholds = {c["threshold"] for c in clean + adversarial if "threshold" in c}
     return DetectorMetrics(
         detector=name,
@@ -213,10 +214,10 @@ def _detector_row(records: Sequence[ItemRecord], name: str, primary: str, datase
         detection_rate=_flagged_rate(adversarial),
         false_positive_rate=_flagged_rate(clean),
         auc=auc(fpr, tpr),
-        calibrated_threshold=calibrated,
-        calibrated_fpr=_rate(int(np.sum(clean_scores < calibrated)), clean_scores.size),
-        calibrated_fpr_loo=leave_one_out_fpr(clean_scores, CALIBRATION_FPR),
-        calibrated_detection_rate=_rate(int(np.sum(adv_scores < calibrated)), adv_scores.size),
+        calibrated_threshold=calibrated.threshold,
+        calibrated_fpr=calibrated.fpr,
+        calibrated_fpr_loo=calibrated.fpr_loo,
+        calibrated_detection_rate=calibrated.detection_rate,
         roc_fpr=fpr.tolist(),
         roc_tpr=tpr.tolist(),
     )
