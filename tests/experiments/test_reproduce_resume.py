@@ -77,6 +77,8 @@ def test_reproduce_survives_sigkill_and_resumes_without_duplicates(tmp_path):
     # Rerun to completion.
     done = subprocess.run(command(run_dir), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
+    # Piped stderr has no live bar: progress comes as plain lines, ending at 100 % for each stage.
+    assert "stage 2: attack, detect: 100 %" in done.stderr.splitlines()
     summary = json.loads(done.stdout)
     final = rows(run_dir)
     assert len(final) == 3 and len({row[0] for row in final}) == 3
