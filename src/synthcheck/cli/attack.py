@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from synthcheck.asr.registry import RECOGNIZERS
+from synthcheck.cli.progress import PlainProgressLines
 
 
 def register(app: typer.Typer) -> None:
@@ -69,9 +70,12 @@ def attack(
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("attack", total=max_steps, status="")
 
+        lines = PlainProgressLines(console)
+
         def show(p) -> None:
             status = f"loss {p.loss:7.3f}  dB_x {p.db_x:6.1f}  successes {p.successes}/{p.n_items}"
             bar.update(task, completed=p.step, status=status)
+            lines.update("attack", p.step, max_steps, status)
 
         (result,) = runner.run([audio], target, seed=seed, progress=show)
     result.save(output)

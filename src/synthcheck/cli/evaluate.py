@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synthcheck.asr.registry import RECOGNIZERS
+from synthcheck.cli.progress import PlainProgressLines
 
 
 def register(app: typer.Typer) -> None:
@@ -54,12 +55,14 @@ def evaluate_detectors(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:
         tasks: dict[str, int] = {}
+        lines = PlainProgressLines(err)
 
         def on_attack(stage: str, p) -> None:  # type: ignore[no-untyped-def]
             if stage not in tasks:
                 tasks[stage] = bar.add_task(f"attack {stage}", total=p.max_steps)
             bar.update(tasks[stage], completed=p.step,
                        description=f"attack {stage} ({p.successes}/{p.n_items} ok, {p.db_x:.1f} dB_x)")
+            lines.update(f"attack {stage}", p.step, p.max_steps, f"{p.successes}/{p.n_items} ok, {p.db_x:.1f} dB_x")
 
         checks = bar.add_task("detector checks", total=None)
         result = run_adaptive_evaluation(settings, Path("runs") / f"detectors-{key}",

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from synthcheck.cli.progress import PlainProgressLines
 from synthcheck.experiments.config import ExperimentConfig, read_config_file, read_sentences_file
 from synthcheck.experiments.executors import EXECUTORS, make_executor
 from synthcheck.experiments.metrics import DetectorMetrics, ExperimentMetrics
@@ -153,18 +154,13 @@ def _run(config: ExperimentConfig, run_dir: Path, as_json: bool, executor_name: 
     with make_executor(executor_name, address) as executor, Progress(*columns, console=console) as bars:
         tasks: dict[str, TaskID] = {}
 
-        reported: dict[str, int] = {}
+        lines = PlainProgressLines(console)
 
         def show(stage: str, completed: float, total: float) -> None:
             if stage not in tasks:
                 tasks[stage] = bars.add_task(_STAGE_LABELS[stage], total=total)
             bars.update(tasks[stage], completed=completed, total=total)
-            if not console.is_terminal:  # piped or logged: no live bar, so a plain line every 10 %
-                decile = int(10 * completed / total) if total else 10
-                if reported.get(stage, -1) < decile:
-                    reported[stage] = decile
-                    console.print(f"{_STAGE_LABELS[stage]}: {100 * completed / total if total else 100:.0f} %",
-                                  highlight=False)
+            lines.update(_STAGE_LABELS[stage], completed, total)
 
         stages = ("clean",) if clean_only else ("clean", "attack")
         run = run_experiment(config, run_dir, executor=executor, new=new, force=force, progress=show, stages=stages)
