@@ -14,9 +14,10 @@ The absolute value makes the score polarity-invariant: a microphone or TTS engin
 is still consistent with its transcript (the paper's "normalised max cross-correlation" does not depend on
 the sign of the recording chain). Silent windows (and a silent template) score 0, never NaN.
 
-:func:`max_normalized_xcorr` computes all offsets at once: the numerator with one real FFT of size
-``next_fast_len(N)`` (a circular correlation of that size has no wrap-around on the valid lags), the window
-norms from blocked prefix sums of :math:`y^2` (accurate for quiet windows after loud ones).
+:func:`max_normalized_xcorr` computes all offsets at once: the numerator by overlap-save FFTs (blocks of
+about four template lengths in one batched real FFT; a circular correlation of a block has no wrap-around on
+its valid lags), the window norms from blocked prefix sums of :math:`y^2` (accurate for quiet windows after
+loud ones).
 :func:`direct_normalized_xcorr` is the lag-by-lag loop kept as the test oracle (slow, :math:`O(NL)`).
 
 Lags are reported as the delay of ``observed`` relative to ``reference``: reference sample ``i`` lines up
@@ -136,10 +137,7 @@ def normalized_xcorr_scores(template: np.ndarray, signal: np.ndarray) -> np.ndar
     t_energy = float(np.dot(t, t))
     if t_energy == 0.0:
         return np.zeros(n_lags)
-    n_fft = sp_fft.next_fast_len(y.size, real=True)
-    spectrum = sp_fft.rfft(y, n_fft)
-    spectrum *= sp_fft.rfft(t, n_fft).conj()
-    scores = sp_fft.irfft(spectrum, n_fft, overwrite_x=True)[:n_lags]
+    scores = _correlate_valid(t, y, n_lags)
 
     window_energy, total_energy = _window_energies(y, t.size)
     tol = _silence_tolerance(t_energy, total_energy)
@@ -152,6 +150,29 @@ def normalized_xcorr_scores(template: np.ndarray, signal: np.ndarray) -> np.ndar
     scores /= window_energy
     scores[silent] = 0.0
     return np.minimum(scores, 1.0, out=scores)
+
+
+def _correlate_valid(t: np.ndarray, y: np.ndarray, n_lags: int) -> np.ndarray:
+    """Raw correlations ``sum_i t[i] y[i + k]`` for ``k < n_lags``, by overlap-save FFTs.
+
+    A circular correlation of size ``n_fft`` is exact for the ``n_fft - len(t) + 1`` lags that do not wrap, so
+    ``y`` is cut into overlapping blocks of ``n_fft`` (about 4× the template) transformed in one batched call:
+    for a 10 % template this is about twice as fast as one transform of the whole signal.
+    """
+    n_fft = sp_fft.next_fast_len(max(4 * t.size, 1024), real=True)
+    if n_fft >= y.size:  # one block: the whole signal
+        n_fft = sp_fft.next_fast_len(y.size, real=True)
+        spectrum = sp_fft.rfft(y, n_fft)
+        spectrum *= sp_fft.rfft(t, n_fft).conj()
+        return sp_fft.irfft(spectrum, n_fft, overwrite_x=True)[:n_lags]
+    step = n_fft - t.size + 1
+    n_blocks = -(-n_lags // step)
+    padded = np.zeros((n_blocks - 1) * step + n_fft)
+    padded[: y.size] = y
+    blocks = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::step]
+    spectrum = sp_fft.rfft(blocks, axis=-1)
+    spectrum *= sp_fft.rfft(t, n_fft).conj()
+    return sp_fft.irfft(spectrum, n_fft, axis=-1, overwrite_x=True)[:, :step].reshape(-1)[:n_lags]
 
 
 def direct_xcorr_scores(
