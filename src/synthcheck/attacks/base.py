@@ -36,6 +36,7 @@ from synthcheck.audio.io import SAMPLE_RATE, quantize_16bit, save_wav, validate_
 from synthcheck.audio.metrics import db_x, fitted_snr_db, snr_db
 from synthcheck.cache import atomic_write_bytes
 from synthcheck.errors import BadInputError
+from synthcheck.jsonable import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +152,7 @@ class AttackResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (audio arrays omitted; infinities as None)."""
-        out: dict[str, Any] = {}
-        for name, value in asdict(self).items():
-            if name in ("adversarial", "original"):
-                continue
-            out[name] = _json_number(value) if isinstance(value, float) else value
-        out["loss_curve"] = [_json_number(v) for v in self.loss_curve]
+        out = json_safe({k: v for k, v in asdict(self).items() if k not in ("adversarial", "original")})
         out["n_samples"] = int(self.adversarial.size)
         out["sample_rate"] = SAMPLE_RATE
         return out
@@ -410,5 +406,3 @@ def _db(linf: float, peak: float) -> float:
     return 20.0 * math.log10(linf / peak) if linf > 0 else -math.inf
 
 
-def _json_number(value: float) -> float | None:
-    return value if math.isfinite(value) else None

@@ -21,6 +21,7 @@ from synthcheck.audio.io import validate_audio
 from synthcheck.detect.comparators import Comparator, Comparison, CorrelationComparator
 from synthcheck.errors import BadInputError
 from synthcheck.tts.base import Synthesizer, Take
+from synthcheck.jsonable import json_safe
 
 #: The paper's threshold for the normalised max cross-correlation.
 DEFAULT_THRESHOLD = 0.4
@@ -81,7 +82,7 @@ class Verdict:
             "comparator": self.comparator,
             "timings": {k: float(v) for k, v in self.timings.items()},
             "reason": self.reason,
-            "details": _json_safe(self.details),
+            "details": json_safe(self.details),
             "detector": self.detector,
         }
 
@@ -196,13 +197,3 @@ class ConsistencyDetector:
         return Comparison(comparisons[best].score, comparisons[best].lag, details), takes[best]
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value

@@ -54,6 +54,7 @@ from synthcheck.experiments.detectors import (
     score_items,
     standard_configs,
 )
+from synthcheck.jsonable import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class AdaptiveEvaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary (NaN as None)."""
-        return _json_safe({
+        return json_safe({
             "settings": self.settings, "stages": self.stages, "evaluations": [e.to_dict() for e in self.evaluations],
             "items": self.items, "bound": self.bound,
         })
@@ -367,13 +368,3 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value

@@ -36,6 +36,7 @@ from synthcheck.detect.configs import DETECTOR_CONFIGS, DetectorConfig, resolve_
 from synthcheck.detect.detector import ConsistencyDetector
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.metrics import auc, roc_curve
+from synthcheck.jsonable import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class DetectorEvaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary (NaN as ``None``)."""
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+        return json_safe(asdict(self))
 
 
 def leave_one_out_fpr(clean_scores: Sequence[float], target_fpr: float) -> float:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from synthcheck.experiments.store import ItemRecord
+from synthcheck.jsonable import json_safe
 
 #: False-positive rate the calibrated thresholds of :class:`DetectorMetrics` aim at.
 CALIBRATION_FPR = 0.05
@@ -89,7 +90,7 @@ class ExperimentMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; NaN becomes ``None``."""
-        return {k: _json_number(v) for k, v in asdict(self).items()}
+        return json_safe(asdict(self))
 
 
 def compute_metrics(records: Sequence[ItemRecord], threshold: float) -> ExperimentMetrics:
@@ -168,7 +169,7 @@ class DetectorMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; NaN becomes ``None``."""
-        return {k: _json_number(v) for k, v in asdict(self).items()}
+        return json_safe(asdict(self))
 
 
 def detector_results(result: dict[str, Any], primary: str) -> dict[str, dict[str, Any]]:
@@ -236,8 +237,6 @@ def _median(values: Sequence[float]) -> float:
     return float(np.median(finite)) if finite else math.nan
 
 
-def _json_number(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 __all__ = [
