@@ -17,6 +17,7 @@ from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.audio.metrics import word_error_rate
 from synthcheck.data.two_cities import PAPER_SENTENCES, TEXT, librivox_two_cities
 from synthcheck.tts import get_synthesizer
+from synthcheck.audio.windows import split_points
 
 ctranslate2 = pytest.importorskip("ctranslate2")
 
@@ -39,16 +40,9 @@ def ct2_greedy(model, recognizer: WhisperRecognizer, mel: torch.Tensor) -> list[
     return [recognizer.tokenizer.decode(r.sequences_ids[0]).strip() for r in results]
 
 
-def split_at_pauses(audio: np.ndarray, max_seconds: float = 30.0, min_seconds: float = 15.0) -> list[np.ndarray]:
-    """Cut long audio at the quietest 50 ms (moving RMS) between min_seconds and max_seconds of each piece."""
-    pieces, frame = [], SAMPLE_RATE // 20
-    while audio.size > max_seconds * SAMPLE_RATE:
-        lo, hi = int(min_seconds * SAMPLE_RATE), int(max_seconds * SAMPLE_RATE)
-        energy = np.convolve(audio[lo:hi] ** 2, np.ones(frame), mode="valid")
-        cut = lo + int(np.argmin(energy)) + frame // 2
-        pieces.append(audio[:cut])
-        audio = audio[cut:]
-    return pieces + [audio]
+def split_at_pauses(audio: np.ndarray) -> list[np.ndarray]:
+    """Pieces of at most 30 s, cut in pauses (the CLI's windowing)."""
+    return np.split(audio, split_points(audio))
 
 
 def batch_of(items: list[np.ndarray]) -> torch.Tensor:

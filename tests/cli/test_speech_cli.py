@@ -11,7 +11,8 @@ import soundfile as sf
 
 from synthcheck.audio.io import SAMPLE_RATE, load_audio, resample, save_wav
 from synthcheck.cli import main
-from synthcheck.cli.speech import DEFAULT_ASR, DEFAULT_DETECT_ASR, split_points
+from synthcheck.audio.windows import split_points
+from synthcheck.cli.speech import DEFAULT_ASR, DEFAULT_DETECT_ASR
 from synthcheck.detect import DETECTOR_CONFIGS
 from synthcheck.examples import example_sentence
 from synthcheck.tts import Pico2Wave

@@ -12,7 +12,8 @@ from synthcheck.asr.registry import get_recognizer
 from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.audio.metrics import word_error_rate
 from synthcheck.cache import cache_dir
-from synthcheck.data.alignment import WordSpan, match_words, normalize_words, quietest_sample, segment_cut_points
+from synthcheck.audio.windows import quietest_sample
+from synthcheck.data.alignment import WordSpan, match_words, normalize_words, segment_cut_points
 from synthcheck.data.datasets import (
     DATASETS,
     load_dataset,

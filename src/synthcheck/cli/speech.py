@@ -23,11 +23,6 @@ DEFAULT_ASR = "pocketsphinx"
 #: Recogniser protected by ``detect`` when ``--asr`` is not given: the default detector's thresholds were
 #: calibrated on its transcripts (pocketsphinx mishears ~28 % of words, which the likelihood judge flags).
 DEFAULT_DETECT_ASR = "whisper-base"
-#: Long inputs are transcribed in windows of at most this many seconds.
-WINDOW_SECONDS = 30.0
-#: Each window ends at the quietest 20 ms frame within this many seconds before the 30 s mark.
-SPLIT_SEARCH_SECONDS = 3.0
-_FRAME = 320  # 20 ms at 16 kHz
 
 
 def register(app: typer.Typer) -> None:
@@ -72,6 +67,7 @@ def transcribe(
     """Transcribe FILE; long recordings are cut into windows of at most 30 s at quiet points."""
     from synthcheck.asr.registry import get_recognizer
     from synthcheck.audio.io import SAMPLE_RATE, load_audio
+    from synthcheck.audio.windows import split_points
     from synthcheck.errors import BadInputError
 
     if beam_size != 1 and asr in RECOGNIZERS and not asr.startswith("whisper-"):
@@ -98,30 +94,6 @@ def transcribe(
         typer.echo(json.dumps(summary))
     else:
         typer.echo(transcript)
-
-
-def split_points(
-    audio: np.ndarray,
-    window_seconds: float = WINDOW_SECONDS,
-    search_seconds: float = SPLIT_SEARCH_SECONDS,
-    sample_rate: int = 16_000,
-) -> list[int]:
-    """Sample indices cutting ``audio`` into windows of at most ``window_seconds``.
-
-    Each cut is the centre of the lowest-energy 20 ms frame in the last ``search_seconds`` of its window,
-    so words are rarely split. Works for any recogniser.
-    """
-    window, search = int(window_seconds * sample_rate), int(search_seconds * sample_rate)
-    frame = min(_FRAME, search)
-    cuts: list[int] = []
-    start = 0
-    while audio.size - start > window:
-        lo = start + window - search
-        n_frames = search // frame
-        energy = np.square(audio[lo : lo + n_frames * frame], dtype=np.float64).reshape(n_frames, frame).sum(axis=1)
-        start = lo + int(np.argmin(energy)) * frame + frame // 2
-        cuts.append(start)
-    return cuts
 
 
 def detect(

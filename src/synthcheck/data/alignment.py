@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthcheck.audio.io import SAMPLE_RATE, validate_audio
+from synthcheck.audio.windows import quietest_sample
 from synthcheck.errors import BadInputError
 
 log = logging.getLogger(__name__)
@@ -25,10 +26,6 @@ log = logging.getLogger(__name__)
 ALIGNMENT_MODEL = "tiny.en"
 #: Silence kept before the first and after the last word (seconds).
 EDGE_PAD_SECONDS = 0.25
-#: Energy smoothing window for picking the quietest point of a pause (seconds).
-QUIET_WINDOW_SECONDS = 0.03
-#: Windows within this many dB of the quietest one count as the pause.
-QUIET_MARGIN_DB = 6.0
 
 
 @dataclass(frozen=True)
@@ -102,26 +99,6 @@ def _interpolate(words: list[str], spans: list[tuple[float, float] | None], dura
         after = next((s[0] for s in spans[i + 1 :] if s is not None), duration)
         out.append(WordSpan(word, before, max(before, after), False))
     return out
-
-
-def quietest_sample(audio: np.ndarray, start: float, stop: float) -> int:
-    """Sample index in the middle of the longest quiet run within ``[start, stop)`` seconds.
-
-    Energy is measured in :data:`QUIET_WINDOW_SECONDS` windows every 10 ms; "quiet" is within
-    :data:`QUIET_MARGIN_DB` of the quietest window, so a flat pause is cut in its middle, not at an edge.
-    """
-    hop = SAMPLE_RATE // 100
-    lo = max(0, int(start * SAMPLE_RATE))
-    hi = min(len(audio), max(lo + 1, int(stop * SAMPLE_RATE)))
-    window = min(hi - lo, max(1, int(QUIET_WINDOW_SECONDS * SAMPLE_RATE)))
-    power = np.convolve(np.asarray(audio[lo:hi], dtype=np.float64) ** 2, np.ones(window) / window, mode="valid")
-    level = 10.0 * np.log10(power[::hop] + 1e-12)
-    quiet = np.r_[False, level <= level.min() + QUIET_MARGIN_DB, False].astype(np.int8)
-    edges = np.flatnonzero(np.diff(quiet))
-    starts, stops = edges[::2], edges[1::2]
-    longest = int(np.argmax(stops - starts))
-    centre = (starts[longest] + stops[longest] - 1) / 2
-    return lo + window // 2 + int(round(centre * hop))
 
 
 def segment_cut_points(audio: np.ndarray, spans: Sequence[WordSpan], segment_lengths: Sequence[int]) -> list[int]:
