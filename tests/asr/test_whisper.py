@@ -156,4 +156,6 @@ def test_transcribe_rejects_unusable_audio(tiny) -> None:
     with pytest.raises(BadInputError, match="NaN"):
         tiny.transcribe(np.full(16000, np.nan, dtype=np.float32))
     with pytest.raises(BadInputError, match="at most 30 s"):
-        tiny.transcribe(np.ones(31 * SAMPLE_RATE, dtype=np.float32) * 0.1)
+        tiny.transcribe_batch([np.ones(31 * SAMPLE_RATE, dtype=np.float32) * 0.1])
+    with pytest.raises(BadInputError, match="empty"):
+        tiny.transcribe(np.zeros(0, dtype=np.float32))

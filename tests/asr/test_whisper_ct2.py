@@ -23,10 +23,15 @@ ctranslate2 = pytest.importorskip("ctranslate2")
 
 #: Max abs difference allowed between the PyTorch and CT2 encoder outputs (layer-normed, values ~O(1)).
 ATOL = 2e-3
-#: WER bound on pico2wave en-GB clauses and the LibriVox reading.
+#: The issue's WER bound: the ten clauses read by pico2wave as the paragraph they come from, and the LibriVox reading.
 MAX_WER = 0.10
-#: pico2wave en-US is harder for Whisper ("It was" -> "It wears"); measured at the 30 s window 0.20 (tiny.en), 0.17 (base).
-MAX_WER_PICO_US = 0.35
+#: Each clause alone (1.3-2 s, no context) is harder: en-US "It was" is heard as "It wears". Measured 2026-11-30
+#: (8 s window): tiny.en 20.0 %, base 20.0 % isolated, against 5.0 % / 3.3 % for the same ten clauses read as one
+#: passage. A regression guard only, not the issue's target.
+MAX_WER_ISOLATED_CLAUSE = 0.35
+
+#: The ten clauses as the paragraph reads them: "It was the best of times, it was the worst of times, ...".
+PASSAGE = ", ".join(PAPER_SENTENCES).capitalize() + "."
 
 
 def ct2_whisper(size: str, tmp_path: Path):
@@ -80,17 +85,21 @@ def check_parity(size: str, clauses: list[np.ndarray], tmp_path: Path) -> None:
 
 
 def check_wer(size: str, pico_us: list[np.ndarray], pico_gb: list[np.ndarray]) -> None:
+    """WER of the ten clauses read as one passage by both pico2wave voices, each clause alone, and LibriVox."""
     recognizer = WhisperRecognizer.load(size)
-    human = recognizer.transcribe_batch(split_at_pauses(librivox_two_cities()))
     wers = {
-        "pico2wave en-GB": word_error_rate(list(PAPER_SENTENCES), recognizer.transcribe_batch(pico_gb)),
-        "pico2wave en-US": word_error_rate(list(PAPER_SENTENCES), recognizer.transcribe_batch(pico_us)),
-        "LibriVox": word_error_rate(TEXT, " ".join(human)),
+        f"pico2wave {voice} passage": word_error_rate(
+            PASSAGE, recognizer.transcribe(get_synthesizer("pico2wave", voice).synthesize(PASSAGE)))
+        for voice in ("en-US", "en-GB")
     }
-    print(f"\n{size} WER: " + ", ".join(f"{k} {v:.1%}" for k, v in wers.items()))
-    assert wers["pico2wave en-GB"] < MAX_WER
-    assert wers["LibriVox"] < MAX_WER
-    assert wers["pico2wave en-US"] < MAX_WER_PICO_US
+    wers["LibriVox"] = word_error_rate(TEXT, recognizer.transcribe(librivox_two_cities()))
+    isolated = {
+        f"pico2wave {voice} clause by clause": word_error_rate(list(PAPER_SENTENCES), recognizer.transcribe_batch(clauses))
+        for voice, clauses in (("en-US", pico_us), ("en-GB", pico_gb))
+    }
+    print(f"\n{size} WER: " + ", ".join(f"{k} {v:.1%}" for k, v in (wers | isolated).items()))
+    assert all(wer < MAX_WER for wer in wers.values()), wers
+    assert all(wer < MAX_WER_ISOLATED_CLAUSE for wer in isolated.values()), isolated
 
 
 def test_tiny_matches_ctranslate2(pico_us, tmp_path) -> None:
@@ -106,7 +115,6 @@ def test_tiny_word_error_rate(pico_us, pico_gb) -> None:
     check_wer("tiny.en", pico_us, pico_gb)
 
 
-@pytest.mark.slow
 def test_base_word_error_rate(pico_us, pico_gb) -> None:
     check_wer("base", pico_us, pico_gb)
 

@@ -13,6 +13,7 @@ from synthcheck.audio.io import SAMPLE_RATE, load_audio, resample, save_wav
 from synthcheck.cli import main
 from synthcheck.audio.windows import split_points
 from synthcheck.cli.speech import DEFAULT_ASR, DEFAULT_DETECT_ASR
+from synthcheck.data.two_cities import librivox_two_cities
 from synthcheck.detect import DETECTOR_CONFIGS
 from synthcheck.examples import example_sentence
 from synthcheck.tts import Pico2Wave
@@ -125,6 +126,21 @@ def test_detect_default_is_the_likelihood_judge_on_the_example(capsys):
     assert f"({DEFAULT_DETECT_ASR})" in out and "likelihood-tiny.en" in out and "no re-synthesis" in out
     assert f"vs threshold {DETECTOR_CONFIGS['likelihood-tiny.en'].threshold:.3f}" in out
     assert "verdict     consistent" in out  # Whisper base hears the example right; tiny.en agrees
+
+
+def test_detect_judges_a_long_human_reading_window_by_window(tmp_path, capsys):
+    """The 44 s LibriVox reading: two windows, each judged against its own transcript (the likelihood judge
+    reads at most 30 s); the decisive window is the lower-scoring one."""
+    path = save_wav(tmp_path / "reading.wav", librivox_two_cities())
+    code, out, _ = run(capsys, "detect", str(path), "--json")
+    data = json.loads(out)
+    windows = data["details"]["windows"]
+    assert code == 0 and len(windows) == 2 and windows[0]["start_s"] == 0.0 and 27.0 <= windows[1]["start_s"] <= 30.0
+    assert data["score"] == min(w["score"] for w in windows) == windows[data["details"]["decisive_window"]]["score"]
+    assert data["consistent"] and all(w["consistent"] for w in windows)
+    assert data["transcript"] == " ".join(w["transcript"] for w in windows) and "worst of times" in data["transcript"]
+    code, out, _ = run(capsys, "detect", str(path))
+    assert code == 0 and "windows     2 (scores" in out and "decides" in out
 
 
 def test_detect_with_a_stranger_threshold_can_flip_the_verdict(speech_wav, capsys):

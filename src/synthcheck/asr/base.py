@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from synthcheck.audio.io import validate_audio
+from synthcheck.audio.windows import split_points
 
 
 class Recognizer(ABC):
@@ -25,6 +28,17 @@ class Recognizer(ABC):
     def transcribe_batch(self, audios: Sequence[np.ndarray]) -> list[str]:
         """Transcribe several utterances (each 1-D float32 at 16 kHz)."""
 
-    def transcribe(self, audio: np.ndarray) -> str:
-        """Transcribe one utterance (1-D float32 at 16 kHz)."""
-        return self.transcribe_batch([audio])[0]
+    def transcribe(self, audio: np.ndarray, progress: Callable[[int, int], None] | None = None) -> str:
+        """Transcribe one recording of any length (1-D float32 at 16 kHz).
+
+        Recordings longer than 30 s (Whisper's input) are cut at pauses (:func:`~synthcheck.audio.windows.split_points`)
+        and the windows' transcripts joined with spaces; ``progress(done, total)`` is called after each window.
+        """
+        audio = validate_audio(audio, allow_silent=True)
+        windows = np.split(audio, split_points(audio))
+        texts = []
+        for done, window in enumerate(windows, start=1):
+            texts.append(self.transcribe_batch([window])[0])
+            if progress is not None:
+                progress(done, len(windows))
+        return " ".join(text for text in texts if text)

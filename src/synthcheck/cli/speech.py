@@ -64,10 +64,9 @@ def transcribe(
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Refuse longer files (default 600)."),
     beam_size: int = typer.Option(1, "--beam-size", min=1, help="Whisper beam width; 1 is greedy decoding."),
 ) -> None:
-    """Transcribe FILE; long recordings are cut into windows of at most 30 s at quiet points."""
+    """Transcribe FILE; recordings over 30 s are cut into windows at quiet points."""
     from synthcheck.asr.registry import get_recognizer
     from synthcheck.audio.io import SAMPLE_RATE, load_audio
-    from synthcheck.audio.windows import split_points
     from synthcheck.errors import BadInputError
 
     if beam_size != 1 and asr in RECOGNIZERS and not asr.startswith("whisper-"):
@@ -76,20 +75,18 @@ def transcribe(
     recognizer = get_recognizer(asr)
     if beam_size != 1:
         recognizer = recognizer.with_beam_size(beam_size)
-    windows = np.split(audio, split_points(audio))
-    texts = []
     columns = (TextColumn("[bold]transcribe[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        for window in bar.track(windows, description="transcribe"):
-            texts.append(recognizer.transcribe(window))
-    transcript = " ".join(t for t in texts if t)
+        task = bar.add_task("transcribe", total=None)
+        transcript = recognizer.transcribe(audio, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    windows = bar.tasks[0].total or 1
     if as_json:
         summary = {
             "file": str(audio_path),
             "recognizer": recognizer.name,
             "transcript": transcript,
             "seconds": audio.size / SAMPLE_RATE,
-            "windows": len(windows),
+            "windows": int(windows),
         }
         typer.echo(json.dumps(summary))
     else:
@@ -156,6 +153,11 @@ def detect(
     out.print(f"transcript  {verdict.transcript!r}  ({verdict.recognizer})")
     out.print(f"detector    {verdict.detector}: {verdict.comparator}, {_rendering_label(verdict)}")
     out.print(f"score       {verdict.score:.3f} vs threshold {verdict.threshold:.3f}")
+    windows = verdict.details.get("windows", [])
+    if windows:
+        decisive = windows[verdict.details["decisive_window"]]
+        scores = ", ".join(f"{w['score']:.3f}" for w in windows)
+        out.print(f"windows     {len(windows)} (scores {scores}); the lowest, from {decisive['start_s']:.1f} s, decides")
     if verdict.consistent:
         out.print("verdict     [bold green]consistent[/]: the input matches its transcript")
     else:

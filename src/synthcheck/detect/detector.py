@@ -9,6 +9,7 @@ that judge the transcript directly (``needs_rendering = False``) skip TTS altoge
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -17,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from synthcheck.asr.base import Recognizer
-from synthcheck.audio.io import validate_audio
+from synthcheck.audio.io import SAMPLE_RATE, validate_audio
+from synthcheck.audio.windows import split_points
 from synthcheck.detect.comparators import Comparator, Comparison, CorrelationComparator
 from synthcheck.errors import BadInputError
 from synthcheck.tts.base import Synthesizer, Take
@@ -130,11 +132,20 @@ class ConsistencyDetector:
         return self.synthesizer.id
 
     def check(self, audio: np.ndarray) -> Verdict:
-        """Transcribe ``audio`` (16 kHz float32) and judge it against its transcript."""
+        """Transcribe ``audio`` (16 kHz float32) and judge it against its transcript.
+
+        Recordings longer than 30 s are judged window by window (cut at pauses, as
+        :meth:`~synthcheck.asr.base.Recognizer.transcribe` cuts them), each window against its own transcript;
+        the verdict is the least consistent window's, with every window's score in ``details["windows"]``.
+        """
         audio = validate_audio(audio, name="input audio")
-        start = perf_counter()
-        transcript = self.recognizer.transcribe(audio)
-        return self.check_transcript(audio, transcript, asr_seconds=perf_counter() - start)
+        cuts = split_points(audio)
+        verdicts = []
+        for window in np.split(audio, cuts):
+            start = perf_counter()
+            transcript = self.recognizer.transcribe_batch([window])[0]
+            verdicts.append(self.check_transcript(window, transcript, asr_seconds=perf_counter() - start))
+        return verdicts[0] if len(verdicts) == 1 else _least_consistent(verdicts, [0, *cuts])
 
     def check_transcript(self, audio: np.ndarray, transcript: str, *, asr_seconds: float = 0.0) -> Verdict:
         """Judge ``audio`` against a known ``transcript`` (e.g. the recogniser's output stored by an experiment).
@@ -197,3 +208,21 @@ class ConsistencyDetector:
         return Comparison(comparisons[best].score, comparisons[best].lag, details), takes[best]
 
 
+
+
+def _least_consistent(verdicts: list[Verdict], starts: list[int]) -> Verdict:
+    """One verdict for a windowed recording: the lowest-scoring window decides; transcripts are joined."""
+    worst = min(range(len(verdicts)), key=lambda i: verdicts[i].score)
+    chosen = verdicts[worst]
+    timings = {key: sum(v.timings.get(key, 0.0) for v in verdicts) for key in chosen.timings}
+    windows = [
+        {"start_s": start / SAMPLE_RATE, "transcript": v.transcript, "score": float(v.score), "consistent": v.consistent}
+        for v, start in zip(verdicts, starts, strict=True)
+    ]
+    return dataclasses.replace(
+        chosen,
+        transcript=" ".join(v.transcript for v in verdicts if v.transcript),
+        lag=None,
+        timings=timings,
+        details={**chosen.details, "windows": windows, "decisive_window": worst},
+    )
