@@ -25,7 +25,11 @@ def test_every_named_configuration_builds_with_its_threshold(sphinx) -> None:
     for name, config in DETECTOR_CONFIGS.items():
         detector = build_detector(sphinx, name)
         assert detector.name == name and detector.threshold == config.threshold
-        assert 0.0 < config.threshold < 1.0 and config.description
+        assert config.description
+        if config.members:  # an all-of detector: threshold on min_k score_k / threshold_k
+            assert [m.name for m in detector.members] == [resolve_config_name(m, sphinx.name) for m in config.members]
+            continue
+        assert 0.0 < config.threshold < 1.0
         assert detector.comparator.name == config.comparator
         assert (detector.synthesizer is None) == (not detector.comparator.needs_rendering)
     assert build_detector(sphinx, "paper").threshold == 0.4  # the paper's

@@ -17,9 +17,11 @@ from synthcheck.detect.configs import (
     build_detector,
     custom_config,
 )
-from synthcheck.detect.detector import DEFAULT_THRESHOLD, ConsistencyDetector, Verdict
+from synthcheck.detect.combined import AllOfDetector
+from synthcheck.detect.detector import DEFAULT_THRESHOLD, ConsistencyDetector, Detector, Verdict
 
 __all__ = [
+    "AllOfDetector",
     "COMPARATORS",
     "DEFAULT_DETECTOR",
     "DEFAULT_THRESHOLD",
@@ -29,6 +31,7 @@ __all__ = [
     "Comparison",
     "ConsistencyDetector",
     "CorrelationComparator",
+    "Detector",
     "DetectorConfig",
     "TranscriptComparator",
     "Verdict",

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from synthcheck.asr.base import Recognizer
 from synthcheck.detect.comparators import COMPARATORS, get_comparator
-from synthcheck.detect.detector import ConsistencyDetector
+from synthcheck.detect.combined import ALL_OF_THRESHOLD, AllOfDetector
+from synthcheck.detect.detector import ConsistencyDetector, Detector
 from synthcheck.detect.voice_search import DEFAULT_SPEEDS, DEFAULT_VOICES, VoiceSearch
 from synthcheck.errors import BadInputError
 from synthcheck.tts.base import Synthesizer
@@ -43,6 +44,9 @@ class DetectorConfig:
     voices, speeds
         ``engine:voice`` ids and tape speeds to render; one voice at speed 1 is a plain TTS engine, more
         make a :class:`~synthcheck.detect.voice_search.VoiceSearch`. Unused by transcript comparators.
+    members
+        Names of other configurations that must *all* pass (an :class:`~synthcheck.detect.combined.AllOfDetector`;
+        ``comparator`` is then ``"all-of"`` and ``threshold`` applies to ``min_k score_k / threshold_k``).
     """
 
     name: str
@@ -51,12 +55,16 @@ class DetectorConfig:
     threshold: float
     voices: tuple[str, ...] = (PAPER_VOICE,)
     speeds: tuple[float, ...] = (1.0,)
+    members: tuple[str, ...] = ()
 
-    def build(self, recognizer: Recognizer, threshold: float | None = None) -> ConsistencyDetector:
-        """A :class:`ConsistencyDetector` protecting ``recognizer`` (``threshold`` overrides the default)."""
+    def build(self, recognizer: Recognizer, threshold: float | None = None) -> Detector:
+        """The detector protecting ``recognizer`` (``threshold`` overrides the default)."""
+        chosen = self.threshold if threshold is None else threshold
+        if self.members:
+            members = [build_detector(recognizer, member) for member in self.members]
+            return AllOfDetector(members, chosen, name=self.name)
         comparator = get_comparator(self.comparator)
         synthesizer = self._synthesizer() if comparator.needs_rendering else None
-        chosen = self.threshold if threshold is None else threshold
         return ConsistencyDetector(recognizer, synthesizer, comparator, chosen, name=self.name)
 
     def _synthesizer(self) -> Synthesizer:
@@ -88,6 +96,9 @@ DETECTOR_CONFIGS: dict[str, DetectorConfig] = {
         # likelihood-base (judging Whisper tiny.en; its 20 correct clean clips): AUC 1.000, calibrated threshold 0.473
         DetectorConfig("likelihood-base", "no TTS: exp(-token CE) of the transcript under Whisper base",
                        "likelihood-base", 0.473, voices=()),
+        # Both views at once: each member at its own calibrated threshold.
+        DetectorConfig("likelihood+voices-dtw", "the independent Whisper's likelihood AND the 8-voice DTW must pass",
+                       "all-of", ALL_OF_THRESHOLD, voices=(), members=("likelihood", "voices-dtw")),
     )
 }
 #: Names accepted by :func:`build_detector`: the configurations and the ``"likelihood"`` alias.
@@ -108,7 +119,7 @@ def resolve_config_name(name: str, recognizer_name: str) -> str:
     return name
 
 
-def build_detector(recognizer: Recognizer, config_name: str, threshold: float | None = None) -> ConsistencyDetector:
+def build_detector(recognizer: Recognizer, config_name: str, threshold: float | None = None) -> Detector:
     """The named detector protecting ``recognizer`` (``threshold`` overrides the calibrated default).
 
     Raises

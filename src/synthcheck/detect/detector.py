@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
@@ -89,7 +90,38 @@ class Verdict:
         }
 
 
-class ConsistencyDetector:
+class Detector(ABC):
+    """Anything that judges a recording against its transcript: transcribe, then :meth:`check_transcript`.
+
+    Subclasses set ``recognizer``, ``threshold`` and ``name`` and implement :meth:`check_transcript`.
+    """
+
+    recognizer: Recognizer
+    threshold: float
+    name: str
+
+    def check(self, audio: np.ndarray) -> Verdict:
+        """Transcribe ``audio`` (16 kHz float32) and judge it against its transcript.
+
+        Recordings longer than 30 s are judged window by window (cut at pauses, as
+        :meth:`~synthcheck.asr.base.Recognizer.transcribe` cuts them), each window against its own transcript;
+        the verdict is the least consistent window's, with every window's score in ``details["windows"]``.
+        """
+        audio = validate_audio(audio, name="input audio")
+        cuts = split_points(audio)
+        verdicts = []
+        for window in np.split(audio, cuts):
+            start = perf_counter()
+            transcript = self.recognizer.transcribe_batch([window])[0]
+            verdicts.append(self.check_transcript(window, transcript, asr_seconds=perf_counter() - start))
+        return verdicts[0] if len(verdicts) == 1 else _least_consistent(verdicts, [0, *cuts])
+
+    @abstractmethod
+    def check_transcript(self, audio: np.ndarray, transcript: str, *, asr_seconds: float = 0.0) -> Verdict:
+        """Judge ``audio`` (at most 30 s for Whisper judges) against a known ``transcript``."""
+
+
+class ConsistencyDetector(Detector):
     """Flags inputs whose transcript, decompressed back to audio, does not match the input.
 
     Parameters
@@ -130,22 +162,6 @@ class ConsistencyDetector:
         if self.synthesizer is None or not self.comparator.needs_rendering:
             return "none"
         return self.synthesizer.id
-
-    def check(self, audio: np.ndarray) -> Verdict:
-        """Transcribe ``audio`` (16 kHz float32) and judge it against its transcript.
-
-        Recordings longer than 30 s are judged window by window (cut at pauses, as
-        :meth:`~synthcheck.asr.base.Recognizer.transcribe` cuts them), each window against its own transcript;
-        the verdict is the least consistent window's, with every window's score in ``details["windows"]``.
-        """
-        audio = validate_audio(audio, name="input audio")
-        cuts = split_points(audio)
-        verdicts = []
-        for window in np.split(audio, cuts):
-            start = perf_counter()
-            transcript = self.recognizer.transcribe_batch([window])[0]
-            verdicts.append(self.check_transcript(window, transcript, asr_seconds=perf_counter() - start))
-        return verdicts[0] if len(verdicts) == 1 else _least_consistent(verdicts, [0, *cuts])
 
     def check_transcript(self, audio: np.ndarray, transcript: str, *, asr_seconds: float = 0.0) -> Verdict:
         """Judge ``audio`` against a known ``transcript`` (e.g. the recogniser's output stored by an experiment).

@@ -33,7 +33,7 @@ from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.audio.metrics import word_error_rate
 from synthcheck.detect.calibration import calibrate_threshold, detection_rate, false_positive_rate
 from synthcheck.detect.configs import DETECTOR_CONFIGS, DetectorConfig, resolve_config_name
-from synthcheck.detect.detector import ConsistencyDetector
+from synthcheck.detect.detector import Detector
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.metrics import auc, roc_curve
 from synthcheck.jsonable import json_safe
@@ -125,7 +125,7 @@ def leave_one_out_fpr(clean_scores: Sequence[float], target_fpr: float) -> float
 
 
 def score_items(
-    detector: ConsistencyDetector,
+    detector: Detector,
     items: Sequence[tuple[np.ndarray, str]],
     progress: Callable[[], None] | None = None,
 ) -> tuple[list[float], float, float]:
@@ -182,7 +182,7 @@ def evaluation_from_scores(
 
 
 def evaluate_detector(
-    detector: ConsistencyDetector,
+    detector: Detector,
     records: Sequence[EvalRecord],
     *,
     config: str,
