@@ -40,16 +40,14 @@ from synthcheck.attacks.adaptive import (
 )
 from synthcheck.attacks.base import Attack, AttackProgress, AttackResult
 from synthcheck.attacks.targeted import TargetedAttack, TargetedAttackConfig
-from synthcheck.audio.channel import AwgnChannel
 from synthcheck.audio.metrics import fitted_snr_db, word_error_rate
 from synthcheck.cache import atomic_write_bytes, content_key
 from synthcheck.detect.configs import DETECTOR_CONFIGS, PAPER_VOICE, independent_judge, resolve_config_name
 from synthcheck.detect.voice_search import DEFAULT_VOICES
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.detectors import (
-    SYNTHETIC_SOURCES,
-    TTS_CHANNEL_SNR_DB,
     DetectorEvaluation,
+    evaluation_audio,
     evaluation_from_scores,
     score_items,
     standard_configs,
@@ -163,11 +161,10 @@ def load_clips(recognizer: Recognizer, sources: Sequence[str], n: int, rng: np.r
     """The first ``n`` clauses of each source (TTS sources through the 28 dB AWGN channel), transcribed."""
     from synthcheck.data.datasets import load_dataset
 
-    channel = AwgnChannel(snr_db=TTS_CHANNEL_SNR_DB)
     clips = []
     for source in sources:
         utterances = load_dataset(source)[:n]
-        audios = [channel.apply(u.audio, rng) if source in SYNTHETIC_SOURCES else u.audio for u in utterances]
+        audios = evaluation_audio(source, [u.audio for u in utterances], rng)
         transcripts = recognizer.transcribe_batch(audios)
         clips += [Clip(source, u.key, u.text, a, t) for u, a, t in zip(utterances, audios, transcripts)]
     return clips

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from synthcheck.asr.base import Recognizer
-from synthcheck.audio.channel import AwgnChannel, Channel
+from synthcheck.audio.channel import AwgnChannel
 from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.audio.metrics import word_error_rate
 from synthcheck.detect.calibration import calibrate_threshold, detection_rate, false_positive_rate
@@ -235,19 +235,26 @@ def evaluate_configs(
     return results
 
 
-def dataset_proxy_records(
-    dataset: str, recognizer: Recognizer, rng: np.random.Generator, channel: Channel | None = None
-) -> list[EvalRecord]:
+def dataset_proxy_records(dataset: str, recognizer: Recognizer, rng: np.random.Generator) -> list[EvalRecord]:
     """Wrong-transcript proxy records for a built-in dataset (transcribed once by ``recognizer``).
 
-    ``channel`` (e.g. AWGN) is applied to every clip first, drawing its noise from ``rng``.
+    The clips are heard as :func:`evaluation_audio` makes them (TTS sets through the channel, noise from ``rng``).
     """
     from synthcheck.data.datasets import load_dataset
 
     utterances = load_dataset(dataset)
-    audios = [u.audio if channel is None else channel.apply(u.audio, rng) for u in utterances]
+    audios = evaluation_audio(dataset, [u.audio for u in utterances], rng)
     transcripts = recognizer.transcribe_batch(audios)
     return wrong_transcript_records([u.key for u in utterances], audios, [u.text for u in utterances], transcripts, rng)
+
+
+def evaluation_audio(source: str, audios: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """The clean clips of ``source`` as every evaluation hears them: TTS sets (:data:`SYNTHETIC_SOURCES`) through
+    the paper's AWGN channel at :data:`TTS_CHANNEL_SNR_DB` (noise drawn from ``rng``), human sets unchanged."""
+    if source not in SYNTHETIC_SOURCES:
+        return list(audios)
+    channel = AwgnChannel(snr_db=TTS_CHANNEL_SNR_DB)
+    return [channel.apply(audio, rng) for audio in audios]
 
 
 #: Speech sets of the human-speech evaluation, in table order.
@@ -290,11 +297,7 @@ def human_speech_evaluation(
         chosen = [DETECTOR_CONFIGS[resolve_config_name(name, recognizer)] for name in configs]
     asr = get_recognizer(recognizer)
     rng = np.random.default_rng(seed)
-    channel = AwgnChannel(snr_db=TTS_CHANNEL_SNR_DB)
-    records = {
-        source: dataset_proxy_records(source, asr, rng, channel if source in SYNTHETIC_SOURCES else None)
-        for source in sources
-    }
+    records = {source: dataset_proxy_records(source, asr, rng) for source in sources}
     human = [r for source in sources if source not in SYNTHETIC_SOURCES for r in records[source]]
     if len(records) - len(SYNTHETIC_SOURCES & set(records)) > 1:
         records[POOLED_HUMAN] = human
