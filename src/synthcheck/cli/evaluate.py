@@ -39,6 +39,7 @@ def evaluate_detectors(
         STAGES,
         AdaptiveEvalSettings,
         bound_table,
+        evasion_table,
         run_adaptive_evaluation,
         stage_table,
     )
@@ -79,6 +80,8 @@ def evaluate_detectors(
     out.print(stage_table(result), markup=False)
     out.print("\n## Detectors\n")
     out.print(markdown_table(result.evaluations), markup=False)
+    out.print("\n## Adaptive attacks: evasion\n")
+    out.print(evasion_table(result), markup=False)
     out.print("\n## Theorem 1.3 estimate\n")
     out.print(bound_table(result), markup=False)
     err.print(f"results written to {path}")

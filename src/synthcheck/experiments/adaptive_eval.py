@@ -153,7 +153,7 @@ class AdaptiveEvaluation:
         """JSON-safe dictionary (NaN as None)."""
         return json_safe({
             "settings": self.settings, "stages": self.stages, "evaluations": [e.to_dict() for e in self.evaluations],
-            "items": self.items, "bound": self.bound,
+            "items": self.items, "bound": self.bound, "evasion": evasion_rows(self),
         })
 
 
@@ -312,6 +312,48 @@ def stage_table(evaluation: AdaptiveEvaluation) -> str:
         for source, s in per_source.items():
             lines.append(f"| {stage} | {source} | {s['successes']}/{s['n']} | {_fmt(s['median_db_x'])} "
                          f"| {_fmt(s['median_snr_db'])} | {s['steps']} | {_fmt(s['seconds'], 0)} |")
+    return "\n".join(lines)
+
+
+#: For each adaptive stage, the non-adaptive stage with the same targets: its perturbation is the "budget".
+REFERENCE_STAGE = {"adaptive-likelihood": "small-edit", "adaptive-xcorr": "targeted"}
+
+
+def evasion_rows(evaluation: AdaptiveEvaluation) -> list[dict[str, Any]]:
+    """Per adaptive stage, source and detector: how often the adaptive attacker evades, and at what size.
+
+    ``evaded`` counts attacked clips whose adversarial fooled the recogniser *and* scored at or above the
+    detector's clean-calibrated threshold; ``median_snr_db``/``median_db_x`` are over those. ``within_budget``
+    counts the evading clips whose perturbation (dB_x, L∞) is no larger than the non-adaptive attack's on the
+    same clip (:data:`REFERENCE_STAGE`) — the evasion rate at the non-adaptive attack's budget (a clip the
+    non-adaptive attack did not break has no budget).
+    """
+    by_clip = {(row["stage"], row["source"], row["key"]): row for row in evaluation.items}
+    rows = []
+    for stage, reference in REFERENCE_STAGE.items():
+        if stage not in evaluation.stages:
+            continue
+        for source, summary in evaluation.stages[stage].items():
+            items = [r for r in evaluation.items if r["stage"] == stage and r["source"] == source]
+            for config in dict.fromkeys(name for r in items for name in r["evades"]):
+                evading = [r for r in items if r["evades"].get(config)]
+                budget = [by_clip.get((reference, source, r["key"]), {}).get("db_x", -math.inf) for r in evading]
+                rows.append({
+                    "stage": stage, "source": source, "detector": config, "n": summary["n"], "evaded": len(evading),
+                    "within_budget": sum(r["db_x"] <= b for r, b in zip(evading, budget, strict=True)),
+                    "median_db_x": _median([r["db_x"] for r in evading]),
+                    "median_snr_db": _median([r["snr_db"] for r in evading]),
+                })
+    return rows
+
+
+def evasion_table(evaluation: AdaptiveEvaluation) -> str:
+    """Markdown table of :func:`evasion_rows`."""
+    lines = ["| stage | source | detector | evaded | within the non-adaptive budget | median dB_x | median SNR dB |",
+             "|---|---|---|---|---|---|---|"]
+    for r in evasion_rows(evaluation):
+        lines.append(f"| {r['stage']} | {r['source']} | {r['detector']} | {r['evaded']}/{r['n']} "
+                     f"| {r['within_budget']}/{r['n']} | {_fmt(r['median_db_x'])} | {_fmt(r['median_snr_db'])} |")
     return "\n".join(lines)
 
 
