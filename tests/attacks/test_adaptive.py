@@ -10,11 +10,14 @@ from synthcheck.asr import get_recognizer
 from synthcheck.attacks.adaptive import (
     AdaptiveAttackConfig,
     AdaptiveTargetedAttack,
+    AllOfTerm,
     CorrelationTerm,
+    DtwTerm,
     LikelihoodTerm,
     small_edit_target,
 )
 from synthcheck.attacks.targeted import TargetedAttack, TargetedAttackConfig
+from synthcheck.audio.metrics import normalize_text
 from synthcheck.detect.comparators import CorrelationComparator
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.adaptive_eval import Clip, _load_results, _save_results, theorem_bound
@@ -88,6 +91,42 @@ def test_adaptive_attack_raises_the_paper_xcorr_score(tiny, pico, hello: np.ndar
     result = AdaptiveTargetedAttack(tiny, term, AdaptiveAttackConfig(**settings, detector_weight=5.0)).run([hello], target)[0]
     after = CorrelationComparator().score(result.adversarial, pico.synthesize(target)).score
     assert after > before
+
+
+def test_all_of_term_passes_only_when_every_member_passes(tiny, hello: np.ndarray) -> None:
+    judge, dtw = LikelihoodTerm(tiny, threshold=0.3), DtwTerm(threshold=0.8)
+    both = AllOfTerm([judge, dtw])
+    assert both.name == "likelihood-tiny.en+dtw-mfcc" and both.threshold == 1.0
+    labels = ["Hello world.", "hello word", "good morning"]
+    batch = torch.from_numpy(hello)[None].repeat(len(labels), 1)
+    lengths = [hello.size] * len(labels)
+    # judge (exp(-CE) about 0.60 / 0.02 / 0.001) and DTW (1.00 / 0.84 / 0.40): only the first passes both
+    assert judge.passes(batch, labels, lengths).tolist() == [True, False, False]
+    assert dtw.passes(batch, labels, lengths).tolist() == [True, True, False]
+    penalty, passes = both.evaluate(batch, labels, lengths)
+    assert passes.tolist() == [True, False, False]
+    with torch.no_grad():
+        members = judge.neg_log_score(batch, labels, lengths) + dtw.neg_log_score(batch, labels, lengths)
+        ratios = torch.minimum(judge.score(batch, labels, lengths) / 0.3, dtw.score(batch, labels, lengths) / 0.8)
+        score = both.score(batch, labels, lengths)
+    assert torch.allclose(penalty.detach(), members, rtol=1e-5)
+    assert torch.allclose(score, ratios, rtol=1e-6) and (score.numpy() >= 1.0).tolist() == passes.tolist()
+    # the attack's per-step mask: decodes the target AND passes every member (exp(-penalty) would say 0.6 < 1)
+    attack = AdaptiveTargetedAttack(tiny, both)
+    attack._lengths = lengths
+    _, mask = attack._objective(batch, labels, check=True)
+    decodes = np.asarray(tiny.loss_and_success(batch, labels)[1], dtype=bool)
+    assert decodes[0] and mask.tolist() == (decodes & passes).tolist()
+
+
+def test_adaptive_attack_runs_with_all_of_term(tiny, hello: np.ndarray) -> None:
+    both = AllOfTerm([LikelihoodTerm(tiny, threshold=0.3), DtwTerm(threshold=0.8)])
+    attack = AdaptiveTargetedAttack(tiny, both, AdaptiveAttackConfig(max_steps=3, learning_rate=60.0, seed=0))
+    (result,) = attack.run([hello], "good morning")
+    assert result.kind == "adaptive-likelihood-tiny.en+dtw-mfcc" and result.config["detector_threshold"] == 1.0
+    assert len(result.loss_curve) == 3 and all(np.isfinite(result.loss_curve))
+    members = [m.passes(torch.from_numpy(result.adversarial)[None], ["good morning"]) for m in both.members]
+    assert result.success == (normalize_text(result.transcript) == "good morning" and all(p[0] for p in members))
 
 
 def test_theorem_bound_is_positive_when_the_clean_codeword_is_exact(pico) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.detect.comparators import get_comparator
-from synthcheck.detect.dtw_comparator import DtwComparator, band_limits, cosine_cost_matrix, dtw_cost
+from synthcheck.detect.dtw_comparator import DtwComparator, band_limits, cosine_cost_matrix, dtw_cost, dtw_path
 from synthcheck.detect.features import (
     HOP_LENGTH,
     N_MELS,
@@ -17,6 +18,7 @@ from synthcheck.detect.features import (
     mfcc,
     speech_bounds,
     speech_features,
+    speech_features_torch,
 )
 from synthcheck.errors import BadInputError
 from synthcheck.tts import get_synthesizer
@@ -51,6 +53,68 @@ def brute_force_dtw(cost: np.ndarray, band: float) -> float:
 def test_vectorised_dtw_equals_the_textbook_recursion(n: int, m: int, band: float) -> None:
     cost = np.random.default_rng(n * m).random((n, m))
     assert dtw_cost(cost, band) == pytest.approx(brute_force_dtw(cost, band), rel=1e-12)
+
+
+def monotone_paths(n: int, m: int, band: float):
+    """Every DTW path from (0, 0) to (n-1, m-1) inside the band, as (cells, step weights)."""
+    lo, hi = band_limits(n, m, band)
+
+    def extend(cells, weights):
+        i, j = cells[-1]
+        if (i, j) == (n - 1, m - 1):
+            yield cells, weights
+            return
+        for di, dj, w in ((1, 1, 2), (1, 0, 1), (0, 1, 1)):
+            if i + di < n and lo[i + di] <= j + dj < hi[i + di]:
+                yield from extend([*cells, (i + di, j + dj)], [*weights, w])
+
+    yield from extend([(0, 0)], [2])
+
+
+@pytest.mark.parametrize(("n", "m", "band"), [(5, 7, 1.0), (60, 45, 0.25), (13, 30, 0.2), (1, 5, 0.5), (80, 80, 0.1)])
+def test_dtw_path_is_a_band_path_whose_cost_is_the_dtw_cost(n: int, m: int, band: float) -> None:
+    cost = np.random.default_rng(n + m).random((n, m))
+    path = dtw_path(cost, band)
+    assert path.cost == dtw_cost(cost, band)
+    assert float(np.sum(path.weights * cost[path.rows, path.cols])) == pytest.approx(path.cost, rel=1e-12)
+    assert path.weights.sum() == n + m
+    assert (path.rows[0], path.cols[0], path.rows[-1], path.cols[-1]) == (0, 0, n - 1, m - 1)
+    steps = np.stack([np.diff(path.rows), np.diff(path.cols)], axis=1)
+    assert {tuple(s) for s in steps} <= {(1, 1), (1, 0), (0, 1)}
+    assert np.array_equal(path.weights[1:], np.where(steps.sum(axis=1) == 2, 2.0, 1.0))
+    lo, hi = band_limits(n, m, band)
+    assert np.all((path.cols >= lo[path.rows]) & (path.cols < hi[path.rows]))
+
+
+@pytest.mark.parametrize(("n", "m", "band", "seed"), [(4, 5, 1.0, 0), (5, 6, 0.3, 1), (6, 4, 0.5, 2)])
+def test_dtw_path_is_optimal_among_all_band_paths(n: int, m: int, band: float, seed: int) -> None:
+    cost = np.random.default_rng(seed).random((n, m))
+    paths = {tuple(c): sum(w * cost[cell] for cell, w in zip(c, ws)) for c, ws in monotone_paths(n, m, band)}
+    assert len(paths) > 10
+    path = dtw_path(cost, band)
+    cells = tuple(zip(path.rows.tolist(), path.cols.tolist()))
+    assert paths[cells] == pytest.approx(min(paths.values()), rel=1e-12)
+    assert path.cost == pytest.approx(min(paths.values()), rel=1e-12)
+
+
+def test_torch_features_are_the_numpy_ones_and_differentiable(pico) -> None:
+    audio = pico("hello world")
+    waveform = torch.from_numpy(audio.astype(np.float64)).requires_grad_(True)
+    features = speech_features_torch(waveform)
+    assert np.allclose(features.detach().numpy(), speech_features(audio), rtol=0, atol=1e-9)
+    weights = torch.from_numpy(np.random.default_rng(0).normal(size=tuple(features.shape)))
+    (gradient,) = torch.autograd.grad((features * weights).sum(), waveform)
+    assert torch.isfinite(gradient).all() and gradient.abs().max() > 0
+    # directional finite difference with the silence bounds held fixed
+    bounds = speech_bounds(audio)
+    direction = torch.from_numpy(np.random.default_rng(1).normal(0, 1e-3, audio.size))
+    with torch.no_grad():
+        def objective(x: torch.Tensor) -> float:
+            return float((speech_features_torch(x, bounds) * weights).sum())
+
+        eps = 1e-3
+        numeric = (objective(waveform + eps * direction) - objective(waveform - eps * direction)) / (2 * eps)
+    assert float(gradient @ direction) == pytest.approx(numeric, rel=1e-4)
 
 
 def test_mel_filterbank_covers_the_spectrum_with_unit_peaks() -> None:

@@ -15,26 +15,38 @@ path's weights sum to n + m) over frame costs ``1 − cos(a_i, b_j)`` of the nor
 matched frames along the best alignment: 1 for identical audio; on the LibriVox clauses against
 pico2wave about 0.30–0.37 for the same words and 0.25–0.34 for other words; 0 when nothing matches
 better than chance.
+
+For adaptive attacks the score has an exact differentiable form: D is a minimum over paths of linear
+functions of the cost matrix, so its gradient follows the optimal path (:func:`dtw_path`); see
+:class:`synthcheck.attacks.adaptive.DtwTerm`.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+import torch
 
 from synthcheck.audio.io import validate_audio
 from synthcheck.detect.comparators import Comparator, Comparison
-from synthcheck.detect.features import speech_features
+from synthcheck.detect.features import numpy_or_torch, speech_features
 from synthcheck.errors import BadInputError
 
 #: Sakoe–Chiba band half-width as a fraction of the longer sequence (around the stretched diagonal).
 DEFAULT_BAND = 0.25
 
 
-def cosine_cost_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Frame-by-frame cosine distance ``1 − cos(a_i, b_j)``, shape ``(len(a), len(b))``, values in [0, 2]."""
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return np.clip(1.0 - a @ b.T, 0.0, 2.0)
+@numpy_or_torch
+def cosine_cost_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Frame-by-frame cosine distance ``1 − cos(a_i, b_j)``, shape ``(len(a), len(b))``, values in [0, 2].
+
+    Numpy arrays in, numpy out; tensors in, a differentiable tensor out (see
+    :func:`~synthcheck.detect.features.numpy_or_torch`).
+    """
+    a = a / torch.linalg.vector_norm(a, dim=1, keepdim=True).clamp_min(1e-12)
+    b = b / torch.linalg.vector_norm(b, dim=1, keepdim=True).clamp_min(1e-12)
+    return (1.0 - a @ b.T).clamp(0.0, 2.0)
 
 
 def band_limits(n: int, m: int, band: float) -> tuple[np.ndarray, np.ndarray]:
@@ -49,18 +61,19 @@ def band_limits(n: int, m: int, band: float) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def dtw_cost(cost: np.ndarray, band: float = DEFAULT_BAND) -> float:
-    """Symmetric (diagonal weight 2) DTW cost from cell (0, 0) to (n−1, m−1) within a Sakoe–Chiba band.
+def accumulated_cost(cost: np.ndarray, band: float = DEFAULT_BAND) -> np.ndarray:
+    """Symmetric DTW table ``D[i, j]``: the cheapest path cost from (0, 0) to (i, j), ``inf`` outside the band.
 
-    Vectorised per row: a horizontal run inside row ``i`` is a prefix sum, so the row recursion
+    Steps are diagonal (weight 2) or horizontal/vertical (weight 1); the start cell weighs 2. Vectorised
+    per row: a horizontal run inside row ``i`` is a prefix sum, so the row recursion
     ``D[i, j] = min(entry[j], D[i, j−1] + c[i, j])`` is ``P_j + cummin(entry − P)`` with ``P`` the
     row's inclusive prefix sum.
     """
     n, m = cost.shape
     lo, hi = band_limits(n, m, band)
-    inside = np.zeros((n, m), dtype=bool)
     cols = np.arange(m)
-    inside[(cols >= lo[:, None]) & (cols < hi[:, None])] = True
+    inside = (cols >= lo[:, None]) & (cols < hi[:, None])
+    total = np.full((n, m), np.inf)
     previous = np.full(m, np.inf)
     for i in range(n):
         row = cost[i]
@@ -73,8 +86,44 @@ def dtw_cost(cost: np.ndarray, band: float = DEFAULT_BAND) -> float:
         entry = np.where(inside[i], entry, np.inf)
         prefix = np.cumsum(row)
         current = prefix + np.minimum.accumulate(entry - prefix)
-        previous = np.where(inside[i], current, np.inf)
-    return float(previous[-1])
+        total[i] = previous = np.where(inside[i], current, np.inf)
+    return total
+
+
+def dtw_cost(cost: np.ndarray, band: float = DEFAULT_BAND) -> float:
+    """Symmetric (diagonal weight 2) DTW cost from cell (0, 0) to (n−1, m−1) within a Sakoe–Chiba band."""
+    return float(accumulated_cost(cost, band)[-1, -1])
+
+
+class DtwPath(NamedTuple):
+    """An optimal DTW alignment: matched cells ``(rows[k], cols[k])`` from (0, 0) to (n−1, m−1) in order.
+
+    ``weights[k]`` is the step weight of cell k (2 for the start and diagonal steps, 1 for horizontal and
+    vertical ones; they sum to n + m) and ``cost = Σ weights · c[rows, cols]`` equals :func:`dtw_cost`.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    weights: np.ndarray
+    cost: float
+
+
+def dtw_path(cost: np.ndarray, band: float = DEFAULT_BAND) -> DtwPath:
+    """The optimal path of :func:`dtw_cost` (ties: diagonal first), backtracked through :func:`accumulated_cost`."""
+    total = accumulated_cost(cost, band)
+    i, j = total.shape[0] - 1, total.shape[1] - 1
+    cells, weights = [(i, j)], []
+    while i or j:
+        here = cost[i, j]
+        steps = [(i - 1, j - 1, 2.0)] if i and j else []
+        steps += [(i - 1, j, 1.0)] if i else []
+        steps += [(i, j - 1, 1.0)] if j else []
+        i, j, weight = min(steps, key=lambda step: total[step[0], step[1]] + step[2] * here)
+        weights.append(weight)
+        cells.append((i, j))
+    weights.append(2.0)
+    rows, cols = np.array(cells[::-1]).T
+    return DtwPath(rows, cols, np.array(weights[::-1]), float(total[-1, -1]))
 
 
 class DtwComparator(Comparator):

@@ -1,16 +1,23 @@
-"""Speaker-normalised speech features: MFCC with per-utterance mean/variance normalisation (numpy/scipy).
+"""Speaker-normalised speech features: MFCC with per-utterance mean/variance normalisation, in torch.
 
-All functions take library audio (16 kHz mono float32) and are vectorised over frames.
-Frames are 25 ms Hamming windows every 10 ms; a frame matrix has shape ``(frames, coefficients)``.
+One implementation serves both uses. Every feature function below computes in float64 torch and accepts
+either a numpy array or a torch tensor (see :func:`numpy_or_torch`): numpy in, numpy out without gradients
+(what :class:`~synthcheck.detect.dtw_comparator.DtwComparator` uses); a tensor in, a tensor out whose
+gradient reaches the input (what an adaptive attack differentiates, :func:`speech_features_torch`).
+
+Inputs are library audio (16 kHz mono) and everything is vectorised over frames. Frames are 25 ms Hamming
+windows every 10 ms; a frame matrix has shape ``(frames, coefficients)``.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, wraps
+from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-from scipy.fft import dct, rfft
+import torch
+from scipy.fft import dct
 
 from synthcheck.audio.io import SAMPLE_RATE
 
@@ -28,12 +35,32 @@ DELTA_WIDTH = 2
 SILENCE_DB = 35.0
 
 
-def frame_signal(audio: np.ndarray) -> np.ndarray:
+def numpy_or_torch(function: Callable[..., torch.Tensor]) -> Callable[..., Any]:
+    """Let a function of float64 tensors also take numpy arrays.
+
+    Positional numpy arrays are converted to float64 tensors (other arguments pass unchanged). When no
+    positional argument is a tensor, the function runs without gradients and returns a numpy array;
+    otherwise it returns the tensor, differentiable with respect to the tensor arguments.
+    """
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        converted = [torch.from_numpy(a.astype(np.float64)) if isinstance(a, np.ndarray) else a for a in args]
+        if any(isinstance(a, torch.Tensor) for a in args):
+            return function(*converted, **kwargs)
+        with torch.no_grad():
+            return function(*converted, **kwargs).numpy()
+
+    return wrapper
+
+
+@numpy_or_torch
+def frame_signal(audio: torch.Tensor) -> torch.Tensor:
     """Split audio into overlapping frames, shape ``(frames, FRAME_LENGTH)`` (zero-padded to one frame)."""
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.size < FRAME_LENGTH:
-        audio = np.pad(audio, (0, FRAME_LENGTH - audio.size))
-    return sliding_window_view(audio, FRAME_LENGTH)[::HOP_LENGTH]
+    audio = audio.to(torch.float64)
+    if audio.numel() < FRAME_LENGTH:
+        audio = torch.nn.functional.pad(audio, (0, FRAME_LENGTH - audio.numel()))
+    return audio.unfold(0, FRAME_LENGTH, HOP_LENGTH)
 
 
 @lru_cache(maxsize=4)
@@ -53,57 +80,88 @@ def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sample_rate: int = 
     return filters
 
 
-def log_mel_spectrogram(audio: np.ndarray) -> np.ndarray:
+@lru_cache(maxsize=1)
+def _analysis_matrices() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The Hamming window, the transposed mel filterbank and the orthonormal DCT-II matrix (float64 tensors)."""
+    window = torch.from_numpy(np.hamming(FRAME_LENGTH))
+    mel = torch.from_numpy(np.ascontiguousarray(mel_filterbank().T))
+    cosine = torch.from_numpy(dct(np.eye(N_MELS), type=2, norm="ortho", axis=1))
+    return window, mel, cosine
+
+
+@numpy_or_torch
+def log_mel_spectrogram(audio: torch.Tensor) -> torch.Tensor:
     """Log mel power per frame, shape ``(frames, N_MELS)``."""
-    audio = np.asarray(audio, dtype=np.float32)
-    emphasised = np.append(audio[:1], audio[1:] - PRE_EMPHASIS * audio[:-1])
-    frames = frame_signal(emphasised) * np.hamming(FRAME_LENGTH).astype(np.float32)
-    power = np.abs(rfft(frames, n=N_FFT, axis=1)) ** 2
-    return np.log(power @ mel_filterbank().T + 1e-10)
+    audio = audio.to(torch.float64)
+    window, mel, _ = _analysis_matrices()
+    emphasised = torch.cat([audio[:1], audio[1:] - PRE_EMPHASIS * audio[:-1]])
+    spectrum = torch.fft.rfft(frame_signal(emphasised) * window, n=N_FFT, dim=1)
+    power = spectrum.real.square() + spectrum.imag.square()  # |X|² without abs(): finite gradient at 0
+    return torch.log(power @ mel + 1e-10)
 
 
-def mfcc(audio: np.ndarray, n_mfcc: int = N_MFCC) -> np.ndarray:
+@numpy_or_torch
+def mfcc(audio: torch.Tensor, n_mfcc: int = N_MFCC) -> torch.Tensor:
     """Mel-frequency cepstral coefficients c1..c{n_mfcc}, shape ``(frames, n_mfcc)``."""
-    return dct(log_mel_spectrogram(audio), type=2, norm="ortho", axis=1)[:, 1 : n_mfcc + 1]
+    _, _, cosine = _analysis_matrices()
+    return log_mel_spectrogram(audio) @ cosine[:, 1 : n_mfcc + 1]
 
 
-def cmvn(features: np.ndarray) -> np.ndarray:
+@numpy_or_torch
+def cmvn(features: torch.Tensor) -> torch.Tensor:
     """Per-utterance cepstral mean and variance normalisation (each column to mean 0, std 1)."""
-    features = np.asarray(features, dtype=np.float64)
-    std = features.std(axis=0)
-    return (features - features.mean(axis=0)) / np.where(std > 1e-8, std, 1.0)
+    centred = features - features.mean(dim=0)
+    variance = centred.square().mean(dim=0)
+    # A constant column is only centred; selecting before the sqrt keeps its gradient finite.
+    return centred / torch.where(variance > 1e-16, variance, torch.ones_like(variance)).sqrt()
 
 
-def deltas(features: np.ndarray, width: int = DELTA_WIDTH) -> np.ndarray:
+@numpy_or_torch
+def deltas(features: torch.Tensor, width: int = DELTA_WIDTH) -> torch.Tensor:
     """Regression deltas over ±``width`` frames (edges repeated), same shape as ``features``."""
-    features = np.asarray(features, dtype=np.float64)
-    padded = np.pad(features, ((width, width), (0, 0)), mode="edge")
     n = len(features)
-    weights = np.arange(1, width + 1)
+    padded = torch.cat([features[:1].expand(width, -1), features, features[-1:].expand(width, -1)])
+    weights = range(1, width + 1)
     slopes = sum(k * (padded[width + k : width + k + n] - padded[width - k : width - k + n]) for k in weights)
-    return slopes / (2.0 * float(np.sum(weights**2)))
+    return slopes / (2.0 * sum(k * k for k in weights))
 
 
-def frame_energy_db(audio: np.ndarray) -> np.ndarray:
+@numpy_or_torch
+def frame_energy_db(audio: torch.Tensor) -> torch.Tensor:
     """Frame energy in dB (10·log10 of mean square), one value per :func:`frame_signal` frame."""
-    frames = frame_signal(np.asarray(audio, dtype=np.float32)).astype(np.float64)
-    return 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    return 10.0 * torch.log10(frame_signal(audio).square().mean(dim=1) + 1e-12)
 
 
-def speech_bounds(audio: np.ndarray, silence_db: float = SILENCE_DB) -> tuple[int, int]:
-    """First and one-past-last frame index whose energy is within ``silence_db`` of the loudest frame."""
-    energy = frame_energy_db(audio)
-    loud = np.flatnonzero(energy >= energy.max() - silence_db)
+def speech_bounds(audio: np.ndarray | torch.Tensor, silence_db: float = SILENCE_DB) -> tuple[int, int]:
+    """First and one-past-last frame index whose energy is within ``silence_db`` of the loudest frame.
+
+    A discrete choice: a tensor is detached first (no gradient flows through the bounds).
+    """
+    if not isinstance(audio, torch.Tensor):
+        audio = torch.from_numpy(np.asarray(audio, dtype=np.float32))
+    energy = frame_energy_db(audio.detach())
+    loud = torch.nonzero(energy >= energy.max() - silence_db).flatten()
     return int(loud[0]), int(loud[-1]) + 1
 
 
-def speech_features(audio: np.ndarray, n_mfcc: int = N_MFCC) -> np.ndarray:
+def speech_features_torch(
+    audio: torch.Tensor, bounds: tuple[int, int] | None = None, n_mfcc: int = N_MFCC
+) -> torch.Tensor:
     """CMVN-normalised MFCCs with deltas and delta-deltas (``3 * n_mfcc`` columns) of the speech part of ``audio``.
 
-    Leading/trailing silence is dropped first. The dynamic features matter: on the human *Two Cities*
+    Differentiable: the gradient of the float64 result reaches the waveform ``audio`` (1-D tensor).
+    Leading/trailing silence is dropped first: frames ``bounds`` (start, stop), by default
+    :func:`speech_bounds` of the detached audio. The dynamic features matter: on the human *Two Cities*
     clauses against pico2wave they raise the DTW comparator's same-vs-other-clause AUC from 0.92 to 0.98.
     """
-    start, stop = speech_bounds(audio)
+    start, stop = speech_bounds(audio) if bounds is None else bounds
     static = mfcc(audio, n_mfcc)[start:stop]
     velocity = deltas(static)
-    return cmvn(np.hstack([static, velocity, deltas(velocity)]))
+    return cmvn(torch.cat([static, velocity, deltas(velocity)], dim=1))
+
+
+def speech_features(audio: np.ndarray, n_mfcc: int = N_MFCC) -> np.ndarray:
+    """:func:`speech_features_torch` of a numpy waveform (read as float32), as a float64 numpy array, no gradient."""
+    with torch.no_grad():
+        tensor = torch.from_numpy(np.asarray(audio, dtype=np.float32))
+        return speech_features_torch(tensor, n_mfcc=n_mfcc).numpy()
