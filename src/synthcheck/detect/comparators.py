@@ -20,7 +20,7 @@ from synthcheck.audio.io import validate_audio
 from synthcheck.errors import BadInputError
 
 #: Comparator names accepted by :func:`get_comparator` (and ``synthcheck detect --comparator``).
-COMPARATORS = ("xcorr-paper", "xcorr-full", "dtw-mfcc", "likelihood-tiny.en", "likelihood-base")
+COMPARATORS = ("xcorr-paper", "xcorr-full", "dtw-mfcc", "likelihood-tiny.en", "likelihood-base", "align-pocketsphinx")
 
 
 @dataclass(frozen=True)
@@ -115,4 +115,8 @@ def get_comparator(name: str) -> Comparator:
         from synthcheck.detect.likelihood import LikelihoodComparator
 
         return LikelihoodComparator(name.removeprefix("likelihood-"))
+    if name == "align-pocketsphinx":
+        from synthcheck.detect.alignment_judge import AlignmentComparator
+
+        return AlignmentComparator()
     raise BadInputError(f"unknown comparator {name!r}; choose one of: {', '.join(COMPARATORS)}")
