@@ -29,11 +29,16 @@ def evaluate_detectors(
     stop_db_x: float = typer.Option(-45.0, "--stop-db-x", help="Stop a stage once every item succeeded at this dB_x."),
     stage_budget: float | None = typer.Option(None, "--stage-budget", help="Seconds of optimisation per stage at most."),
     adaptive: bool = typer.Option(True, "--adaptive/--no-adaptive", help="Also run the adaptive stages."),
+    stages: str = typer.Option("", "--stages", help="Comma-separated attack stages to run (default: all; targeted, "
+                               "small-edit, adaptive-likelihood, adaptive-xcorr, adaptive-dtw, adaptive-combined)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the channel noise and the attacks' initial perturbation."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Results JSON (default runs/detectors-<hash>.json)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results JSON instead of tables."),
 ) -> None:
-    """Attack clauses (fixed target, small edits, adaptive to the likelihood and xcorr detectors) and score every detector."""
+    """Attack clauses (fixed target, small edits, adaptive to the detectors) and score every detector.
+
+    Finished stages are cached under runs/detectors-<hash>/ and reused when the command is run again.
+    """
     import synthcheck
     from synthcheck.experiments.adaptive_eval import (
         STAGES,
@@ -48,7 +53,7 @@ def evaluate_detectors(
     settings = AdaptiveEvalSettings(
         recognizer=recognizer, sources=tuple(dataset), detectors=tuple(d for d in detectors.split(",") if d),
         n_attack=n, n_clean=n_clean, steps=steps, stop_db_x=stop_db_x, stage_budget_s=stage_budget,
-        stages=STAGES if adaptive else STAGES[:2], seed=seed,
+        stages=tuple(x for x in stages.split(",") if x) or (STAGES if adaptive else STAGES[:2]), seed=seed,
     )
     key = settings.key()
     path = output or Path("runs") / f"detectors-{key}.json"

@@ -11,6 +11,12 @@ Stages (each a batched attack on the protected recogniser, every item of every s
     :class:`~synthcheck.attacks.adaptive.LikelihoodTerm`, small-edit targets.
 ``adaptive-xcorr``
     The adaptive attack with the paper's :class:`~synthcheck.attacks.adaptive.CorrelationTerm`, fixed target.
+``adaptive-dtw``
+    The adaptive attack with the ``voices-dtw`` detector's :class:`~synthcheck.attacks.adaptive.DtwTerm`
+    (8 voices, exact subgradient along the DTW path), fixed target.
+``adaptive-combined``
+    The adaptive attack against ``likelihood+voices-dtw``: :class:`~synthcheck.attacks.adaptive.AllOfTerm` of the
+    judge's likelihood and the 8-voice DTW, small-edit targets (the attacker's best choice against the judge).
 
 Every stage's adversarials are cached (``<work_dir>/<stage>.npz`` + ``.json``), so an interrupted run resumes
 at the first unfinished stage. Each detector configuration then scores the clean clips (calibration: all
@@ -34,7 +40,10 @@ from synthcheck.asr.base import Recognizer
 from synthcheck.attacks.adaptive import (
     AdaptiveAttackConfig,
     AdaptiveTargetedAttack,
+    AllOfTerm,
     CorrelationTerm,
+    DetectorTerm,
+    DtwTerm,
     LikelihoodTerm,
     small_edit_target,
 )
@@ -59,9 +68,9 @@ log = logging.getLogger(__name__)
 #: The non-adaptive target phrase (Carlini & Wagner's).
 FIXED_TARGET = "he travels the fastest who travels alone"
 #: Attack stages in run order.
-STAGES = ("targeted", "small-edit", "adaptive-likelihood", "adaptive-xcorr")
+STAGES = ("targeted", "small-edit", "adaptive-likelihood", "adaptive-xcorr", "adaptive-dtw", "adaptive-combined")
 #: Stages whose target is a one-word edit of the clause.
-SMALL_EDIT_STAGES = frozenset({"small-edit", "adaptive-likelihood"})
+SMALL_EDIT_STAGES = frozenset({"small-edit", "adaptive-likelihood", "adaptive-combined"})
 
 
 @dataclass
@@ -180,12 +189,16 @@ def build_attack(stage: str, recognizer: Recognizer, settings: AdaptiveEvalSetti
     if stage in ("targeted", "small-edit"):
         return TargetedAttack(recognizer, TargetedAttackConfig(**common))
     config = AdaptiveAttackConfig(**common, detector_weight=settings.detector_weight)
-    if stage == "adaptive-likelihood":
-        name = resolve_config_name("likelihood", recognizer.name)
-        judge = get_recognizer(f"whisper-{independent_judge(recognizer.name)}")
-        return AdaptiveTargetedAttack(recognizer, LikelihoodTerm(judge, DETECTOR_CONFIGS[name].threshold), config)
-    term = CorrelationTerm(synthesizer_from_id(PAPER_VOICE), DETECTOR_CONFIGS["paper"].threshold)
-    return AdaptiveTargetedAttack(recognizer, term, config)
+    judge = get_recognizer(f"whisper-{independent_judge(recognizer.name)}")
+    likelihood = LikelihoodTerm(judge, DETECTOR_CONFIGS[resolve_config_name("likelihood", recognizer.name)].threshold)
+    dtw = DtwTerm(DETECTOR_CONFIGS["voices-dtw"].threshold, DETECTOR_CONFIGS["voices-dtw"].voices)
+    terms: dict[str, DetectorTerm] = {
+        "adaptive-likelihood": likelihood,
+        "adaptive-xcorr": CorrelationTerm(synthesizer_from_id(PAPER_VOICE), DETECTOR_CONFIGS["paper"].threshold),
+        "adaptive-dtw": dtw,
+        "adaptive-combined": AllOfTerm([likelihood, dtw]),
+    }
+    return AdaptiveTargetedAttack(recognizer, terms[stage], config)
 
 
 def stage_targets(stage: str, clips: Sequence[Clip]) -> list[str]:
@@ -316,7 +329,8 @@ def stage_table(evaluation: AdaptiveEvaluation) -> str:
 
 
 #: For each adaptive stage, the non-adaptive stage with the same targets: its perturbation is the "budget".
-REFERENCE_STAGE = {"adaptive-likelihood": "small-edit", "adaptive-xcorr": "targeted"}
+REFERENCE_STAGE = {"adaptive-likelihood": "small-edit", "adaptive-xcorr": "targeted", "adaptive-dtw": "targeted",
+                   "adaptive-combined": "small-edit"}
 
 
 def evasion_rows(evaluation: AdaptiveEvaluation) -> list[dict[str, Any]]:
