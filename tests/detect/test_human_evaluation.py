@@ -72,7 +72,7 @@ def test_evaluates_configurations_on_human_speech(alsa_records: list[EvalRecord]
 
 
 def test_standard_configurations_are_the_registry_with_the_independent_judge() -> None:
-    common = {"paper", "xcorr-full", "dtw", "voices-xcorr", "voices-dtw", "likelihood+voices-dtw"}
+    common = {"paper", "xcorr-full", "dtw", "voices-xcorr", "voices-dtw", "align", "likelihood+voices-dtw", "likelihood+align"}
     assert {c.name for c in standard_configs()} == common | {"likelihood-tiny.en"}
     assert {c.name for c in standard_configs("whisper-tiny.en")} == common | {"likelihood-base"}
     assert all(isinstance(c, DetectorConfig) and c.description for c in standard_configs())

@@ -96,9 +96,16 @@ DETECTOR_CONFIGS: dict[str, DetectorConfig] = {
         # likelihood-base (judging Whisper tiny.en; its 20 correct clean clips): AUC 1.000, calibrated threshold 0.473
         DetectorConfig("likelihood-base", "no TTS: exp(-token CE) of the transcript under Whisper base",
                        "likelihood-base", 0.473, voices=()),
-        # Both views at once: each member at its own calibrated threshold.
+        # align-pocketsphinx (judging Whisper base): human (pooled) AUC 1.000, calibrated threshold 0.403
+        # (pico2wave clips score lower: their own calibration gives 0.172)
+        DetectorConfig("align", "no TTS: pocketsphinx forced alignment vs a free phone loop (non-differentiable)",
+                       "align-pocketsphinx", 0.403, voices=()),
+        # All-of detectors: each member at its own calibrated threshold (threshold 1 on min_k score_k/threshold_k;
+        # calibrating that on the clean human clips gives 0.979 for likelihood+voices-dtw, AUC 1.000).
         DetectorConfig("likelihood+voices-dtw", "the independent Whisper's likelihood AND the 8-voice DTW must pass",
                        "all-of", ALL_OF_THRESHOLD, voices=(), members=("likelihood", "voices-dtw")),
+        DetectorConfig("likelihood+align", "the independent Whisper's likelihood AND pocketsphinx's alignment must pass",
+                       "all-of", ALL_OF_THRESHOLD, voices=(), members=("likelihood", "align")),
     )
 }
 #: Names accepted by :func:`build_detector`: the configurations and the ``"likelihood"`` alias.
