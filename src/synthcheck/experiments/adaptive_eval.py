@@ -1,22 +1,7 @@
 """Detectors against real attacks: non-adaptive and adaptive, on pico2wave and human clauses.
 
-Stages (each a batched attack on the protected recogniser, every item of every source in one batch):
-
-``targeted``
-    :class:`~synthcheck.attacks.TargetedAttack` to :data:`FIXED_TARGET` (the paper's non-adaptive attack).
-``small-edit``
-    The same attack to a one-word edit of each clause (:func:`~synthcheck.attacks.adaptive.small_edit_target`).
-``adaptive-likelihood``
-    :class:`~synthcheck.attacks.adaptive.AdaptiveTargetedAttack` with the independent judge's
-    :class:`~synthcheck.attacks.adaptive.LikelihoodTerm`, small-edit targets.
-``adaptive-xcorr``
-    The adaptive attack with the paper's :class:`~synthcheck.attacks.adaptive.CorrelationTerm`, fixed target.
-``adaptive-dtw``
-    The adaptive attack with the ``voices-dtw`` detector's :class:`~synthcheck.attacks.adaptive.DtwTerm`
-    (8 voices, exact subgradient along the DTW path), fixed target.
-``adaptive-combined``
-    The adaptive attack against ``likelihood+voices-dtw``: :class:`~synthcheck.attacks.adaptive.AllOfTerm` of the
-    judge's likelihood and the 8-voice DTW, small-edit targets (the attacker's best choice against the judge).
+Stages are the attack kinds of :mod:`synthcheck.attacks.kinds` (each a batched attack on the protected
+recogniser, every item of every source in one batch): ``targeted``, ``small-edit`` and the adaptive ones.
 
 Every stage's adversarials are cached (``<work_dir>/<stage>.npz`` + ``.json``), so an interrupted run resumes
 at the first unfinished stage. Each detector configuration then scores the clean clips (calibration: all
@@ -37,21 +22,12 @@ from typing import Any
 import numpy as np
 
 from synthcheck.asr.base import Recognizer
-from synthcheck.attacks.adaptive import (
-    AdaptiveAttackConfig,
-    AdaptiveTargetedAttack,
-    AllOfTerm,
-    CorrelationTerm,
-    DetectorTerm,
-    DtwTerm,
-    LikelihoodTerm,
-    small_edit_target,
-)
-from synthcheck.attacks.base import Attack, AttackProgress, AttackResult
-from synthcheck.attacks.targeted import TargetedAttack, TargetedAttackConfig
+from synthcheck.attacks.base import AttackProgress, AttackResult
+from synthcheck.attacks.adaptive import AdaptiveAttackConfig
+from synthcheck.attacks.kinds import ATTACK_KINDS, REFERENCE_KIND, attack_target, build_attack
 from synthcheck.audio.metrics import fitted_snr_db, word_error_rate
 from synthcheck.cache import atomic_write_bytes, content_key
-from synthcheck.detect.configs import DETECTOR_CONFIGS, PAPER_VOICE, independent_judge, resolve_config_name
+from synthcheck.detect.configs import DETECTOR_CONFIGS, resolve_config_name
 from synthcheck.detect.voice_search import DEFAULT_VOICES
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.detectors import (
@@ -61,16 +37,15 @@ from synthcheck.experiments.detectors import (
     score_items,
     standard_configs,
 )
+from synthcheck.experiments.config import PAPER_TARGET
 from synthcheck.jsonable import json_safe
 
 log = logging.getLogger(__name__)
 
-#: The non-adaptive target phrase (Carlini & Wagner's).
-FIXED_TARGET = "he travels the fastest who travels alone"
-#: Attack stages in run order.
-STAGES = ("targeted", "small-edit", "adaptive-likelihood", "adaptive-xcorr", "adaptive-dtw", "adaptive-combined")
-#: Stages whose target is a one-word edit of the clause.
-SMALL_EDIT_STAGES = frozenset({"small-edit", "adaptive-likelihood", "adaptive-combined"})
+#: The non-adaptive target phrase (Carlini & Wagner's, the paper's).
+FIXED_TARGET = PAPER_TARGET
+#: Attack stages in run order (the attack kinds).
+STAGES = ATTACK_KINDS
 
 
 @dataclass
@@ -179,33 +154,9 @@ def load_clips(recognizer: Recognizer, sources: Sequence[str], n: int, rng: np.r
     return clips
 
 
-def build_attack(stage: str, recognizer: Recognizer, settings: AdaptiveEvalSettings) -> Attack:
-    """The attack of ``stage`` against ``recognizer`` (adaptive stages know the detector and its threshold)."""
-    from synthcheck.asr.registry import get_recognizer
-    from synthcheck.tts import synthesizer_from_id
-
-    common = dict(max_steps=settings.steps, stop_db_x=settings.stop_db_x, time_budget_s=settings.stage_budget_s,
-                  seed=settings.seed)
-    if stage in ("targeted", "small-edit"):
-        return TargetedAttack(recognizer, TargetedAttackConfig(**common))
-    config = AdaptiveAttackConfig(**common, detector_weight=settings.detector_weight)
-    judge = get_recognizer(f"whisper-{independent_judge(recognizer.name)}")
-    likelihood = LikelihoodTerm(judge, DETECTOR_CONFIGS[resolve_config_name("likelihood", recognizer.name)].threshold)
-    dtw = DtwTerm(DETECTOR_CONFIGS["voices-dtw"].threshold, DETECTOR_CONFIGS["voices-dtw"].voices)
-    terms: dict[str, DetectorTerm] = {
-        "adaptive-likelihood": likelihood,
-        "adaptive-xcorr": CorrelationTerm(synthesizer_from_id(PAPER_VOICE), DETECTOR_CONFIGS["paper"].threshold),
-        "adaptive-dtw": dtw,
-        "adaptive-combined": AllOfTerm([likelihood, dtw]),
-    }
-    return AdaptiveTargetedAttack(recognizer, terms[stage], config)
-
-
 def stage_targets(stage: str, clips: Sequence[Clip]) -> list[str]:
     """The target text of every clip in ``stage``."""
-    if stage in SMALL_EDIT_STAGES:
-        return [small_edit_target(c.text) for c in clips]
-    return [FIXED_TARGET] * len(clips)
+    return [attack_target(stage, c.text, FIXED_TARGET) for c in clips]
 
 
 def run_stage(
@@ -220,7 +171,10 @@ def run_stage(
     path = work_dir / f"{stage}.npz"
     if path.exists():
         return StageOutcome(stage, _load_results(path), list(clips))
-    attack = build_attack(stage, recognizer, settings)
+    config = AdaptiveAttackConfig(max_steps=settings.steps, stop_db_x=settings.stop_db_x,
+                                  time_budget_s=settings.stage_budget_s, seed=settings.seed,
+                                  detector_weight=settings.detector_weight)
+    attack = build_attack(stage, recognizer, config)
     results = attack.run([c.audio for c in clips], stage_targets(stage, clips), seed=settings.seed, progress=progress)
     _save_results(path, results)
     return StageOutcome(stage, results, list(clips))
@@ -328,23 +282,18 @@ def stage_table(evaluation: AdaptiveEvaluation) -> str:
     return "\n".join(lines)
 
 
-#: For each adaptive stage, the non-adaptive stage with the same targets: its perturbation is the "budget".
-REFERENCE_STAGE = {"adaptive-likelihood": "small-edit", "adaptive-xcorr": "targeted", "adaptive-dtw": "targeted",
-                   "adaptive-combined": "small-edit"}
-
-
 def evasion_rows(evaluation: AdaptiveEvaluation) -> list[dict[str, Any]]:
     """Per adaptive stage, source and detector: how often the adaptive attacker evades, and at what size.
 
     ``evaded`` counts attacked clips whose adversarial fooled the recogniser *and* scored at or above the
     detector's clean-calibrated threshold; ``median_snr_db``/``median_db_x`` are over those. ``within_budget``
     counts the evading clips whose perturbation (dB_x, L∞) is no larger than the non-adaptive attack's on the
-    same clip (:data:`REFERENCE_STAGE`) — the evasion rate at the non-adaptive attack's budget (a clip the
+    same clip (:data:`~synthcheck.attacks.kinds.REFERENCE_KIND`) — the evasion rate at the non-adaptive attack's budget (a clip the
     non-adaptive attack did not break has no budget).
     """
     by_clip = {(row["stage"], row["source"], row["key"]): row for row in evaluation.items}
     rows = []
-    for stage, reference in REFERENCE_STAGE.items():
+    for stage, reference in REFERENCE_KIND.items():
         if stage not in evaluation.stages:
             continue
         for source, summary in evaluation.stages[stage].items():

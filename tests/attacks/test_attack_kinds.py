@@ -1,0 +1,52 @@
+"""Every attack kind builds the attack it documents (term names, thresholds, targets)."""
+
+from __future__ import annotations
+
+import pytest
+
+from synthcheck.asr.registry import get_recognizer
+from synthcheck.attacks.adaptive import AdaptiveAttackConfig, AdaptiveTargetedAttack, AllOfTerm, DtwTerm
+from synthcheck.attacks.kinds import ATTACK_KINDS, REFERENCE_KIND, attack_target, build_attack, check_attack_kinds
+from synthcheck.attacks.targeted import TargetedAttack
+from synthcheck.detect import DETECTOR_CONFIGS
+from synthcheck.errors import BadInputError
+from synthcheck.experiments.adaptive_eval import FIXED_TARGET, STAGES
+
+EXPECTED_TERMS = {
+    "adaptive-likelihood": "likelihood-base",
+    "adaptive-xcorr": "xcorr-paper",
+    "adaptive-dtw": "voices-dtw",
+    "adaptive-combined": "likelihood-base+voices-dtw",
+}
+
+
+@pytest.mark.parametrize("kind", ATTACK_KINDS)
+def test_kind_builds_its_attack(kind: str) -> None:
+    attack = build_attack(kind, get_recognizer("whisper-tiny.en"), AdaptiveAttackConfig(max_steps=7, detector_weight=2.0))
+    assert attack.config.max_steps == 7
+    if kind in ("targeted", "small-edit"):
+        assert type(attack) is TargetedAttack and not hasattr(attack.config, "detector_weight")
+        return
+    assert isinstance(attack, AdaptiveTargetedAttack) and attack.term.name == EXPECTED_TERMS[kind]
+    assert attack.config.detector_weight == 2.0
+    assert REFERENCE_KIND[kind] in ("targeted", "small-edit")
+
+
+def test_combined_kind_attacks_both_members_at_their_thresholds() -> None:
+    term = build_attack("adaptive-combined", get_recognizer("whisper-tiny.en"), AdaptiveAttackConfig()).term
+    assert isinstance(term, AllOfTerm) and term.threshold == 1.0
+    likelihood, dtw = term.members
+    assert likelihood.threshold == DETECTOR_CONFIGS["likelihood-base"].threshold
+    assert isinstance(dtw, DtwTerm) and dtw.threshold == DETECTOR_CONFIGS["voices-dtw"].threshold
+    assert dtw.voices == DETECTOR_CONFIGS["voices-dtw"].voices
+
+
+def test_targets_small_edits_for_the_judge_kinds_fixed_otherwise() -> None:
+    assert attack_target("adaptive-combined", "It was the best of times", FIXED_TARGET) == "it was the best of dimes"
+    assert attack_target("adaptive-dtw", "It was the best of times", FIXED_TARGET) == FIXED_TARGET
+    assert STAGES == ATTACK_KINDS
+
+
+def test_unknown_kind_is_one_clear_error() -> None:
+    with pytest.raises(BadInputError, match="unknown attack 'gradient-free'; choose from: targeted, small-edit"):
+        check_attack_kinds(["targeted", "gradient-free"])
