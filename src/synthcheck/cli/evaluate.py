@@ -1,4 +1,5 @@
-"""``synthcheck evaluate-detectors``: detectors against real non-adaptive and adaptive attacks, as tables."""
+"""``synthcheck evaluate-detectors``: detectors against real non-adaptive and adaptive attacks, as tables and an
+HTML report; ``synthcheck report-detectors`` re-renders the report of a saved results file."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from synthcheck.cli.progress import PlainProgressLines
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``evaluate-detectors`` sub-command to ``app``."""
+    """Add the ``evaluate-detectors`` and ``report-detectors`` sub-commands to ``app``."""
     app.command("evaluate-detectors")(evaluate_detectors)
+    app.command("report-detectors")(report_detectors)
 
 
 def evaluate_detectors(
@@ -37,7 +39,8 @@ def evaluate_detectors(
 ) -> None:
     """Attack clauses (fixed target, small edits, adaptive to the detectors) and score every detector.
 
-    Finished stages are cached under runs/detectors-<hash>/ and reused when the command is run again.
+    Finished stages are cached under runs/detectors-<hash>/ and reused when the command is run again. The HTML
+    report is written next to the results JSON (same name, .html).
     """
     import synthcheck
     from synthcheck.experiments.adaptive_eval import (
@@ -49,6 +52,7 @@ def evaluate_detectors(
         stage_table,
     )
     from synthcheck.experiments.detectors import markdown_table
+    from synthcheck.report.detectors_report import write_detectors_report
 
     settings = AdaptiveEvalSettings(
         recognizer=recognizer, sources=tuple(dataset), detectors=tuple(d for d in detectors.split(",") if d),
@@ -77,6 +81,7 @@ def evaluate_detectors(
                                                 "python": platform.python_version()}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2))
+    err.print(f"report written to {write_detectors_report(path)}", markup=False, highlight=False, soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(payload, indent=2))
         return
@@ -90,3 +95,13 @@ def evaluate_detectors(
     out.print("\n## Theorem 1.3 estimate\n")
     out.print(bound_table(result), markup=False)
     err.print(f"results written to {path}")
+
+
+def report_detectors(
+    results: Path = typer.Argument(..., help="Results JSON written by evaluate-detectors."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="HTML file (default: RESULTS with .html)."),
+) -> None:
+    """Re-render the HTML report of a saved ``evaluate-detectors`` results file; prints the page's path."""
+    from synthcheck.report.detectors_report import write_detectors_report
+
+    typer.echo(write_detectors_report(results, output))

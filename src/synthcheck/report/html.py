@@ -40,7 +40,7 @@ _PLAYERS = (
     ("attack", "adversarial", "y2 (adversarial)"),
     ("attack", "adversarial_resynth", "TTS(t2)"),
 )
-_STYLE = """
+STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1800px}
 h1{font-size:1.5em} h2{font-size:1.2em;margin-top:28px}
 .summary{display:flex;flex-wrap:wrap;gap:12px;border:1px solid #bbb;border-radius:8px;padding:12px;background:#f4f7fb}
@@ -98,8 +98,8 @@ def render_report(
     groups = group_metrics(records, config.threshold)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>synthcheck report: {_e(title)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>synthcheck: adversarial detection by re-synthesis &mdash; run {_e(title)}</h1>",
+        f"<title>synthcheck report: {esc(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>synthcheck: adversarial detection by re-synthesis &mdash; run {esc(title)}</h1>",
         _summary(metrics, wall_seconds, config),
         _detector_table(detectors),
     ]
@@ -109,30 +109,31 @@ def render_report(
         parts.append(_item_table(group, [r for r in records if r.spec.group == group], audio, len(groups) > 1,
                                  config.primary_detector))
     parts.append("<h2>Plots</h2><div class='plots'>")
-    parts.extend(f"<img alt='{_e(name)}' src='data:image/png;base64,{_b64(png)}'>" for name, png in plots.items())
+    parts.extend(f"<img alt='{esc(name)}' src='data:image/png;base64,{b64(png)}'>" for name, png in plots.items())
     parts.append("</div>")
     parts.append("<h2>Configuration</h2><pre id='config'>"
-                 f"{_e(json.dumps(config.to_dict(), indent=2))}</pre>")
-    parts.append(f"<p>config hash <code>{_e(config.config_hash())}</code></p>")
-    parts.append(f"<h2>Versions</h2><pre id='versions'>{_e(json.dumps(dict(versions), indent=2))}</pre>")
+                 f"{esc(json.dumps(config.to_dict(), indent=2))}</pre>")
+    parts.append(f"<p>config hash <code>{esc(config.config_hash())}</code></p>")
+    parts.append(f"<h2>Versions</h2><pre id='versions'>{esc(json.dumps(dict(versions), indent=2))}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 def _summary(m: ExperimentMetrics, wall_seconds: float, config: ExperimentConfig) -> str:
     cells = [
-        ("detection rate", _pct(m.detection_rate), f"{m.n_attack_success} successful attacks"),
-        ("false-positive rate", _pct(m.false_positive_rate), f"{m.n_clean} clean items"),
-        ("AUC", _num(m.auc, 3), "adversarial vs clean"),
-        ("median SNR", _num(m.median_snr_db, 1, " dB"), f"median dB_x {_num(m.median_db_x, 1)}"),
-        ("attack success", _pct(m.attack_success_rate), f"{m.n_attack_success}/{m.n_attacked} attacked"),
+        ("detection rate", fmt_pct(m.detection_rate), f"{m.n_attack_success} successful attacks"),
+        ("false-positive rate", fmt_pct(m.false_positive_rate), f"{m.n_clean} clean items"),
+        ("AUC", fmt_num(m.auc, 3), "adversarial vs clean"),
+        ("median SNR", fmt_num(m.median_snr_db, 1, " dB"), f"median dB_x {fmt_num(m.median_db_x, 1)}"),
+        ("attack success", fmt_pct(m.attack_success_rate), f"{m.n_attack_success}/{m.n_attacked} attacked"),
         ("items", str(m.n_items), f"{m.n_clean_misrecognized} clean misrecognised "
                                   f"({m.false_positives_misrecognized} of them flagged)"),
         ("wall time", _duration(wall_seconds), f"recogniser {config.recognizer}"),
         ("threshold", f"{config.threshold:g}", f"primary detector {config.primary_detector}"),
         ("dataset", config.dataset, _source_note(config)),
     ]
-    body = "".join(f"<div>{_e(label)}<b>{_e(value)}</b><small>{_e(note)}</small></div>" for label, value, note in cells)
+    body = "".join(f"<div>{esc(label)}<b>{esc(value)}</b><small>{esc(note)}</small></div>"
+                   for label, value, note in cells)
     return f"<h2>Summary</h2><section class='summary' id='summary'>{body}</section>"
 
 
@@ -147,27 +148,27 @@ def _detector_table(rows: Sequence[DetectorMetrics]) -> str:
     head = ("detector", "dataset", "clean", "adversarial", "threshold", "detection rate", "false-positive rate",
             "AUC", f"threshold at {target} FPR", "FPR there", "FPR there (leave-one-out)", "detection rate there")
     body = "".join(
-        f"<tr class='detector' data-detector='{_e(m.detector)}'>" + "".join(f"<td>{_e(v)}</td>" for v in (
-            m.detector, m.dataset, m.n_clean, m.n_adversarial, _num(m.threshold, 3), _pct(m.detection_rate),
-            _pct(m.false_positive_rate), _num(m.auc, 3), _num(m.calibrated_threshold, 3), _pct(m.calibrated_fpr),
-            _pct(m.calibrated_fpr_loo), _pct(m.calibrated_detection_rate))) + "</tr>"
+        f"<tr class='detector' data-detector='{esc(m.detector)}'>" + "".join(f"<td>{esc(v)}</td>" for v in (
+            m.detector, m.dataset, m.n_clean, m.n_adversarial, fmt_num(m.threshold, 3), fmt_pct(m.detection_rate),
+            fmt_pct(m.false_positive_rate), fmt_num(m.auc, 3), fmt_num(m.calibrated_threshold, 3),
+            fmt_pct(m.calibrated_fpr), fmt_pct(m.calibrated_fpr_loo), fmt_pct(m.calibrated_detection_rate))) + "</tr>"
         for m in rows
     )
     return (f"<h2>Detectors</h2><p>The first is the primary detector of the summary; thresholds in the last "
-            f"columns are calibrated on this run's clean scores for a {_e(target)} false-positive rate.</p>"
-            f"<table id='detectors'><thead><tr>{''.join(f'<th>{_e(h)}</th>' for h in head)}</tr></thead>"
+            f"columns are calibrated on this run's clean scores for a {esc(target)} false-positive rate.</p>"
+            f"<table id='detectors'><thead><tr>{''.join(f'<th>{esc(h)}</th>' for h in head)}</tr></thead>"
             f"<tbody>{body}</tbody></table>")
 
 
 def _group_table(groups: Mapping[str, ExperimentMetrics]) -> str:
     head = ("cell", "items", "attack success", "detection rate", "false-positive rate", "AUC", "median SNR (dB)")
     rows = "".join(
-        "<tr class='group'>" + "".join(f"<td>{_e(v)}</td>" for v in (
-            group, m.n_items, _pct(m.attack_success_rate), _pct(m.detection_rate), _pct(m.false_positive_rate),
-            _num(m.auc, 3), _num(m.median_snr_db, 1))) + "</tr>"
+        "<tr class='group'>" + "".join(f"<td>{esc(v)}</td>" for v in (
+            group, m.n_items, fmt_pct(m.attack_success_rate), fmt_pct(m.detection_rate), fmt_pct(m.false_positive_rate),
+            fmt_num(m.auc, 3), fmt_num(m.median_snr_db, 1))) + "</tr>"
         for group, m in groups.items()
     )
-    return (f"<h2>Per (voice, SNR)</h2><table id='groups'><thead><tr>{''.join(f'<th>{_e(h)}</th>' for h in head)}"
+    return (f"<h2>Per (voice, SNR)</h2><table id='groups'><thead><tr>{''.join(f'<th>{esc(h)}</th>' for h in head)}"
             f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
@@ -177,7 +178,7 @@ def _item_table(group: str, records: Sequence[ItemRecord], audio: Mapping[str, b
             "attack", "WER t2 vs target", "WER t2 vs s", "scores adversarial", "adversarial verdict",
             "dB_x", "SNR (dB)", "audio")
     rows = "".join(_item_row(r, audio, primary) for r in records)
-    title = f"<h2>Sentences: {_e(group)}</h2>" if titled else "<h2>Sentences</h2>"
+    title = f"<h2>Sentences: {esc(group)}</h2>" if titled else "<h2>Sentences</h2>"
     return (f"{title}<table class='items'><thead><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr></thead>"
             f"<tbody>{rows}</tbody></table>")
 
@@ -185,23 +186,23 @@ def _item_table(group: str, records: Sequence[ItemRecord], audio: Mapping[str, b
 def _item_row(record: ItemRecord, audio: Mapping[str, bytes], primary: str) -> str:
     clean, attack = record.clean or {}, record.attack or {}
     cells = [
-        _e(record.spec.index + 1),
-        _e(record.spec.sentence),
-        _e(clean.get("transcript", "")),
-        _e(_num(clean.get("wer"), 2)),
+        esc(record.spec.index + 1),
+        esc(record.spec.sentence),
+        esc(clean.get("transcript", "")),
+        esc(fmt_num(clean.get("wer"), 2)),
         _scores(clean, primary),
         _verdict(clean),
-        _e(attack.get("transcript", "")),
-        _e("" if not attack else ("success" if attack["success"] else "failed")),
-        _e(_num(attack.get("wer_target"), 2)),
-        _e(_num(attack.get("wer_source"), 2)),
+        esc(attack.get("transcript", "")),
+        esc("" if not attack else ("success" if attack["success"] else "failed")),
+        esc(fmt_num(attack.get("wer_target"), 2)),
+        esc(fmt_num(attack.get("wer_source"), 2)),
         _scores(attack, primary),
         _verdict(attack),
-        _e(_num(attack.get("db_x"), 1)),
-        _e(_num(attack.get("snr_db"), 1)),
+        esc(fmt_num(attack.get("db_x"), 1)),
+        esc(fmt_num(attack.get("snr_db"), 1)),
         _players(record, audio),
     ]
-    return f"<tr class='item' data-key='{_e(record.spec.key)}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+    return f"<tr class='item' data-key='{esc(record.spec.key)}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
 def _scores(result: dict[str, Any], primary: str) -> str:
@@ -209,8 +210,8 @@ def _scores(result: dict[str, Any], primary: str) -> str:
     if not result:
         return ""
     return "".join(
-        f"<div class='det{'' if d['consistent'] else ' flag'}' data-detector='{_e(name)}'>"
-        f"{_e(name)} {_e(_num(d['score'], 3))}</div>"
+        f"<div class='det{'' if d['consistent'] else ' flag'}' data-detector='{esc(name)}'>"
+        f"{esc(name)} {esc(fmt_num(d['score'], 3))}</div>"
         for name, d in detector_results(result, primary).items()
     )
 
@@ -226,7 +227,7 @@ def _players(record: ItemRecord, audio: Mapping[str, bytes]) -> str:
     for stage, name, label in _PLAYERS:
         rel = ((record.clean if stage == "clean" else record.attack) or {}).get("audio", {}).get(name)
         if rel in audio:
-            out.append(f"{_e(label)}<audio controls preload='none' src='data:audio/wav;base64,{_b64(audio[rel])}'></audio>")
+            out.append(f"{esc(label)}<audio controls preload='none' src='data:audio/wav;base64,{b64(audio[rel])}'></audio>")
     return "".join(out)
 
 
@@ -234,20 +235,24 @@ def _audio_files(records: Sequence[ItemRecord]) -> list[str]:
     return [rel for r in records for stage in (r.clean, r.attack) if stage for rel in stage.get("audio", {}).values()]
 
 
-def _e(value: Any) -> str:
+def esc(value: Any) -> str:
+    """``str(value)`` escaped for HTML text and attribute values (quotes included)."""
     return html.escape(str(value), quote=True)
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
+    """``data`` as base64 text, for ``data:`` URIs."""
     return base64.b64encode(data).decode("ascii")
 
 
-def _num(value: float | None, digits: int, unit: str = "") -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}{unit}"
+def fmt_num(value: float | None, digits: int, unit: str = "", missing: str = "n/a") -> str:
+    """``value`` with ``digits`` decimals and ``unit``; ``missing`` for None, NaN and ±inf."""
+    return missing if value is None or not math.isfinite(value) else f"{value:.{digits}f}{unit}"
 
 
-def _pct(value: float) -> str:
-    return "n/a" if not math.isfinite(value) else f"{100 * value:.0f} %"
+def fmt_pct(value: float | None, missing: str = "n/a") -> str:
+    """A rate in [0, 1] as a whole percentage; ``missing`` for None, NaN and ±inf."""
+    return missing if value is None or not math.isfinite(value) else f"{100 * value:.0f} %"
 
 
 def _duration(seconds: float) -> str:
@@ -255,4 +260,4 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
 
 
-__all__ = ["REPORT_NAME", "render_report", "write_report"]
+__all__ = ["REPORT_NAME", "STYLE", "b64", "esc", "fmt_num", "fmt_pct", "render_report", "write_report"]

@@ -50,7 +50,7 @@ def scores_by_sentence_png(records: Sequence[ItemRecord], threshold: float) -> b
     ax.set_ylabel(r"$\rho_{max}$")
     ax.set_title("Consistency score per sentence (paper Fig. 4)")
     ax.legend(loc="best", fontsize=8)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def roc_png(metrics: Sequence[DetectorMetrics]) -> bytes:
@@ -69,7 +69,7 @@ def roc_png(metrics: Sequence[DetectorMetrics]) -> bytes:
     ax.set_xlabel("false-positive rate (clean flagged)")
     ax.set_ylabel("detection rate (adversarial flagged)")
     ax.set_title("ROC per detector")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def score_histogram_png(records: Sequence[ItemRecord], detectors: Sequence[str], thresholds: Sequence[float]) -> bytes:
@@ -91,7 +91,7 @@ def score_histogram_png(records: Sequence[ItemRecord], detectors: Sequence[str],
         ax.set_title(f"Score distributions: {name}", fontsize=10)
         ax.legend(fontsize=7)
     axes[-1, 0].set_xlabel("score (low = inconsistent)")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _scores(records: Sequence[ItemRecord], kind: str, name: str, primary: str) -> list[float]:
@@ -104,7 +104,8 @@ def _scores(records: Sequence[ItemRecord], kind: str, name: str, primary: str) -
     return [d["score"] for d in found if d]
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
+    """``fig`` as PNG bytes (tight layout, 110 dpi); the figure is closed."""
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
@@ -112,4 +113,4 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["roc_png", "score_histogram_png", "scores_by_sentence_png"]
+__all__ = ["png_bytes", "roc_png", "score_histogram_png", "scores_by_sentence_png"]
