@@ -71,3 +71,33 @@ def test_attack_on_a_recogniser_without_gradients_is_refused_before_any_work(tmp
     assert main(["reproduce", "--quick", "--recognizer", "pocketsphinx", "--run-dir", str(run_dir)]) == 2
     assert "--clean-only" in capsys.readouterr().err
     assert not run_dir.exists()
+
+
+def test_attack_kinds_run_side_by_side_with_their_own_targets(tmp_path, capsys):
+    """--attacks sweeps attack kinds: small-edit items aim at an edit of their sentence, the default kind at the
+    fixed target; the report has one ROC panel per attack and a row per cell."""
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("it was the season of light\n")
+    run_dir = tmp_path / "attacks"
+    argv = ["reproduce", "--attacks", "targeted,small-edit", "--sentences", str(sentences), "--recognizer",
+            "whisper-tiny.en", "--steps", "3", "--detectors", "likelihood,paper", "--seed", "1",
+            "--run-dir", str(run_dir), "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n_items"] == 2 and summary["n_clean"] == 2
+
+    with ResultsStore.read(run_dir) as store:
+        records = {r.spec.attack: r for r in store.records()}
+        assert store.config().attacks == ("targeted", "small-edit")
+    assert records["targeted"].spec.group == "en-US@28dB" and records["small-edit"].spec.group == "en-US@28dB+small-edit"
+    assert records["targeted"].attack["target"] == "he travels the fastest who travels alone"
+    assert records["small-edit"].attack["target"] == "it was the season of night"
+    page = (run_dir / "report.html").read_text()
+    assert page.count("<tr class='group'>") == 2 and "en-US@28dB+small-edit" in page
+
+
+def test_unknown_attack_kind_is_a_one_line_error(tmp_path, capsys):
+    assert main(["reproduce", "--attacks", "targeted,telepathy", "--run-dir", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown attack 'telepathy'" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x").exists()

@@ -41,6 +41,8 @@ _ENGINE = typer.Option(None, "--engine", help="TTS engine (pico2wave, espeak-ng,
 _ATTENUATION = typer.Option(None, "--attenuation", help="Channel gain before the noise, in (0, 1].")
 _RECOGNIZER = typer.Option(None, "--recognizer", "--asr", help="whisper-base, whisper-tiny.en or pocketsphinx.")
 _TARGET = typer.Option(None, "--target", help="Attack target transcript.")
+_ATTACKS = typer.Option(None, "--attacks", help="Comma-separated attack kinds, one sweep cell each (default targeted): "
+                        "targeted, small-edit, adaptive-likelihood, adaptive-xcorr, adaptive-dtw, adaptive-combined.")
 _STEPS = typer.Option(None, "--steps", help="Attack optimisation steps.")
 _BATCH = typer.Option(None, "--batch-size", help="Items per batched attack call.")
 _STOP = typer.Option(None, "--stop-db-x", help="Stop a batch's attack once every item succeeded at or below this dB_x (default -45).")
@@ -72,6 +74,7 @@ def reproduce(
     attenuation: float | None = _ATTENUATION,
     recognizer: str | None = _RECOGNIZER,
     target: str | None = _TARGET,
+    attacks: str | None = _ATTACKS,
     steps: int | None = _STEPS,
     batch_size: int | None = _BATCH,
     stop_db_x: float | None = _STOP,
@@ -87,15 +90,16 @@ def reproduce(
 ) -> None:
     """Run (or resume) the paper's speech experiment and write a self-contained HTML report.
 
-    Lists of voices or SNRs (``--snr 20,28,40 --voice en-US,en-GB``) run the grid as one sweep with one
-    combined report and metrics per cell; ``synthcheck sweep`` is the same command.
+    Lists of voices, SNRs or attack kinds (``--snr 20,28,40 --voice en-US,en-GB``,
+    ``--attacks targeted,adaptive-likelihood``) run the grid as one sweep with one combined report and metrics
+    per cell; ``synthcheck sweep`` is the same command.
     """
     config = _build_config(
         quick, config_file, sentences, tts_engine=engine,
         voices=None if voice is None else parse_list(voice, name="voice"),
         snr_dbs=None if snr is None else parse_float_list(snr, name="snr"),
         attenuation=attenuation, recognizer=recognizer, target=target, attack_steps=steps,
-        attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold, seed=seed, dataset=dataset,
+        attacks=None if attacks is None else parse_list(attacks, name="attacks"), attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold, seed=seed, dataset=dataset,
         detectors=_detector_list(detectors),
     )
     _run(config, run_dir or _default_run_dir(config, quick), as_json, executor, address, new, force, clean_only)
@@ -135,9 +139,9 @@ def _build_config(quick: bool, config_file: Path | None, sentences: Path | None,
 
 def _default_run_dir(config: ExperimentConfig, quick: bool) -> Path:
     """``runs/quick`` or ``runs/paper`` for the stock settings, ``runs/<that>-<hash>`` otherwise (``sweep-<hash>``
-    for a grid of several voices or SNRs)."""
+    for a grid of several voices, SNRs or attacks)."""
     name = "quick" if quick else "paper"
-    if len(config.voices) * len(config.snr_dbs) > 1:
+    if len(config.voices) * len(config.snr_dbs) * len(config.attacks) > 1:
         return RUNS_ROOT / f"sweep-{config.config_hash()[:8]}"
     stock = ExperimentConfig.quick() if quick else ExperimentConfig()
     return RUNS_ROOT / (name if config == stock else f"{name}-{config.config_hash()[:8]}")

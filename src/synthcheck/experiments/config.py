@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -34,13 +35,15 @@ from synthcheck.errors import BadInputError
 from synthcheck.experiments.sources import DATASET_NAMES, RECORDED_DATASETS, TTS_DATASET, select_recorded
 
 PAPER_TARGET = "he travels the fastest who travels alone"
+#: The paper's attack kind (see :mod:`synthcheck.attacks.kinds`).
+DEFAULT_ATTACK = "targeted"
 #: Sentences, recogniser and attack steps of ``--quick`` (the test-sized run).
 QUICK_SENTENCES = 3
 QUICK_RECOGNIZER = "whisper-tiny.en"
 QUICK_ATTACK_STEPS = 150
 #: Fields added after the first stored runs: hashed only when they differ from their default (see the
 #: module docstring), so the default config keeps its hash ``ecf4167424119d65``.
-LATER_FIELDS = ("dataset", "detectors")
+LATER_FIELDS = ("dataset", "detectors", "attacks")
 
 
 def paper_sentences() -> tuple[str, ...]:
@@ -64,20 +67,29 @@ class ItemSpec:
     voice: str
     snr_db: float
     dataset: str = TTS_DATASET
+    attack: str = DEFAULT_ATTACK
 
     @property
     def group(self) -> str:
         """The sweep cell this item belongs to, e.g. ``"en-US@28dB"``."""
-        return group_name(self.voice, self.snr_db, self.dataset)
+        return group_name(self.voice, self.snr_db, self.dataset, self.attack)
+
+    def target(self, fixed_target: str) -> str:
+        """This item's attack target: ``fixed_target``, or for small-edit attack kinds an edit of its sentence."""
+        from synthcheck.attacks.kinds import attack_target
+
+        return attack_target(self.attack, self.sentence, fixed_target)
 
 
-def group_name(voice: str, snr_db: float, dataset: str = TTS_DATASET) -> str:
-    """Name of a (dataset, voice, SNR) sweep cell: ``"en-US@28dB"``, ``"two-cities-human:en-US@28dB"``.
+def group_name(voice: str, snr_db: float, dataset: str = TTS_DATASET, attack: str = DEFAULT_ATTACK) -> str:
+    """Name of a (dataset, voice, SNR, attack) sweep cell: ``"en-US@28dB"``, ``"two-cities-human:en-US@28dB"``,
+    ``"en-US@28dB+adaptive-likelihood"`` (the default ``targeted`` attack is not named).
 
     For a recorded set the voice is the one single-voice detectors re-synthesise with.
     """
     cell = f"{voice}@{snr_db:g}dB"
-    return cell if dataset == TTS_DATASET else f"{dataset}:{cell}"
+    cell = cell if dataset == TTS_DATASET else f"{dataset}:{cell}"
+    return cell if attack == DEFAULT_ATTACK else f"{cell}+{attack}"
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,10 @@ class ExperimentConfig:
     recognizer
         Recogniser name (see :data:`synthcheck.asr.RECOGNIZERS`).
     target
-        The attack's target transcript.
+        The attack's target transcript (attack kinds with small-edit targets edit each sentence instead).
+    attacks
+        Attack kinds (:data:`synthcheck.attacks.kinds.ATTACK_KINDS`, one sweep cell each): the paper's
+        ``targeted`` by default; ``small-edit`` and the adaptive kinds that know a detector run side by side.
     attack_steps, attack_batch_size
         Attack optimisation steps, and how many items one batched attack call handles.
     attack_stop_db_x
@@ -124,6 +139,7 @@ class ExperimentConfig:
     attenuation: float = 0.5
     recognizer: str = "whisper-base"
     target: str = PAPER_TARGET
+    attacks: tuple[str, ...] = (DEFAULT_ATTACK,)
     attack_steps: int = 1000
     attack_batch_size: int = 5
     attack_stop_db_x: float | None = -45.0
@@ -142,6 +158,7 @@ class ExperimentConfig:
         object.__setattr__(self, "voices", tuple(str(v) for v in self.voices))
         object.__setattr__(self, "snr_dbs", tuple(float(s) for s in self.snr_dbs))
         object.__setattr__(self, "detectors", tuple(str(d).strip() for d in self.detectors))
+        object.__setattr__(self, "attacks", tuple(str(a).strip() for a in self.attacks))
         self._validate_detectors()
         if self.threshold is None:
             object.__setattr__(self, "threshold", self.detector_config(self.detectors[0]).threshold)
@@ -163,14 +180,23 @@ class ExperimentConfig:
             raise BadInputError(f"config: comparator_mode {self.comparator_mode!r} is neither paper nor full")
 
     def _validate(self) -> None:
-        if not self.voices or not self.snr_dbs:
-            raise BadInputError("config: give at least one voice and one SNR")
+        from synthcheck.attacks.kinds import check_attack_kinds
+
+        if not self.voices or not self.snr_dbs or not self.attacks:
+            raise BadInputError("config: give at least one voice, one SNR and one attack")
+        try:
+            check_attack_kinds(self.attacks)
+        except BadInputError as exc:
+            raise BadInputError(f"config: {exc}") from None
         if not self.target.strip():
             raise BadInputError("config: the attack target is empty; give a target sentence")
         if self.attack_steps < 1 or self.attack_batch_size < 1:
             raise BadInputError("config: attack_steps and attack_batch_size must be at least 1")
-        if not 0.0 < self.threshold < 1.0:
-            raise BadInputError(f"config: threshold {self.threshold} is outside (0, 1); the paper uses 0.4")
+        # all-of detectors score min_k score_k / threshold_k in [0, inf); the others score in [0, 1]
+        upper = math.inf if self.detector_config(self.primary_detector).members else 1.0
+        if not 0.0 < self.threshold < upper:
+            raise BadInputError(f"config: threshold {self.threshold} is outside (0, {upper:g}) for detector "
+                                f"{self.primary_detector}; the paper uses 0.4")
         if not 0.0 < self.attenuation <= 1.0:
             raise BadInputError(f"config: attenuation {self.attenuation} is outside (0, 1]")
 
@@ -219,7 +245,7 @@ class ExperimentConfig:
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
         """Build from a dict such as :meth:`to_dict` output (missing keys take the defaults)."""
         values = _check_keys(data)
-        for name in ("sentences", "voices", "snr_dbs", "detectors"):
+        for name in ("sentences", "voices", "snr_dbs", "detectors", "attacks"):
             if name in values and isinstance(values[name], (str, int, float)):
                 values[name] = [values[name]]
             if name in values:
@@ -247,10 +273,11 @@ class ExperimentConfig:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
     def items(self) -> list[ItemSpec]:
-        """The work items: every (voice, SNR) cell times every sentence, in a fixed order."""
+        """The work items: every (attack, voice, SNR) cell times every sentence, in a fixed order."""
         return [
-            ItemSpec(key=f"{group_name(voice, snr, self.dataset)}/s{i:02d}", index=i, sentence=sentence, voice=voice,
-                     snr_db=snr, dataset=self.dataset)
+            ItemSpec(key=f"{group_name(voice, snr, self.dataset, attack)}/s{i:02d}", index=i, sentence=sentence,
+                     voice=voice, snr_db=snr, dataset=self.dataset, attack=attack)
+            for attack in self.attacks
             for voice in self.voices
             for snr in self.snr_dbs
             for i, sentence in enumerate(self.sentences)

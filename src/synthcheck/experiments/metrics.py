@@ -6,7 +6,7 @@ negatives.
 
 With several detector configurations (:attr:`ExperimentConfig.detectors`) every stage result holds each
 one's score and verdict under ``"detectors"`` (:func:`detector_results`); :func:`detector_metrics` gives
-one :class:`DetectorMetrics` row per configuration (and per dataset when the records mix them). Results
+one :class:`DetectorMetrics` row per configuration (and per dataset / attack kind when the records mix them). Results
 stored before that key existed count as the primary detector's.
 """
 
@@ -139,7 +139,8 @@ class DetectorMetrics:
     Attributes
     ----------
     detector, dataset
-        Configuration name as given in the config, and the dataset the row covers.
+        Configuration name as given in the config, and the cell the row covers: :data:`ALL_DATASETS`, a
+        dataset, or ``"<dataset> / <attack>"`` when a run mixes attack kinds.
     threshold, detection_rate, false_positive_rate
         The configured threshold and the stored verdicts' rates (successful attacks / clean items flagged).
     auc, roc_fpr, roc_tpr
@@ -183,12 +184,18 @@ def detector_results(result: dict[str, Any], primary: str) -> dict[str, dict[str
 
 
 def detector_metrics(records: Sequence[ItemRecord], detectors: Sequence[str]) -> list[DetectorMetrics]:
-    """A row per detector over all records, then per detector and dataset when the records mix datasets."""
-    datasets = list(dict.fromkeys(r.spec.dataset for r in records))
+    """A row per detector over all records, then per detector and cell when the records mix datasets or attack
+    kinds (cells named ``"<dataset>"`` or ``"<dataset> / <attack>"``)."""
+    several_attacks = len({r.spec.attack for r in records}) > 1
+
+    def cell(record: ItemRecord) -> str:
+        return f"{record.spec.dataset} / {record.spec.attack}" if several_attacks else record.spec.dataset
+
+    cells = list(dict.fromkeys(cell(r) for r in records))
     rows = [_detector_row(records, name, detectors[0], ALL_DATASETS) for name in detectors]
-    if len(datasets) > 1:
-        rows += [_detector_row([r for r in records if r.spec.dataset == dataset], name, detectors[0], dataset)
-                 for dataset in datasets for name in detectors]
+    if len(cells) > 1:
+        rows += [_detector_row([r for r in records if cell(r) == c], name, detectors[0], c)
+                 for c in cells for name in detectors]
     return rows
 
 

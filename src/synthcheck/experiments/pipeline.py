@@ -8,7 +8,8 @@ Stage 1, ``clean`` (one task and one commit per item)
     Stored: clean.wav (x), channel.wav (y1), clean_resynth.wav (TTS(t1)).
 
 Stage 2, ``attack`` (one task per batch of items, one commit per item when its batch finishes)
-    y2 = targeted attack on y1 toward the target (one batched :class:`TargetedAttack` call; the attack's
+    y2 = attack on y1 toward the item's target (one batched call per attack kind, :mod:`synthcheck.attacks.kinds`:
+    the paper's :class:`TargetedAttack` by default, or small-edit / adaptive kinds; the attack's
     own greedy decode of the 16-bit y2 is t2 = ASR(y2)); rho2 = rho_max(TTS(t2), y2); WER(target, t2),
     WER(s, t2); dB_x and SNR of y2 against its perturbation. Stored: adversarial.wav, adversarial_resynth.wav.
 
@@ -170,7 +171,12 @@ def _run_clean_stage(store: ResultsStore, config: ExperimentConfig, executor: Ex
 
 def _run_attack_stage(store: ResultsStore, config: ExperimentConfig, executor: Executor, report: ProgressCallback) -> int:
     specs = config.items()
-    batches = [specs[i : i + config.attack_batch_size] for i in range(0, len(specs), config.attack_batch_size)]
+    batches = [
+        kind_specs[i : i + config.attack_batch_size]
+        for kind in config.attacks
+        for kind_specs in [[s for s in specs if s.attack == kind]]
+        for i in range(0, len(kind_specs), config.attack_batch_size)
+    ]
     steps = config.attack_steps
     total = len(specs) * steps
     done = float(total)
@@ -303,14 +309,18 @@ def run_clean_item(task: CleanTask) -> StageOutput:
 
 
 def run_attack_batch(task: AttackTask) -> list[StageOutput]:
-    """Stage 2 for a batch: one batched targeted attack, then detect on each 16-bit adversarial."""
+    """Stage 2 for a batch (items of one attack kind): one batched attack, then detect on each 16-bit adversarial."""
     from synthcheck.asr import get_recognizer
-    from synthcheck.attacks import TargetedAttack, TargetedAttackConfig
+    from synthcheck.attacks.adaptive import AdaptiveAttackConfig
+    from synthcheck.attacks.kinds import build_attack
     from synthcheck.audio.metrics import word_error_rate
 
     config = task.config
-    attack = TargetedAttack(get_recognizer(config.recognizer), TargetedAttackConfig(max_steps=config.attack_steps, stop_db_x=config.attack_stop_db_x))
-    results = attack.run(task.channel_audio, config.target, seed=task.seed, progress=task.on_step)
+    (kind,) = {spec.attack for spec in task.specs}
+    settings = AdaptiveAttackConfig(max_steps=config.attack_steps, stop_db_x=config.attack_stop_db_x)
+    attack = build_attack(kind, get_recognizer(config.recognizer), settings)
+    targets = [spec.target(config.target) for spec in task.specs]
+    results = attack.run(task.channel_audio, targets, seed=task.seed, progress=task.on_step)
     outputs = []
     for spec, attacked in zip(task.specs, results):
         # The attack's confirming greedy decode of the 16-bit y2 is t2 = ASR(y2): no second decode.
@@ -320,7 +330,8 @@ def run_attack_batch(task: AttackTask) -> list[StageOutput]:
             **_verdict_fields(verdict),
             "detectors": per_detector,
             "success": bool(attacked.success),
-            "wer_target": word_error_rate(config.target, verdict.transcript),
+            "target": attacked.target,
+            "wer_target": word_error_rate(attacked.target, verdict.transcript),
             "wer_source": word_error_rate(spec.sentence, verdict.transcript),
             **{k: summary[k] for k in _ATTACK_FIELDS},
         }

@@ -41,6 +41,8 @@ AUDIO_DIR = "audio"
 #: Files the report writes into a run directory (removed by ``--new``).
 REPORT_FILES = ("report.html", "scores_by_sentence.png", "roc.png", "score_histogram.png")
 STAGES = ("clean", "attack")
+#: Item columns added after runs were first stored, with the value older rows mean (SQL literals).
+_LATER_COLUMNS = {"dataset": "'tts'", "attack": "'targeted'"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,6 +53,7 @@ CREATE TABLE IF NOT EXISTS items (
     voice TEXT NOT NULL,
     snr_db REAL NOT NULL,
     dataset TEXT NOT NULL DEFAULT 'tts',
+    attack TEXT NOT NULL DEFAULT 'targeted',
     clean_attempts INTEGER NOT NULL DEFAULT 0,
     attack_attempts INTEGER NOT NULL DEFAULT 0,
     clean_json TEXT,
@@ -128,7 +131,7 @@ class ResultsStore:
             _wipe(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         store = cls(run_dir)
-        store._add_dataset_column()
+        store._add_later_columns()
         stored_hash = store.meta("config_hash")
         if stored_hash is None:
             store._start(config, versions)
@@ -208,8 +211,9 @@ class ResultsStore:
         """Insert rows for items not yet known (existing rows are left alone)."""
         with self._transaction() as cur:
             cur.executemany(
-                "INSERT OR IGNORE INTO items (key, idx, sentence, voice, snr_db, dataset) VALUES (?, ?, ?, ?, ?, ?)",
-                [(s.key, s.index, s.sentence, s.voice, s.snr_db, s.dataset) for s in specs],
+                "INSERT OR IGNORE INTO items (key, idx, sentence, voice, snr_db, dataset, attack) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(s.key, s.index, s.sentence, s.voice, s.snr_db, s.dataset, s.attack) for s in specs],
             )
 
     def pending(self, stage: str, keys: Iterable[str]) -> list[str]:
@@ -254,14 +258,15 @@ class ResultsStore:
 
     def records(self) -> list[ItemRecord]:
         """All items, in (voice, SNR, sentence index) registration order."""
-        dataset = "dataset" if self._has_dataset_column() else "'tts'"  # runs stored before datasets existed
+        present = self._columns()
+        later = ", ".join(name if name in present else default for name, default in _LATER_COLUMNS.items())
         rows = self._conn.execute(
             "SELECT key, idx, sentence, voice, snr_db, clean_json, attack_json, clean_attempts, attack_attempts, "
-            f"{dataset} FROM items ORDER BY rowid"
+            f"{later} FROM items ORDER BY rowid"
         ).fetchall()
         return [
             ItemRecord(
-                spec=ItemSpec(key=r[0], index=r[1], sentence=r[2], voice=r[3], snr_db=r[4], dataset=r[9]),
+                spec=ItemSpec(key=r[0], index=r[1], sentence=r[2], voice=r[3], snr_db=r[4], dataset=r[9], attack=r[10]),
                 clean=None if r[5] is None else json.loads(r[5]),
                 attack=None if r[6] is None else json.loads(r[6]),
                 clean_attempts=r[7],
@@ -293,17 +298,19 @@ class ResultsStore:
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)
 
-    def _has_dataset_column(self) -> bool:
-        return any(row[1] == "dataset" for row in self._conn.execute("PRAGMA table_info(items)"))
+    def _columns(self) -> set[str]:
+        return {row[1] for row in self._conn.execute("PRAGMA table_info(items)")}
 
-    def _add_dataset_column(self) -> None:
-        """Migrate a database stored before items had a dataset (all of them rendered by TTS).
+    def _add_later_columns(self) -> None:
+        """Migrate a database stored before items had a dataset or an attack kind (:data:`_LATER_COLUMNS`).
 
         Only the writing path (:meth:`open`) migrates; :meth:`read` leaves the file as it is.
         """
-        if not self._has_dataset_column():
+        missing = [name for name in _LATER_COLUMNS if name not in self._columns()]
+        if missing:
             with self._transaction() as cur:
-                cur.execute("ALTER TABLE items ADD COLUMN dataset TEXT NOT NULL DEFAULT 'tts'")
+                for name in missing:
+                    cur.execute(f"ALTER TABLE items ADD COLUMN {name} TEXT NOT NULL DEFAULT {_LATER_COLUMNS[name]}")
 
 
 class _Transaction:

@@ -62,7 +62,7 @@ def write_report(run_dir: str | Path) -> Path:
         overall = [d for d in detectors if d.dataset == ALL_DATASETS]
         plots = {
             FIG4_NAME: scores_by_sentence_png(records, config.threshold),
-            ROC_NAME: roc_png(overall),
+            ROC_NAME: roc_png(detectors),
             HISTOGRAM_NAME: score_histogram_png(records, config.detectors, [d.threshold for d in overall]),
         }
         for name, png in plots.items():
@@ -168,7 +168,7 @@ def _group_table(groups: Mapping[str, ExperimentMetrics]) -> str:
             fmt_num(m.auc, 3), fmt_num(m.median_snr_db, 1))) + "</tr>"
         for group, m in groups.items()
     )
-    return (f"<h2>Per (voice, SNR)</h2><table id='groups'><thead><tr>{''.join(f'<th>{esc(h)}</th>' for h in head)}"
+    return (f"<h2>Per sweep cell (voice, SNR, attack)</h2><table id='groups'><thead><tr>{''.join(f'<th>{esc(h)}</th>' for h in head)}"
             f"</tr></thead><tbody>{rows}</tbody></table>")
 
 

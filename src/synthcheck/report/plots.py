@@ -54,33 +54,40 @@ def scores_by_sentence_png(records: Sequence[ItemRecord], threshold: float) -> b
 
 
 def roc_png(metrics: Sequence[DetectorMetrics]) -> bytes:
-    """ROC of each detector configuration on one plot (adversarial = positive, ranked by -score), with AUCs."""
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
-    curves = [m for m in metrics if m.roc_fpr]
-    for m in curves:
-        ax.step(m.roc_fpr, m.roc_tpr, where="post", label=f"{m.detector} (AUC {m.auc:.3f})")
-    if curves:
-        ax.legend(loc="lower right", fontsize=8)
-    else:
-        ax.text(0.5, 0.5, "needs clean items and\nsuccessful attacks", ha="center", va="center")
-    ax.plot([0, 1], [0, 1], color=_THRESHOLD, linestyle=":")
-    ax.set_xlim(-0.01, 1.01)
-    ax.set_ylim(-0.01, 1.01)
-    ax.set_xlabel("false-positive rate (clean flagged)")
-    ax.set_ylabel("detection rate (adversarial flagged)")
-    ax.set_title("ROC per detector")
+    """ROC of each detector configuration (adversarial = positive, ranked by -score), with AUCs; one panel per
+    cell (:attr:`DetectorMetrics.dataset`: all records, then each dataset / attack kind when a run mixes them)."""
+    cells = list(dict.fromkeys(m.dataset for m in metrics)) or [""]
+    columns = min(len(cells), 3)
+    rows = -(-len(cells) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.4 * rows), squeeze=False)
+    for ax in axes.flat[len(cells):]:
+        ax.set_visible(False)
+    for ax, cell in zip(axes.flat, cells):
+        curves = [m for m in metrics if m.dataset == cell and m.roc_fpr]
+        for m in curves:
+            ax.step(m.roc_fpr, m.roc_tpr, where="post", label=f"{m.detector} (AUC {m.auc:.3f})")
+        if curves:
+            ax.legend(loc="lower right", fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "needs clean items and\nsuccessful attacks", ha="center", va="center")
+        ax.plot([0, 1], [0, 1], color=_THRESHOLD, linestyle=":")
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_xlabel("false-positive rate (clean flagged)")
+        ax.set_ylabel("detection rate (adversarial flagged)")
+        ax.set_title("ROC per detector" if len(cells) == 1 else f"ROC per detector: {cell}", fontsize=10)
     return png_bytes(fig)
 
 
 def score_histogram_png(records: Sequence[ItemRecord], detectors: Sequence[str], thresholds: Sequence[float]) -> bytes:
     """Per detector configuration (one panel each): histograms of clean, adversarial and failed-attack scores
-    on shared bins in [0, 1], with the detector's threshold."""
+    on shared bins from 0 to 1 (or to the largest score: all-of detectors score above 1), with the threshold."""
     fig, axes = plt.subplots(len(detectors), 1, figsize=(6, 0.4 + 2.6 * len(detectors)), squeeze=False)
-    bins = np.linspace(0.0, 1.0, 21)
     for ax, name, threshold in zip(axes[:, 0], detectors, thresholds):
         clean = _scores(records, "clean", name, detectors[0])
         adv = _scores(records, "adversarial", name, detectors[0])
         failed = _scores(records, "failed", name, detectors[0])
+        bins = np.linspace(0.0, max([1.0, *clean, *adv, *failed]), 21)
         ax.hist(clean, bins=bins, alpha=0.6, color=_CLEAN, label=f"clean (n={len(clean)})")
         ax.hist(adv, bins=bins, alpha=0.6, color=_ADVERSARIAL, label=f"adversarial (n={len(adv)})")
         if failed:
