@@ -143,6 +143,13 @@ def test_detect_judges_a_long_human_reading_window_by_window(tmp_path, capsys):
     assert code == 0 and "windows     2 (scores" in out and "decides" in out
 
 
+def test_detect_all_of_detector_shows_each_member(speech_wav, capsys):
+    code, out, _ = run(capsys, "detect", str(speech_wav), "--detector", "likelihood+align")
+    assert code == 0 and "likelihood+align: likelihood-tiny.en+align-pocketsphinx" in out
+    assert out.count("  member    ") == 2 and "align: " in out and "likelihood-tiny.en: " in out
+    assert f"vs {DETECTOR_CONFIGS['align'].threshold:.3f}" in out and "vs threshold 1.000" in out
+
+
 def test_detect_with_a_stranger_threshold_can_flip_the_verdict(speech_wav, capsys):
     code, out, _ = run(capsys, "detect", str(speech_wav), "--json", "--threshold", "1.01")
     data = json.loads(out)

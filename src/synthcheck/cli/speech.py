@@ -152,6 +152,9 @@ def detect(
     out.print(f"transcript  {verdict.transcript!r}  ({verdict.recognizer})")
     out.print(f"detector    {verdict.detector}: {verdict.comparator}, {_rendering_label(verdict)}")
     out.print(f"score       {verdict.score:.3f} vs threshold {verdict.threshold:.3f}")
+    for name, member in verdict.details.get("members", {}).items():
+        mark = "passes" if member["consistent"] else "FAILS"
+        out.print(f"  member    {name}: {member['score']:.3f} vs {member['threshold']:.3f} ({mark})")
     windows = verdict.details.get("windows", [])
     if windows:
         decisive = windows[verdict.details["decisive_window"]]
