@@ -16,11 +16,11 @@ from synthcheck.experiments.detectors import (
     evaluate_configs,
     evaluation_from_scores,
     human_speech_evaluation,
-    leave_one_out_fpr,
     markdown_table,
     standard_configs,
     wrong_transcript_records,
 )
+from synthcheck.experiments.metrics import leave_one_out_fpr
 
 
 @pytest.fixture(scope="module")

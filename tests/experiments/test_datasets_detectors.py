@@ -14,7 +14,7 @@ from experiments.records import record
 from synthcheck.cli import main
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.config import ExperimentConfig, ItemSpec
-from synthcheck.experiments.metrics import compute_metrics, detector_metrics
+from synthcheck.experiments.metrics import compute_metrics, detector_metrics, evaluation_from_scores
 from synthcheck.experiments.sources import recorded_audio
 from synthcheck.experiments.store import DB_NAME, ItemRecord, ResultsStore
 from synthcheck.report import REPORT_NAME, write_report
@@ -103,18 +103,25 @@ def test_detector_metrics_per_configuration_and_per_dataset():
         ("paper", "all"), ("dtw", "all"), ("paper", "tts"), ("dtw", "tts"), ("paper", "alsa-human"),
         ("dtw", "alsa-human")]
     paper, dtw = rows[0], rows[1]
-    assert paper.auc == pytest.approx(compute_metrics(records, 0.4).auc) == 1.0
-    assert (paper.n_clean, paper.n_adversarial) == (4, 3)  # the failed attack is not a positive
+    assert paper.calibrated.auc == pytest.approx(compute_metrics(records, 0.4).auc) == 1.0
+    assert (paper.calibrated.n_clean, paper.calibrated.n_attacked) == (4, 3)  # the failed attack is not a positive
     assert paper.false_positive_rate == 0.25 and paper.detection_rate == 1.0
     # dtw: positives 0.5, 0.2, 0.25 vs negatives 0.8, 0.6, 0.5, 0.2 (lower wins, ties half): 2.5 + 3.5 + 3 of 12
-    assert dtw.auc == pytest.approx(9 / 12) and dtw.threshold == 0.3
+    assert dtw.calibrated.auc == pytest.approx(9 / 12) and dtw.threshold == 0.3
     assert dtw.detection_rate == pytest.approx(2 / 3) and dtw.false_positive_rate == 0.25
     # calibrated at 5 % on four clean scores: floor(0.2) = 0 flagged allowed -> the lowest clean score
-    assert dtw.calibrated_threshold == 0.2 and dtw.calibrated_fpr == 0.0
-    assert dtw.calibrated_detection_rate == 0.0  # no adversarial dtw score is below 0.2
+    assert dtw.calibrated.threshold == 0.2 and dtw.calibrated.fpr == 0.0 and dtw.calibrated.target_fpr == 0.05
+    assert dtw.calibrated.detection_rate == 0.0  # no adversarial dtw score is below 0.2
+    # the calibrated numbers are exactly the detector evaluation of the same scores
+    assert dtw.calibrated == evaluation_from_scores([0.8, 0.6, 0.5, 0.2], [0.5, 0.2, 0.25], config="dtw",
+                                                    source="all", proxy=False, latency_per_second=math.nan)
     alsa_dtw = rows[5]  # clean 0.5, 0.2; the one successful attack 0.25
-    assert (alsa_dtw.n_clean, alsa_dtw.n_adversarial, alsa_dtw.calibrated_detection_rate) == (2, 1, 0.0)
-    assert math.isnan(rows[4].calibrated_fpr_loo) is False and alsa_dtw.auc == 0.5
+    calibrated = alsa_dtw.calibrated
+    assert (calibrated.n_clean, calibrated.n_attacked, calibrated.detection_rate) == (2, 1, 0.0)
+    assert math.isnan(rows[4].calibrated.fpr_loo) is False and calibrated.auc == 0.5
+    row = alsa_dtw.to_dict()
+    assert (row["detector"], row["dataset"], row["threshold"]) == ("dtw", "alsa-human", 0.3)
+    assert row["calibrated"]["attacked_scores"] == [0.25] and row["calibrated"]["latency_per_second"] is None
 
 
 def old_store(run_dir, clean_score: float = 0.9) -> None:
@@ -147,7 +154,14 @@ def test_an_old_store_loads_reports_and_resumes(tmp_path, capsys):
     assert main(["report", str(run_dir), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["dataset"] == "tts" and summary["detection_rate"] == 1.0
-    assert [d["detector"] for d in summary["detectors"]] == ["paper"] and summary["detectors"][0]["auc"] == 1.0
+    (paper,) = summary["detectors"]
+    assert set(paper) == {"detector", "dataset", "threshold", "detection_rate", "false_positive_rate", "calibrated"}
+    assert (paper["detector"], paper["dataset"], paper["threshold"]) == ("paper", "all", 0.4)
+    assert (paper["detection_rate"], paper["false_positive_rate"]) == (1.0, 0.0)
+    # the calibrated evaluation without its score lists: clean 0.9, 0.9 -> threshold 0.9, both attacks flagged
+    assert paper["calibrated"] == {"config": "paper", "source": "all", "proxy": False, "n_clean": 2, "n_attacked": 2,
+                                   "auc": 1.0, "threshold": 0.9, "target_fpr": 0.05, "fpr": 0.0, "fpr_loo": 0.0,
+                                   "detection_rate": 1.0, "latency_per_second": None}
     page = (run_dir / REPORT_NAME).read_text()
     assert page.count("<tr class='detector'") == 1 and "paper 0.900" in page
     # resuming with today's equivalent config: same hash, nothing pending, the dataset column is added

@@ -22,7 +22,7 @@ from report.test_html_report import CHROMIUM, _chromium
 
 from synthcheck.cli import main
 from synthcheck.experiments.adaptive_eval import FIXED_TARGET, AdaptiveEvalSettings, AdaptiveEvaluation
-from synthcheck.experiments.detectors import evaluation_from_scores
+from synthcheck.experiments.metrics import evaluation_from_scores
 from synthcheck.report.detectors_report import MISSING, render_detectors_report, write_detectors_report
 
 INJECTION = "<script>alert(1)</script>"

@@ -181,7 +181,7 @@ def _render(metrics: ExperimentMetrics, detectors: list[DetectorMetrics], config
         summary = {k: v for k, v in metrics.to_dict().items() if not k.startswith("roc_")}
         summary.update(
             dataset=config.dataset,
-            detectors=[{k: v for k, v in d.to_dict().items() if not k.startswith("roc_")} for d in detectors],
+            detectors=[_detector_summary(d) for d in detectors],
             report=str(report_path), run_dir=str(run_dir), wall_seconds=wall_seconds,
         )
         typer.echo(json.dumps(summary, indent=2))
@@ -210,13 +210,21 @@ def _render(metrics: ExperimentMetrics, detectors: list[DetectorMetrics], config
     console.print(f"report: {report_path}")
 
 
+def _detector_summary(detector: DetectorMetrics) -> dict[str, Any]:
+    """``detector.to_dict()`` without the score lists (the run's store keeps them)."""
+    row = detector.to_dict()
+    row["calibrated"] = {k: v for k, v in row["calibrated"].items() if not k.endswith("_scores")}
+    return row
+
+
 def _detector_table(detectors: list[DetectorMetrics]) -> Table:
     table = Table(title="detectors (the first is primary)")
     for name in ("detector", "dataset", "threshold", "detection rate", "FPR", "AUC", "FPR at 5 % calibrated (LOO)"):
         table.add_column(name, justify="left" if name in ("detector", "dataset") else "right")
     for d in detectors:
         table.add_row(d.detector, d.dataset, _fmt(d.threshold, 3),
-                      _pct(d.detection_rate), _pct(d.false_positive_rate), _fmt(d.auc, 3), _pct(d.calibrated_fpr_loo))
+                      _pct(d.detection_rate), _pct(d.false_positive_rate), _fmt(d.calibrated.auc, 3),
+                      _pct(d.calibrated.fpr_loo))
     return table
 
 

@@ -6,12 +6,14 @@
 from synthcheck.experiments.config import PAPER_TARGET, ExperimentConfig, ItemSpec, read_sentences_file
 from synthcheck.experiments.executors import EXECUTORS, Executor, LocalExecutor, RayExecutor, make_executor
 from synthcheck.experiments.metrics import (
+    DetectorEvaluation,
     DetectorMetrics,
     ExperimentMetrics,
     auc,
     compute_metrics,
     detector_metrics,
     roc_curve,
+    score_roc,
 )
 from synthcheck.experiments.sources import DATASET_NAMES, RECORDED_DATASETS
 from synthcheck.experiments.store import ConfigMismatchError, ItemRecord, ResultsStore
@@ -22,6 +24,7 @@ __all__ = [
     "PAPER_TARGET",
     "RECORDED_DATASETS",
     "ConfigMismatchError",
+    "DetectorEvaluation",
     "DetectorMetrics",
     "ExperimentConfig",
     "ExperimentMetrics",
@@ -37,4 +40,5 @@ __all__ = [
     "make_executor",
     "read_sentences_file",
     "roc_curve",
+    "score_roc",
 ]

@@ -15,6 +15,9 @@ Protocol (the numbers of ``docs/human-speech.md``):
   (each clean item judged with a threshold calibrated on the others);
 * latency: seconds of re-synthesis + comparison per second of input audio (the recogniser's own time is
   not counted — it runs anyway).
+
+The numbers themselves (:class:`DetectorEvaluation`, :func:`evaluation_from_scores`) live in
+:mod:`synthcheck.experiments.metrics`, shared with the ``reproduce`` run report; this module scores clips.
 """
 
 from __future__ import annotations
@@ -22,8 +25,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,12 +33,10 @@ from synthcheck.asr.base import Recognizer
 from synthcheck.audio.channel import AwgnChannel
 from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.audio.metrics import word_error_rate
-from synthcheck.detect.calibration import calibrate_threshold, detection_rate, false_positive_rate
 from synthcheck.detect.configs import DETECTOR_CONFIGS, DetectorConfig, resolve_config_name
 from synthcheck.detect.detector import Detector
 from synthcheck.errors import BadInputError
-from synthcheck.experiments.metrics import auc, roc_curve
-from synthcheck.jsonable import json_safe
+from synthcheck.experiments.metrics import DetectorEvaluation, evaluation_from_scores
 
 log = logging.getLogger(__name__)
 
@@ -91,39 +91,6 @@ def standard_configs(recognizer: str = "whisper-base") -> list[DetectorConfig]:
     return [c for c in DETECTOR_CONFIGS.values() if c.name == judge or not c.comparator.startswith("likelihood-")]
 
 
-@dataclass
-class DetectorEvaluation:
-    """Numbers for one configuration on one set of records (NaN when undefined)."""
-
-    config: str
-    source: str
-    proxy: bool
-    n_clean: int
-    n_attacked: int
-    auc: float
-    threshold: float
-    target_fpr: float
-    fpr: float
-    fpr_loo: float
-    detection_rate: float
-    latency_per_second: float
-    clean_scores: list[float] = field(default_factory=list)
-    attacked_scores: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dictionary (NaN as ``None``)."""
-        return json_safe(asdict(self))
-
-
-def leave_one_out_fpr(clean_scores: Sequence[float], target_fpr: float) -> float:
-    """FPR when each clean score is judged with a threshold calibrated on all the others."""
-    scores = np.asarray(clean_scores, dtype=np.float64)
-    if scores.size < 2:
-        return math.nan
-    flagged = [scores[i] < calibrate_threshold(np.delete(scores, i), target_fpr) for i in range(scores.size)]
-    return float(np.mean(flagged))
-
-
 def score_items(
     detector: Detector,
     items: Sequence[tuple[np.ndarray, str]],
@@ -142,43 +109,6 @@ def score_items(
         if progress is not None:
             progress()
     return scores, busy, audio_seconds
-
-
-def evaluation_from_scores(
-    clean_scores: Sequence[float],
-    attacked_scores: Sequence[float],
-    *,
-    config: str,
-    source: str,
-    proxy: bool,
-    latency_per_second: float,
-    target_fpr: float = 0.05,
-) -> DetectorEvaluation:
-    """AUC, calibrated threshold, FPRs and detection rate from clean and attacked scores (NaN when undefined)."""
-    clean, attacked = [float(s) for s in clean_scores], [float(s) for s in attacked_scores]
-    nan = math.nan
-    threshold = calibrate_threshold(clean, target_fpr) if clean else nan
-    area = nan
-    if clean and attacked:
-        labels = np.r_[np.zeros(len(clean), bool), np.ones(len(attacked), bool)]
-        fpr_curve, tpr_curve, _ = roc_curve(labels, -np.r_[clean, attacked])
-        area = auc(fpr_curve, tpr_curve)
-    return DetectorEvaluation(
-        config=config,
-        source=source,
-        proxy=proxy,
-        n_clean=len(clean),
-        n_attacked=len(attacked),
-        auc=area,
-        threshold=threshold,
-        target_fpr=target_fpr,
-        fpr=false_positive_rate(clean, threshold) if clean else nan,
-        fpr_loo=leave_one_out_fpr(clean, target_fpr),
-        detection_rate=detection_rate(attacked, threshold) if clean and attacked else nan,
-        latency_per_second=latency_per_second,
-        clean_scores=clean,
-        attacked_scores=attacked,
-    )
 
 
 def evaluate_detector(

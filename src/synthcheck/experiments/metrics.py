@@ -1,8 +1,16 @@
 """Numbers the paper prints: detection rate, false-positive rate, ROC/AUC, attack distortion.
 
 Scores are rho_max in [0, 1]; a *low* score means "inconsistent", i.e. adversarial. The ROC therefore
-ranks items by ``-score`` with successful adversarial examples as positives and clean channel outputs as
-negatives.
+ranks items by ``-score`` with adversarial examples as positives and clean items as negatives
+(:func:`score_roc`, the one ROC behind every AUC here).
+
+Two records describe one detector configuration on one set of clips. :class:`DetectorEvaluation` holds what
+its clean and attacked scores alone give (AUC, a threshold calibrated for a target FPR, in-sample and
+leave-one-out FPR, detection rate); ``evaluate-detectors`` reports it as is. :class:`DetectorMetrics`, a row of
+``reproduce``, carries one as ``calibrated`` and adds only what a run's stored verdicts know: the configured
+threshold and the rates at it. Both live here, beside the ROC they use, so that
+:mod:`synthcheck.experiments.detectors` (running detectors on clips) and the run report share one
+implementation without an import cycle.
 
 With several detector configurations (:attr:`ExperimentConfig.detectors`) every stage result holds each
 one's score and verdict under ``"detectors"`` (:func:`detector_results`); :func:`detector_metrics` gives
@@ -19,10 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from synthcheck.detect.calibration import calibrate_threshold, detection_rate, false_positive_rate
 from synthcheck.experiments.store import ItemRecord
 from synthcheck.jsonable import json_safe
 
-#: False-positive rate the calibrated thresholds of :class:`DetectorMetrics` aim at.
+#: False-positive rate calibrated thresholds aim at (:func:`evaluation_from_scores`' default, :class:`DetectorMetrics`).
 CALIBRATION_FPR = 0.05
 #: The ``dataset`` of a :class:`DetectorMetrics` row over all records.
 ALL_DATASETS = "all"
@@ -63,6 +72,25 @@ def roc_curve(labels: np.ndarray, decision: np.ndarray) -> tuple[np.ndarray, np.
 def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
     """Area under a ROC curve (trapezoid rule); NaN for an empty curve."""
     return float(np.trapezoid(tpr, fpr)) if len(fpr) > 1 else math.nan
+
+
+def score_roc(clean_scores: Sequence[float], attacked_scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """ROC of attacked (positive) against clean (negative) scores, ranked by ``-score`` (low score = flagged).
+
+    Parameters
+    ----------
+    clean_scores, attacked_scores
+        Detector scores of clean and of adversarial items.
+
+    Returns
+    -------
+    fpr, tpr
+        The curve of :func:`roc_curve`; empty arrays if either list is empty.
+    """
+    clean, attacked = np.asarray(clean_scores, np.float64), np.asarray(attacked_scores, np.float64)
+    labels = np.r_[np.zeros(clean.size, bool), np.ones(attacked.size, bool)]
+    fpr, tpr, _ = roc_curve(labels, -np.r_[clean, attacked])
+    return fpr, tpr
 
 
 @dataclass
@@ -106,8 +134,7 @@ def compute_metrics(records: Sequence[ItemRecord], threshold: float) -> Experime
     successful = [a for a in attacked if a["success"]]
     clean_scores = np.array([c["score"] for c in clean], dtype=np.float64)
     adv_scores = np.array([a["score"] for a in successful], dtype=np.float64)
-    labels = np.r_[np.ones(adv_scores.size, bool), np.zeros(clean_scores.size, bool)]
-    fpr, tpr, _ = roc_curve(labels, -np.r_[adv_scores, clean_scores])
+    fpr, tpr = score_roc(clean_scores, adv_scores)
     recognized = [c for c in clean if c["wer"] == 0.0]
     misrecognized = [c for c in clean if c["wer"] != 0.0]
     return ExperimentMetrics(
@@ -133,44 +160,135 @@ def compute_metrics(records: Sequence[ItemRecord], threshold: float) -> Experime
 
 
 @dataclass
-class DetectorMetrics:
-    """One detector configuration on one dataset (or :data:`ALL_DATASETS`); NaN when undefined.
+class DetectorEvaluation:
+    """Numbers for one configuration on one set of clean and attacked scores (NaN when undefined).
 
     Attributes
     ----------
-    detector, dataset
-        Configuration name as given in the config, and the cell the row covers: :data:`ALL_DATASETS`, a
-        dataset, or ``"<dataset> / <attack>"`` when a run mixes attack kinds.
-    threshold, detection_rate, false_positive_rate
-        The configured threshold and the stored verdicts' rates (successful attacks / clean items flagged).
-    auc, roc_fpr, roc_tpr
-        ROC of successful adversarial examples (positive) against clean items, ranked by ``-score``.
-    calibrated_threshold
-        Threshold calibrated on these clean scores for a :data:`CALIBRATION_FPR` false-positive rate
+    config, source, proxy
+        Configuration name, the clips' source (or cell), and whether the attacked items are the
+        wrong-transcript proxy rather than real attacks.
+    n_clean, n_attacked, clean_scores, attacked_scores
+        The scores the numbers come from (negatives and positives).
+    auc
+        Area under :func:`score_roc`.
+    threshold, target_fpr
+        Threshold calibrated on the clean scores for ``target_fpr``
         (:func:`synthcheck.detect.calibrate_threshold`).
-    calibrated_fpr, calibrated_fpr_loo, calibrated_detection_rate
+    fpr, fpr_loo, detection_rate
         At that threshold: the in-sample FPR (at most the target by construction), the honest leave-one-out
-        FPR (each clean item judged by a threshold calibrated on the others) and the detection rate.
+        FPR (:func:`leave_one_out_fpr`) and the share of attacked items flagged.
+    latency_per_second
+        Seconds of re-synthesis and comparison per second of audio (NaN when not measured).
     """
 
-    detector: str
-    dataset: str
+    config: str
+    source: str
+    proxy: bool
     n_clean: int
-    n_adversarial: int
+    n_attacked: int
+    auc: float
+    threshold: float
+    target_fpr: float
+    fpr: float
+    fpr_loo: float
+    detection_rate: float
+    latency_per_second: float
+    clean_scores: list[float] = field(default_factory=list)
+    attacked_scores: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary (NaN as ``None``)."""
+        return json_safe(asdict(self))
+
+
+def leave_one_out_fpr(clean_scores: Sequence[float], target_fpr: float) -> float:
+    """FPR when each clean score is judged with a threshold calibrated on all the others (NaN below two)."""
+    scores = np.asarray(clean_scores, dtype=np.float64)
+    if scores.size < 2:
+        return math.nan
+    flagged = [scores[i] < calibrate_threshold(np.delete(scores, i), target_fpr) for i in range(scores.size)]
+    return float(np.mean(flagged))
+
+
+def evaluation_from_scores(
+    clean_scores: Sequence[float],
+    attacked_scores: Sequence[float],
+    *,
+    config: str,
+    source: str,
+    proxy: bool,
+    latency_per_second: float,
+    target_fpr: float = CALIBRATION_FPR,
+) -> DetectorEvaluation:
+    """AUC, calibrated threshold, FPRs and detection rate from clean and attacked scores (NaN when undefined).
+
+    Parameters
+    ----------
+    clean_scores, attacked_scores
+        Scores of the clean (negative) and attacked (positive) items.
+    config, source, proxy, latency_per_second
+        Copied to the result (see :class:`DetectorEvaluation`).
+    target_fpr
+        False-positive rate the threshold is calibrated for.
+    """
+    clean, attacked = [float(s) for s in clean_scores], [float(s) for s in attacked_scores]
+    nan = math.nan
+    threshold = calibrate_threshold(clean, target_fpr) if clean else nan
+    return DetectorEvaluation(
+        config=config,
+        source=source,
+        proxy=proxy,
+        n_clean=len(clean),
+        n_attacked=len(attacked),
+        auc=auc(*score_roc(clean, attacked)),
+        threshold=threshold,
+        target_fpr=target_fpr,
+        fpr=false_positive_rate(clean, threshold) if clean else nan,
+        fpr_loo=leave_one_out_fpr(clean, target_fpr),
+        detection_rate=detection_rate(attacked, threshold) if clean and attacked else nan,
+        latency_per_second=latency_per_second,
+        clean_scores=clean,
+        attacked_scores=attacked,
+    )
+
+
+@dataclass
+class DetectorMetrics:
+    """One detector configuration on one cell of a ``reproduce`` run; NaN when undefined.
+
+    Attributes
+    ----------
+    threshold, detection_rate, false_positive_rate
+        The configured threshold (NaN if the verdicts used several) and the stored verdicts' rates at it
+        (successful attacks / clean items flagged).
+    calibrated
+        The evaluation of the cell's scores (successful adversarial examples against clean items): counts,
+        AUC, and the threshold calibrated for :data:`CALIBRATION_FPR` with the rates at it. Its ``config`` and
+        ``source`` are :attr:`detector` and :attr:`dataset`.
+    """
+
     threshold: float
     detection_rate: float
     false_positive_rate: float
-    auc: float
-    calibrated_threshold: float
-    calibrated_fpr: float
-    calibrated_fpr_loo: float
-    calibrated_detection_rate: float
-    roc_fpr: list[float] = field(default_factory=list)
-    roc_tpr: list[float] = field(default_factory=list)
+    calibrated: DetectorEvaluation
+
+    @property
+    def detector(self) -> str:
+        """Configuration name as given in the config."""
+        return self.calibrated.config
+
+    @property
+    def dataset(self) -> str:
+        """The cell: :data:`ALL_DATASETS`, a dataset, or ``"<dataset> / <attack>"`` when a run mixes attack kinds."""
+        return self.calibrated.source
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; NaN becomes ``None``."""
-        return json_safe(asdict(self))
+        """JSON-ready dict (NaN becomes ``None``): ``detector``, ``dataset``, ``threshold``, ``detection_rate``,
+        ``false_positive_rate`` and ``calibrated`` (:meth:`DetectorEvaluation.to_dict`)."""
+        return json_safe({"detector": self.detector, "dataset": self.dataset, "threshold": self.threshold,
+                          "detection_rate": self.detection_rate, "false_positive_rate": self.false_positive_rate,
+                          "calibrated": self.calibrated.to_dict()})
 
 
 def detector_results(result: dict[str, Any], primary: str) -> dict[str, dict[str, Any]]:
@@ -200,34 +318,16 @@ def detector_metrics(records: Sequence[ItemRecord], detectors: Sequence[str]) ->
 
 
 def _detector_row(records: Sequence[ItemRecord], name: str, primary: str, dataset: str) -> DetectorMetrics:
-    from synthcheck.experiments.detectors import evaluation_from_scores  # it imports this module
-
     clean = [detector_results(r.clean, primary).get(name) for r in records if r.clean is not None]
     adversarial = [detector_results(r.attack, primary).get(name) for r in records if r.attack and r.attack["success"]]
     clean, adversarial = [c for c in clean if c], [a for a in adversarial if a]
-    clean_scores = [c["score"] for c in clean]
-    adv_scores = [a["score"] for a in adversarial]
-    labels = np.r_[np.ones(len(adv_scores), bool), np.zeros(len(clean_scores), bool)]
-    fpr, tpr, _ = roc_curve(labels, -np.r_[adv_scores, clean_scores])
-    # The calibrated numbers are those of the detector evaluation (one implementation for both reports).
-    calibrated = evaluation_from_scores(clean_scores, adv_scores, config=name, source=dataset, proxy=False,
-                                        latency_per_second=math.nan, target_fpr=CALIBRATION_FPR)
     thresholds = {c["threshold"] for c in clean + adversarial if "threshold" in c}
     return DetectorMetrics(
-        detector=name,
-        dataset=dataset,
-        n_clean=len(clean),
-        n_adversarial=len(adversarial),
         threshold=thresholds.pop() if len(thresholds) == 1 else math.nan,
         detection_rate=_flagged_rate(adversarial),
         false_positive_rate=_flagged_rate(clean),
-        auc=auc(fpr, tpr),
-        calibrated_threshold=calibrated.threshold,
-        calibrated_fpr=calibrated.fpr,
-        calibrated_fpr_loo=calibrated.fpr_loo,
-        calibrated_detection_rate=calibrated.detection_rate,
-        roc_fpr=fpr.tolist(),
-        roc_tpr=tpr.tolist(),
+        calibrated=evaluation_from_scores([c["score"] for c in clean], [a["score"] for a in adversarial],
+                                          config=name, source=dataset, proxy=False, latency_per_second=math.nan),
     )
 
 
@@ -244,16 +344,18 @@ def _median(values: Sequence[float]) -> float:
     return float(np.median(finite)) if finite else math.nan
 
 
-
-
 __all__ = [
     "ALL_DATASETS",
     "CALIBRATION_FPR",
+    "DetectorEvaluation",
     "DetectorMetrics",
     "ExperimentMetrics",
     "auc",
     "compute_metrics",
     "detector_metrics",
     "detector_results",
+    "evaluation_from_scores",
+    "leave_one_out_fpr",
     "roc_curve",
+    "score_roc",
 ]

@@ -20,13 +20,13 @@ import numpy as np
 
 from synthcheck.cache import atomic_write_bytes
 from synthcheck.errors import BadInputError
-from synthcheck.experiments.metrics import roc_curve
+from synthcheck.experiments.metrics import score_roc
 from synthcheck.report.html import STYLE, b64, esc, fmt_num, fmt_pct
 from synthcheck.report.plots import plt, png_bytes  # plots has chosen the Agg backend
 
 #: How a missing or undefined number is shown.
 MISSING = "–"
-#: Fields every entry of ``evaluations`` must have (a :class:`~synthcheck.experiments.detectors.DetectorEvaluation`).
+#: Fields every entry of ``evaluations`` must have (a :class:`~synthcheck.experiments.metrics.DetectorEvaluation`).
 _EVALUATION_KEYS = ("config", "source", "n_attacked", "auc", "threshold", "fpr", "fpr_loo", "detection_rate",
                     "latency_per_second", "clean_scores", "attacked_scores")
 _STAGE_KEYS = ("n", "successes", "median_db_x", "median_snr_db")
@@ -316,9 +316,7 @@ def _roc_grid_png(grid: _Grid, source: str) -> bytes:
             clean, attacked = (_scores(row, "clean_scores"), _scores(row, "attacked_scores")) if row else ([], [])
             if not clean or not attacked:
                 continue
-            labels = np.r_[np.zeros(len(clean), bool), np.ones(len(attacked), bool)]
-            fpr, tpr, _ = roc_curve(labels, -np.r_[clean, attacked])
-            ax.plot(fpr, tpr, linestyle=("-", "--", "-.", ":")[drawn % 4], linewidth=1.4,
+            ax.plot(*score_roc(clean, attacked), linestyle=("-", "--", "-.", ":")[drawn % 4], linewidth=1.4,
                     label=f"{config} (AUC {_num(row['auc'], 2)})")
             drawn += 1
         if drawn:

@@ -147,17 +147,20 @@ def _detector_table(rows: Sequence[DetectorMetrics]) -> str:
     target = f"{100 * CALIBRATION_FPR:g} %"
     head = ("detector", "dataset", "clean", "adversarial", "threshold", "detection rate", "false-positive rate",
             "AUC", f"threshold at {target} FPR", "FPR there", "FPR there (leave-one-out)", "detection rate there")
-    body = "".join(
-        f"<tr class='detector' data-detector='{esc(m.detector)}'>" + "".join(f"<td>{esc(v)}</td>" for v in (
-            m.detector, m.dataset, m.n_clean, m.n_adversarial, fmt_num(m.threshold, 3), fmt_pct(m.detection_rate),
-            fmt_pct(m.false_positive_rate), fmt_num(m.auc, 3), fmt_num(m.calibrated_threshold, 3),
-            fmt_pct(m.calibrated_fpr), fmt_pct(m.calibrated_fpr_loo), fmt_pct(m.calibrated_detection_rate))) + "</tr>"
-        for m in rows
-    )
+    body = "".join(_detector_row(m) for m in rows)
     return (f"<h2>Detectors</h2><p>The first is the primary detector of the summary; thresholds in the last "
             f"columns are calibrated on this run's clean scores for a {esc(target)} false-positive rate.</p>"
             f"<table id='detectors'><thead><tr>{''.join(f'<th>{esc(h)}</th>' for h in head)}</tr></thead>"
             f"<tbody>{body}</tbody></table>")
+
+
+def _detector_row(m: DetectorMetrics) -> str:
+    c = m.calibrated
+    cells = (m.detector, m.dataset, c.n_clean, c.n_attacked, fmt_num(m.threshold, 3), fmt_pct(m.detection_rate),
+             fmt_pct(m.false_positive_rate), fmt_num(c.auc, 3), fmt_num(c.threshold, 3), fmt_pct(c.fpr),
+             fmt_pct(c.fpr_loo), fmt_pct(c.detection_rate))
+    body = "".join(f"<td>{esc(v)}</td>" for v in cells)
+    return f"<tr class='detector' data-detector='{esc(m.detector)}'>{body}</tr>"
 
 
 def _group_table(groups: Mapping[str, ExperimentMetrics]) -> str:

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from synthcheck.experiments.metrics import DetectorMetrics, detector_results  # noqa: E402
+from synthcheck.experiments.metrics import DetectorMetrics, detector_results, score_roc  # noqa: E402
 from synthcheck.experiments.store import ItemRecord  # noqa: E402
 
 _CLEAN, _ADVERSARIAL, _FAILED, _THRESHOLD = "tab:blue", "tab:red", "tab:gray", "0.35"
@@ -63,9 +63,10 @@ def roc_png(metrics: Sequence[DetectorMetrics]) -> bytes:
     for ax in axes.flat[len(cells):]:
         ax.set_visible(False)
     for ax, cell in zip(axes.flat, cells):
-        curves = [m for m in metrics if m.dataset == cell and m.roc_fpr]
-        for m in curves:
-            ax.step(m.roc_fpr, m.roc_tpr, where="post", label=f"{m.detector} (AUC {m.auc:.3f})")
+        curves = [m.calibrated for m in metrics if m.dataset == cell and m.calibrated.clean_scores
+                  and m.calibrated.attacked_scores]
+        for c in curves:
+            ax.step(*score_roc(c.clean_scores, c.attacked_scores), where="post", label=f"{c.config} (AUC {c.auc:.3f})")
         if curves:
             ax.legend(loc="lower right", fontsize=8)
         else:
