@@ -30,13 +30,8 @@ from synthcheck.cache import atomic_write_bytes, content_key
 from synthcheck.detect.configs import DETECTOR_CONFIGS, resolve_config_name
 from synthcheck.detect.voice_search import DEFAULT_VOICES
 from synthcheck.errors import BadInputError
-from synthcheck.experiments.detectors import (
-    DetectorEvaluation,
-    evaluation_audio,
-    evaluation_from_scores,
-    score_items,
-    standard_configs,
-)
+from synthcheck.experiments.detectors import evaluation_audio, score_items, standard_configs
+from synthcheck.experiments.metrics import DetectorEvaluation, evaluation_from_scores
 from synthcheck.experiments.config import PAPER_TARGET
 from synthcheck.jsonable import json_safe
 
