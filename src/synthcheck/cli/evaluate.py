@@ -85,7 +85,7 @@ def evaluate_detectors(
     if as_json:
         typer.echo(json.dumps(payload, indent=2))
         return
-    out = Console()
+    out = Console(soft_wrap=True)  # markdown tables: never wrap a row
     out.print("## Attack stages\n")
     out.print(stage_table(result), markup=False)
     out.print("\n## Detectors\n")
