@@ -14,7 +14,7 @@ from synthcheck.cli import main
 from synthcheck.audio.windows import split_points
 from synthcheck.cli.speech import DEFAULT_ASR, DEFAULT_DETECT_ASR
 from synthcheck.data.two_cities import librivox_two_cities
-from synthcheck.detect import DETECTOR_CONFIGS
+from synthcheck.detect import DEFAULT_DETECTOR, DETECTOR_CONFIGS
 from synthcheck.examples import example_sentence
 from synthcheck.tts import Pico2Wave
 
@@ -119,11 +119,18 @@ def test_detect_voice_search_names_the_best_take(speech_wav, capsys):
     assert f"vs threshold {DETECTOR_CONFIGS['voices-dtw'].threshold:.3f}" in out
 
 
-def test_detect_default_is_the_likelihood_judge_on_the_example(capsys):
-    code, out, err = run(capsys, "detect", "--seed", "3")
-    assert code == 0
-    assert "built-in example" in err and "seed 3" in err
-    assert f"({DEFAULT_DETECT_ASR})" in out and "likelihood-tiny.en" in out and "no re-synthesis" in out
+def test_detect_default_is_likelihood_and_alignment_on_the_human_example(capsys):
+    code, out, err = run(capsys, "detect")
+    assert code == 0 and "built-in example" in err and "LibriVox" in err
+    assert f"({DEFAULT_DETECT_ASR})" in out and f"{DEFAULT_DETECTOR}: likelihood-tiny.en+align-pocketsphinx" in out
+    assert "vs threshold 1.000" in out and out.count("(passes)") == 2
+    assert "verdict     consistent" in out  # a real reader, heard right by base; both judges agree
+
+
+def test_detect_tts_example_with_the_likelihood_judge(capsys):
+    code, out, err = run(capsys, "detect", "--example", "tts", "--seed", "3", "--detector", "likelihood")
+    assert code == 0 and "pico2wave, 28 dB AWGN, seed 3" in err
+    assert "likelihood-tiny.en" in out and "no re-synthesis" in out
     assert f"vs threshold {DETECTOR_CONFIGS['likelihood-tiny.en'].threshold:.3f}" in out
     assert "verdict     consistent" in out  # Whisper base hears the example right; tiny.en agrees
 
@@ -151,7 +158,7 @@ def test_detect_all_of_detector_shows_each_member(speech_wav, capsys):
 
 
 def test_detect_with_a_stranger_threshold_can_flip_the_verdict(speech_wav, capsys):
-    code, out, _ = run(capsys, "detect", str(speech_wav), "--json", "--threshold", "1.01")
+    code, out, _ = run(capsys, "detect", str(speech_wav), "--json", "--detector", "likelihood", "--threshold", "1.01")
     data = json.loads(out)
     assert code == 0 and data["consistent"] is False and data["threshold"] == 1.01
     assert data["detector"] == "likelihood-tiny.en" and data["synthesizer"] == "none" and data["lag"] is None
@@ -201,7 +208,7 @@ def test_stereo_44khz_is_converted_and_runs(speech_wav, tmp_path, capsys):
     ["transcribe", "{wav}", "--asr", "nosuch"], ["detect", "{wav}", "--asr", "nosuch"],
     ["detect", "--tts", "festival"], ["detect", "--voice", "xx-XX"], ["detect", "--detector", "nope"],
     ["detect", "--detector", "paper", "--comparator", "dtw-mfcc"], ["detect", "--comparator", "euclid"],
-    ["transcribe"], ["detect", "--threshold", "abc"],
+    ["transcribe"], ["detect", "--threshold", "abc"], ["detect", "--example", "robot"],
 ])
 def test_bad_options_are_one_line_and_exit_2(args, speech_wav, capsys):
     code, out, err = run(capsys, *[a.format(wav=speech_wav) for a in args])
@@ -221,4 +228,4 @@ def test_installed_command_detect_json(tmp_path):
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert {"transcript", "score", "threshold", "consistent", "lag", "timings", "detector"} <= set(data)
-    assert data["detector"] == "likelihood-tiny.en"
+    assert data["detector"] == DEFAULT_DETECTOR and set(data["details"]["members"]) == {"likelihood-tiny.en", "align"}

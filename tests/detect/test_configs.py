@@ -54,9 +54,9 @@ def test_likelihood_uses_the_independent_judge(recognizer: str, judge: str) -> N
     assert resolve_config_name("dtw", recognizer) == "dtw"
 
 
-def test_default_is_the_likelihood_alias() -> None:
-    assert DEFAULT_DETECTOR == "likelihood" and DETECTOR_NAMES[0] == "likelihood"
-    assert set(DETECTOR_NAMES[1:]) == set(DETECTOR_CONFIGS)
+def test_default_is_likelihood_and_alignment_and_names_hold_the_alias() -> None:
+    assert DEFAULT_DETECTOR == "likelihood+align" and DETECTOR_CONFIGS[DEFAULT_DETECTOR].members == ("likelihood", "align")
+    assert DETECTOR_NAMES[0] == "likelihood" and set(DETECTOR_NAMES[1:]) == set(DETECTOR_CONFIGS)
 
 
 def test_named_detector_judges_real_speech(sphinx) -> None:

@@ -100,7 +100,8 @@ def detect(
     detector: str | None = typer.Option(
         None, "--detector", metavar="NAME",
         help=f"Detector configuration: {', '.join(DETECTOR_NAMES)}. Default {DEFAULT_DETECTOR} (an independent "
-        "Whisper judges the transcript; best on human voices); 'paper' is the paper's pico2wave + xcorr check.",
+        "Whisper and pocketsphinx must both accept the transcript; best on human voices, calibrated on them — for "
+        "pico2wave speech use 'likelihood'); 'paper' is the paper's pico2wave + xcorr check.",
     ),
     comparator: str | None = typer.Option(
         None, "--comparator",
@@ -114,7 +115,9 @@ def detect(
         None, "--threshold", help="Scores below it are inconsistent (default: the detector's calibrated one)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the example's channel noise (used without FILE)."),
+    example: str = typer.Option("human", "--example", help="Without FILE: the built-in example to check, 'human' "
+                                "(a LibriVox reader) or 'tts' (pico2wave through a 28 dB channel)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the tts example's channel noise (used without FILE)."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Refuse longer files (default 600)."),
 ) -> None:
     """Check whether FILE is consistent with its transcript (exit 0 whatever the verdict).
@@ -127,7 +130,7 @@ def detect(
     from synthcheck.detect import DETECTOR_CONFIGS, custom_config
     from synthcheck.detect.configs import resolve_config_name
     from synthcheck.errors import BadInputError
-    from synthcheck.examples import example_audio, example_sentence
+    from synthcheck.examples import example_audio, example_sentence, human_example_audio
     from synthcheck.tts import get_synthesizer
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -138,7 +141,12 @@ def detect(
         config = custom_config(comparator or "xcorr-paper", get_synthesizer(tts or "pico2wave", voice).id)
     else:
         config = DETECTOR_CONFIGS[resolve_config_name(detector or DEFAULT_DETECTOR, asr)]
-    if audio_path is None:
+    if example not in ("human", "tts"):
+        raise BadInputError(f"--example must be 'human' or 'tts', got {example!r}")
+    if audio_path is None and example == "human":
+        err.print(f"no FILE given: checking the built-in example {example_sentence()!r} (read by a LibriVox volunteer)")
+        audio = human_example_audio()
+    elif audio_path is None:
         err.print(f"no FILE given: checking the built-in example {example_sentence()!r} (pico2wave, 28 dB AWGN, seed {seed})")
         audio = example_audio(seed)
     else:

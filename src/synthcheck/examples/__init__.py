@@ -1,5 +1,6 @@
-"""A built-in example input: the first clause of *A Tale of Two Cities*, spoken by pico2wave through a 28 dB
-AWGN channel. ``synthcheck detect`` uses it when no file is given."""
+"""Built-in example inputs: the first two clauses of *A Tale of Two Cities*, read by a person (the LibriVox
+recording in the ``moonshine-voice`` wheel) or spoken by pico2wave through a 28 dB AWGN channel.
+``synthcheck detect`` uses one of them when no file is given (``--example human|tts``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,15 @@ _SENTENCE = "It was the best of times, it was the worst of times."
 def example_sentence() -> str:
     """The example's text: "It was the best of times, it was the worst of times."."""
     return _SENTENCE
+
+
+def human_example_audio() -> np.ndarray:
+    """The example sentence as the LibriVox reader says it: the first two clauses of the reading, cut at the
+    alignment's clause boundaries (:mod:`synthcheck.data.alignment`) and joined back (2 x ~2.4 s)."""
+    from synthcheck.data.datasets import load_dataset
+
+    first, second = load_dataset("two-cities-human")[:2]
+    return np.concatenate([first.audio, second.audio])
 
 
 def example_audio(seed: int = 0) -> np.ndarray:
