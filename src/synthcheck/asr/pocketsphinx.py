@@ -11,6 +11,17 @@ from synthcheck.audio.io import SAMPLE_RATE, int16_from_float, validate_audio
 from synthcheck.errors import MissingComponentError
 
 
+def decoder_class() -> type:
+    """PocketSphinx's ``Decoder`` class; :class:`MissingComponentError` saying how to install it when absent."""
+    try:
+        from pocketsphinx import Decoder
+    except ImportError:
+        raise MissingComponentError(
+            "pocketsphinx is not installed; install it with: .venv/bin/pip install pocketsphinx==5.1.1"
+        ) from None
+    return Decoder
+
+
 class PocketsphinxRecognizer(Recognizer):
     """PocketSphinx decoder (default en-us acoustic model, CMUdict and 3-gram LM); lower-case output."""
 
@@ -18,13 +29,8 @@ class PocketsphinxRecognizer(Recognizer):
     differentiable = False
 
     def __init__(self) -> None:
-        try:
-            from pocketsphinx import Decoder
-        except ImportError:
-            raise MissingComponentError(
-                "pocketsphinx is not installed; install it with: .venv/bin/pip install pocketsphinx==5.1.1"
-            ) from None
-        self._decoder_class = Decoder
+        self._decoder_class = decoder_class()
+
     def transcribe_batch(self, audios: Sequence[np.ndarray]) -> list[str]:
         """Decode each utterance (1-D float32 at 16 kHz) as one full utterance; silence gives ``""``."""
         return [self._decode(validate_audio(audio, allow_silent=True)) for audio in audios]

@@ -45,7 +45,8 @@ import numpy as np
 
 from synthcheck.audio.io import SAMPLE_RATE, int16_from_float, validate_audio
 from synthcheck.detect.comparators import Comparison, TranscriptComparator
-from synthcheck.errors import BadInputError, MissingComponentError
+from synthcheck.asr.pocketsphinx import decoder_class
+from synthcheck.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +75,7 @@ class AlignmentComparator(TranscriptComparator):
     score_range = (0.0, 1.0)
 
     def __init__(self) -> None:
-        try:
-            from pocketsphinx import Decoder
-        except ImportError:
-            raise MissingComponentError(
-                "pocketsphinx is not installed; install it with: .venv/bin/pip install pocketsphinx==5.1.1"
-            ) from None
-        self._decoder_class = Decoder
+        self._decoder_class = decoder_class()
         self.judge = f"pocketsphinx-{importlib.metadata.version('pocketsphinx')} en-us"
 
     def score_transcript(self, observed: np.ndarray, transcript: str) -> Comparison:
