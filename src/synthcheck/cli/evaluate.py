@@ -4,7 +4,6 @@ HTML report; ``synthcheck report-detectors`` re-renders the report of a saved re
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 
 import typer
@@ -42,7 +41,8 @@ def evaluate_detectors(
     Finished stages are cached under runs/detectors-<hash>/ and reused when the command is run again. The HTML
     report is written next to the results JSON (same name, .html).
     """
-    import synthcheck
+    from synthcheck.detect.voice_search import DEFAULT_VOICES
+    from synthcheck.experiments.pipeline import software_versions
     from synthcheck.experiments.adaptive_eval import (
         STAGES,
         AdaptiveEvalSettings,
@@ -77,8 +77,8 @@ def evaluate_detectors(
         checks = bar.add_task("detector checks", total=None)
         result = run_adaptive_evaluation(settings, Path("runs") / f"detectors-{key}",
                                          attack_progress=on_attack, check_progress=lambda: bar.advance(checks))
-    payload = {**result.to_dict(), "versions": {"synthcheck": getattr(synthcheck, "__version__", "dev"),
-                                                "python": platform.python_version()}}
+    one_voice_per_engine = {voice.partition(":")[0]: voice for voice in DEFAULT_VOICES}.values()
+    payload = {**result.to_dict(), "versions": software_versions(list(one_voice_per_engine))}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2))
     err.print(f"report written to {write_detectors_report(path)}", markup=False, highlight=False, soft_wrap=True)

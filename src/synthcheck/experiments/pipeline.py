@@ -356,18 +356,25 @@ def _detector_fields(verdict: Any) -> dict[str, Any]:
 # --- provenance ----------------------------------------------------------------------------------
 def collect_versions(config: ExperimentConfig) -> dict[str, str]:
     """Python, package and TTS engine versions to store with a run."""
+    return software_versions([f"{config.tts_engine}:{config.voices[0]}"])
+
+
+def software_versions(voices: Sequence[str] = ()) -> dict[str, str]:
+    """Python, platform, the packages that shape results, and the engine version of each ``engine:voice``."""
+    from synthcheck.tts import synthesizer_from_id
+
     versions = {"python": platform.python_version(), "platform": platform.platform()}
     for package in _PACKAGES:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             continue
-    try:
-        from synthcheck.tts import get_synthesizer
-
-        versions[config.tts_engine] = get_synthesizer(config.tts_engine, config.voices[0]).engine_version()
-    except SynthcheckError as exc:
-        log.info("no version for TTS engine %s: %s", config.tts_engine, exc)
+    for voice in voices:
+        engine = voice.partition(":")[0]
+        try:
+            versions[engine] = synthesizer_from_id(voice).engine_version()
+        except SynthcheckError as exc:
+            log.info("no version for TTS engine %s: %s", engine, exc)
     return versions
 
 
@@ -378,6 +385,7 @@ __all__ = [
     "StageOutput",
     "attack_seed",
     "collect_versions",
+    "software_versions",
     "detectors_for",
     "judge",
     "run_attack_batch",
