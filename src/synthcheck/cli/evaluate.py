@@ -25,6 +25,8 @@ def evaluate_detectors(
     detectors: str = typer.Option("", "--detectors", help="Comma-separated configurations (default: all standard ones)."),
     dataset: list[str] = typer.Option(["two-cities-tts", "two-cities-human"], "--dataset", help="Speech set(s)."),
     n: int = typer.Option(3, "--n", help="Clauses attacked per dataset."),
+    offset: int = typer.Option(0, "--offset", help="First clause attacked (another offset: other clauses, same "
+                               "clean calibration; report-detectors pools such runs)."),
     n_clean: int = typer.Option(18, "--n-clean", help="Clean clauses per dataset for threshold calibration."),
     steps: int = typer.Option(300, "--steps", help="Attack steps at most per stage."),
     stop_db_x: float = typer.Option(-45.0, "--stop-db-x", help="Stop a stage once every item succeeded at this dB_x."),
@@ -56,7 +58,7 @@ def evaluate_detectors(
 
     settings = AdaptiveEvalSettings(
         recognizer=recognizer, sources=tuple(dataset), detectors=tuple(d for d in detectors.split(",") if d),
-        n_attack=n, n_clean=n_clean, steps=steps, stop_db_x=stop_db_x, stage_budget_s=stage_budget,
+        n_attack=n, attack_offset=offset, n_clean=n_clean, steps=steps, stop_db_x=stop_db_x, stage_budget_s=stage_budget,
         stages=tuple(x for x in stages.split(",") if x) or (STAGES if adaptive else STAGES[:2]), seed=seed,
     )
     key = settings.key()

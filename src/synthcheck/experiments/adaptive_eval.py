@@ -47,8 +47,10 @@ STAGES = ATTACK_KINDS
 class AdaptiveEvalSettings:
     """What :func:`run_adaptive_evaluation` runs; stored with the results.
 
-    ``n_attack`` clauses per source are attacked, the first ``n_clean`` calibrate the thresholds.
-    ``stage_budget_s`` caps each attack stage's optimisation time (None: ``steps`` only).
+    ``n_attack`` clauses per source are attacked, from clause ``attack_offset`` on (a second run with another
+    offset attacks other clauses against the same clean calibration set, see :func:`pool_evaluations`); the
+    first ``n_clean`` calibrate the thresholds. ``stage_budget_s`` caps each attack stage's optimisation time
+    (None: ``steps`` only).
     """
 
     recognizer: str = "whisper-tiny.en"
@@ -63,17 +65,22 @@ class AdaptiveEvalSettings:
     detector_weight: float = 1.0
     target_fpr: float = 0.05
     seed: int = 0
+    attack_offset: int = 0
 
     def __post_init__(self) -> None:
         if self.n_attack < 1 or self.n_clean < 1:
             raise BadInputError("n_attack and n_clean must be at least 1")
+        if self.attack_offset < 0:
+            raise BadInputError(f"attack_offset must be >= 0, got {self.attack_offset}")
         unknown = set(self.stages) - set(STAGES)
         if unknown:
             raise BadInputError(f"unknown stage(s) {sorted(unknown)}; choose from: {', '.join(STAGES)}")
 
     def key(self) -> str:
         """Content hash of the settings that change the attacks (names the work directory)."""
-        attack_relevant = {k: v for k, v in asdict(self).items() if k not in ("detectors", "stages", "target_fpr")}
+        # attack_offset joined later: left out at 0 so earlier runs keep their key (and their cached stages)
+        attack_relevant = {k: v for k, v in asdict(self).items()
+                           if k not in ("detectors", "stages", "target_fpr") and not (k == "attack_offset" and v == 0)}
         return content_key(json.dumps(attack_relevant, sort_keys=True).encode())[:12]
 
 
@@ -226,8 +233,9 @@ def run_adaptive_evaluation(
     work_dir.mkdir(parents=True, exist_ok=True)
     asr = get_recognizer(settings.recognizer)
     rng = np.random.default_rng(settings.seed)
-    clips = load_clips(asr, settings.sources, max(settings.n_clean, settings.n_attack), rng)
-    attacked = [c for source in settings.sources for c in [c for c in clips if c.source == source][: settings.n_attack]]
+    first, stop = settings.attack_offset, settings.attack_offset + settings.n_attack
+    clips = load_clips(asr, settings.sources, max(settings.n_clean, stop), rng)
+    attacked = [c for source in settings.sources for c in [c for c in clips if c.source == source][first:stop]]
     clean = [c for source in settings.sources for c in [c for c in clips if c.source == source][: settings.n_clean]]
     outcomes = [
         run_stage(stage, asr, attacked, settings, work_dir,
