@@ -100,10 +100,20 @@ def evaluate_detectors(
 
 
 def report_detectors(
-    results: Path = typer.Argument(..., help="Results JSON written by evaluate-detectors."),
+    results: list[Path] = typer.Argument(..., help="Results JSON written by evaluate-detectors (several: pooled)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="HTML file (default: RESULTS with .html)."),
 ) -> None:
-    """Re-render the HTML report of a saved ``evaluate-detectors`` results file; prints the page's path."""
-    from synthcheck.report.detectors_report import write_detectors_report
+    """Re-render the HTML report of a saved ``evaluate-detectors`` results file; prints the page's path.
 
-    typer.echo(write_detectors_report(results, output))
+    Several files (runs over different clauses, ``--offset``) are pooled into one report; ``-o`` names it, and the
+    pooled results are written next to it as JSON.
+    """
+    from synthcheck.errors import BadInputError
+    from synthcheck.report.detectors_report import write_detectors_report, write_pooled_report
+
+    if len(results) == 1:
+        typer.echo(write_detectors_report(results[0], output))
+        return
+    if output is None:
+        raise BadInputError("pooling several results files needs -o OUT.html (the pooled JSON goes next to it)")
+    typer.echo(write_pooled_report(results, output))

@@ -142,6 +142,82 @@ class AdaptiveEvaluation:
             "items": self.items, "bound": self.bound, "evasion": evasion_rows(self),
         })
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AdaptiveEvaluation:
+        """The inverse of :meth:`to_dict` (``None`` numbers back to NaN; the derived ``evasion`` is recomputed)."""
+        def number(value: Any) -> Any:
+            return math.nan if value is None else value
+
+        lists = ("config", "source", "proxy", "clean_scores", "attacked_scores")
+        evaluations = [DetectorEvaluation(**{k: v if k in lists else number(v) for k, v in e.items()})
+                       for e in data["evaluations"]]
+        items = [{**item, "db_x": number(item["db_x"]), "snr_db": number(item["snr_db"])} for item in data["items"]]
+        return cls(settings=data["settings"], stages=data["stages"], evaluations=evaluations, items=items,
+                   bound=data["bound"])
+
+
+def pool_evaluations(parts: Sequence[AdaptiveEvaluation]) -> AdaptiveEvaluation:
+    """One evaluation from runs that attacked different clauses (``attack_offset``) with the same settings.
+
+    The clean calibration scores must be identical across the runs (same clean clips, same seed); attacked scores,
+    items and Theorem 1.3 rows are concatenated and every metric is recomputed (AUC, calibrated threshold,
+    detection, evasion); stage medians are taken over the pooled successful adversarials.
+
+    Raises
+    ------
+    BadInputError
+        Fewer than two runs, settings that differ beyond the clauses attacked, overlapping clauses, or clean
+        scores that differ.
+    """
+    if len(parts) < 2:
+        raise BadInputError("pooling needs at least two evaluate-detectors results")
+    per_run = ("attack_offset", "n_attack", "detectors", "stages")
+    base = {k: v for k, v in parts[0].settings.items() if k not in per_run}
+    for part in parts[1:]:
+        differing = sorted(k for k in base if part.settings.get(k) != base[k])
+        if differing:
+            raise BadInputError(f"cannot pool runs whose settings differ in {', '.join(differing)}")
+    clauses = [set(range(p.settings.get("attack_offset", 0), p.settings.get("attack_offset", 0) + p.settings["n_attack"]))
+               for p in parts]
+    if sum(len(c) for c in clauses) != len(set().union(*clauses)):
+        raise BadInputError("cannot pool runs that attacked the same clauses; give runs with different --offset")
+    pooled = AdaptiveEvaluation(
+        settings={**parts[0].settings, "n_attack": sum(p.settings["n_attack"] for p in parts),
+                  "attack_offset": [p.settings.get("attack_offset", 0) for p in parts]},
+        items=[item for p in parts for item in p.items],
+    )
+    groups: dict[tuple[str, str], list[DetectorEvaluation]] = {}
+    for part in parts:
+        for e in part.evaluations:
+            groups.setdefault((e.config, e.source), []).append(e)
+    for (config, source), rows in groups.items():
+        if len(rows) != len(parts):
+            log.info("pooling: %s on %s is missing from some runs; left out", config, source)
+            continue
+        if any(r.clean_scores != rows[0].clean_scores for r in rows):
+            raise BadInputError(f"cannot pool: the clean scores of {config} on {source} differ between runs")
+        latencies = [r.latency_per_second for r in rows if math.isfinite(r.latency_per_second)]
+        pooled.evaluations.append(evaluation_from_scores(
+            rows[0].clean_scores, [s for r in rows for s in r.attacked_scores], config=config, source=source,
+            proxy=False, latency_per_second=float(np.mean(latencies)) if latencies else math.nan,
+            target_fpr=pooled.settings["target_fpr"]))
+    for stage in parts[0].stages:
+        pooled.stages[stage] = {}
+        for source in parts[0].stages[stage]:
+            summaries = [p.stages[stage][source] for p in parts]
+            ok = [i for i in pooled.items if i["stage"] == stage and i["source"] == source]
+            pooled.stages[stage][source] = {
+                "n": sum(s["n"] for s in summaries), "successes": sum(s["successes"] for s in summaries),
+                "median_db_x": _median([i["db_x"] for i in ok]), "median_snr_db": _median([i["snr_db"] for i in ok]),
+                "seconds": sum(s["seconds"] for s in summaries), "steps": max(s["steps"] for s in summaries),
+            }
+    for stage in parts[0].bound:
+        pooled.bound[stage] = {
+            source: {"radius": b["radius"], "items": [row for p in parts for row in p.bound[stage][source]["items"]]}
+            for source, b in parts[0].bound[stage].items()
+        }
+    return pooled
+
 
 def load_clips(recognizer: Recognizer, sources: Sequence[str], n: int, rng: np.random.Generator) -> list[Clip]:
     """The first ``n`` clauses of each source (TTS sources through the 28 dB AWGN channel), transcribed."""

@@ -40,6 +40,28 @@ figure{margin:8px 0} figcaption{font-size:13px;color:#444}
 _CLEAN, _ATTACKED, _THRESHOLD = "tab:blue", "tab:red", "0.35"
 
 
+def read_results(results_json: Path) -> dict[str, Any]:
+    """The results dict of an ``evaluate-detectors`` JSON file.
+
+    Raises
+    ------
+    BadInputError
+        When the file is missing, is not JSON or does not hold evaluate-detectors results.
+    """
+    results_json = Path(results_json)
+    if not results_json.is_file():
+        raise BadInputError(f"{results_json}: results file not found")
+    try:
+        data = json.loads(results_json.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{results_json}: not a JSON file ({exc})") from None
+    try:
+        _check_structure(data)
+    except BadInputError as exc:
+        raise BadInputError(f"{results_json}: {exc}") from None
+    return data
+
+
 def write_detectors_report(results_json: Path, out: Path | None = None) -> Path:
     """Render the results file of ``evaluate-detectors`` to ``out`` (default: ``results_json`` with ``.html``).
 
@@ -60,18 +82,21 @@ def write_detectors_report(results_json: Path, out: Path | None = None) -> Path:
     BadInputError
         When the file is missing, is not JSON or does not hold evaluate-detectors results.
     """
-    results_json = Path(results_json)
-    if not results_json.is_file():
-        raise BadInputError(f"{results_json}: results file not found")
-    try:
-        data = json.loads(results_json.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{results_json}: not a JSON file ({exc})") from None
-    try:
-        page = render_detectors_report(data)
-    except BadInputError as exc:
-        raise BadInputError(f"{results_json}: {exc}") from None
-    return atomic_write_bytes(out or results_json.with_suffix(".html"), page.encode("utf-8"))
+    page = render_detectors_report(read_results(results_json))
+    return atomic_write_bytes(out or Path(results_json).with_suffix(".html"), page.encode("utf-8"))
+
+
+def write_pooled_report(results: Sequence[Path], out: Path) -> Path:
+    """Pool several ``evaluate-detectors`` results (runs over different clauses, :func:`~synthcheck.experiments.
+    adaptive_eval.pool_evaluations`) into ``out`` (HTML) and ``out`` with ``.json`` (the pooled results)."""
+    from synthcheck.experiments.adaptive_eval import AdaptiveEvaluation, pool_evaluations
+
+    payloads = [read_results(path) for path in results]
+    pooled = pool_evaluations([AdaptiveEvaluation.from_dict(p) for p in payloads])
+    data = {**pooled.to_dict(), "versions": payloads[0].get("versions", {}),
+            "pooled_from": [str(path) for path in results]}
+    atomic_write_bytes(Path(out).with_suffix(".json"), json.dumps(data, indent=2).encode("utf-8"))
+    return atomic_write_bytes(Path(out), render_detectors_report(data).encode("utf-8"))
 
 
 def render_detectors_report(evaluation: dict[str, Any]) -> str:
