@@ -24,7 +24,7 @@ from synthcheck.errors import BadInputError
 from synthcheck.tts.base import Synthesizer
 
 #: The configuration ``synthcheck detect`` uses: the best on human speech against real and adaptive attacks
-#: (``evaluate-detectors --n 4``, docs/human-speech.md: AUC 1.00 non-adaptive, >= 0.90 adaptive). Its thresholds
+#: (``evaluate-detectors``, 8 clauses per source, docs/human-speech.md: AUC 1.00 / 0.99 non-adaptive, 0.90-0.91 adaptive). Its thresholds
 #: are calibrated on human voices: pico2wave speech scores low under the pocketsphinx judge (use ``likelihood``).
 DEFAULT_DETECTOR = "likelihood+align"
 #: The single voice of the paper's re-synthesis.
