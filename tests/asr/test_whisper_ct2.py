@@ -17,7 +17,7 @@ from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.audio.metrics import word_error_rate
 from synthcheck.data.two_cities import PAPER_SENTENCES, TEXT, librivox_two_cities
 from synthcheck.tts import get_synthesizer
-from synthcheck.audio.windows import split_points
+from synthcheck.audio.windows import split_at_pauses
 
 ctranslate2 = pytest.importorskip("ctranslate2")
 
@@ -43,11 +43,6 @@ def ct2_greedy(model, recognizer: WhisperRecognizer, mel: torch.Tensor) -> list[
     features = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel.numpy()))
     results = model.generate(features, [recognizer.prefix] * mel.shape[0], beam_size=1)
     return [recognizer.tokenizer.decode(r.sequences_ids[0]).strip() for r in results]
-
-
-def split_at_pauses(audio: np.ndarray) -> list[np.ndarray]:
-    """Pieces of at most 30 s, cut in pauses (the CLI's windowing)."""
-    return np.split(audio, split_points(audio))
 
 
 def batch_of(items: list[np.ndarray]) -> torch.Tensor:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from synthcheck.audio.io import validate_audio
-from synthcheck.audio.windows import split_points
+from synthcheck.audio.windows import split_at_pauses
 
 
 class Recognizer(ABC):
@@ -31,11 +31,11 @@ class Recognizer(ABC):
     def transcribe(self, audio: np.ndarray, progress: Callable[[int, int], None] | None = None) -> str:
         """Transcribe one recording of any length (1-D float32 at 16 kHz).
 
-        Recordings longer than 30 s (Whisper's input) are cut at pauses (:func:`~synthcheck.audio.windows.split_points`)
+        Recordings longer than 30 s (Whisper's input) are cut at pauses (:func:`~synthcheck.audio.windows.split_at_pauses`)
         and the windows' transcripts joined with spaces; ``progress(done, total)`` is called after each window.
         """
         audio = validate_audio(audio, allow_silent=True)
-        windows = np.split(audio, split_points(audio))
+        windows = split_at_pauses(audio)
         texts = []
         for done, window in enumerate(windows, start=1):
             texts.append(self.transcribe_batch([window])[0])

@@ -51,3 +51,9 @@ def split_points(
         start = quietest_sample(audio, end - search_seconds, end)
         cuts.append(start)
     return cuts
+
+
+def split_at_pauses(audio: np.ndarray, window_seconds: float = WINDOW_SECONDS) -> list[np.ndarray]:
+    """``audio`` cut at its :func:`split_points` into windows of at most ``window_seconds`` (every sample kept,
+    in order); one window when it is short enough. What windowed transcription and detection iterate over."""
+    return np.split(audio, split_points(audio, window_seconds))

@@ -20,7 +20,7 @@ import numpy as np
 
 from synthcheck.asr.base import Recognizer
 from synthcheck.audio.io import SAMPLE_RATE, validate_audio
-from synthcheck.audio.windows import split_points
+from synthcheck.audio.windows import split_at_pauses
 from synthcheck.detect.comparators import Comparator, Comparison, CorrelationComparator
 from synthcheck.errors import BadInputError
 from synthcheck.tts.base import Synthesizer, Take
@@ -108,13 +108,14 @@ class Detector(ABC):
         the verdict is the least consistent window's, with every window's score in ``details["windows"]``.
         """
         audio = validate_audio(audio, name="input audio")
-        cuts = split_points(audio)
+        windows = split_at_pauses(audio)
         verdicts = []
-        for window in np.split(audio, cuts):
+        for window in windows:
             start = perf_counter()
             transcript = self.recognizer.transcribe_batch([window])[0]
             verdicts.append(self.check_transcript(window, transcript, asr_seconds=perf_counter() - start))
-        return verdicts[0] if len(verdicts) == 1 else _least_consistent(verdicts, [0, *cuts])
+        starts = np.cumsum([0] + [w.size for w in windows[:-1]])
+        return verdicts[0] if len(verdicts) == 1 else _least_consistent(verdicts, [int(s) for s in starts])
 
     @abstractmethod
     def check_transcript(self, audio: np.ndarray, transcript: str, *, asr_seconds: float = 0.0) -> Verdict:
@@ -222,8 +223,6 @@ class ConsistencyDetector(Detector):
             "take_scores": [float(c.score) for c in comparisons],
         }
         return Comparison(comparisons[best].score, comparisons[best].lag, details), takes[best]
-
-
 
 
 def _least_consistent(verdicts: list[Verdict], starts: list[int]) -> Verdict:
