@@ -14,7 +14,7 @@ from synthcheck.experiments.adaptive_eval import FIXED_TARGET, STAGES
 
 EXPECTED_TERMS = {
     "adaptive-likelihood": "likelihood-base",
-    "adaptive-xcorr": "xcorr-paper",
+    "adaptive-xcorr": "xcorr-template",
     "adaptive-dtw": "voices-dtw",
     "adaptive-combined": "likelihood-base+voices-dtw",
 }

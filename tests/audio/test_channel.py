@@ -1,4 +1,5 @@
-"""Channels: realised SNR on real speech, seeding, clipping, quantisation, composition, JSON configs."""
+"""Channels: realised SNR on real speech, seeding, clipping, quantisation, composition, the simulated room
+(real pyroomacoustics), JSON configs, the channel factory."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ import json
 import numpy as np
 import pytest
 
-from synthcheck.audio.channel import AwgnChannel, Channel, ChannelChain, QuantizationChannel
+from scipy.signal import welch
+
+from synthcheck.audio.channel import (
+    CHANNEL_KINDS,
+    AwgnChannel,
+    Channel,
+    ChannelChain,
+    QuantizationChannel,
+    RoomChannel,
+    channel_for,
+)
+from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.audio.metrics import fitted_snr_db
 from synthcheck.errors import BadInputError
 
@@ -101,3 +113,107 @@ def test_configs_round_trip_through_json() -> None:
 def test_bad_configs_are_clear_errors(cls: type[Channel], data: dict, message: str) -> None:
     with pytest.raises(BadInputError, match=message):
         cls.from_dict(data)
+
+
+SPEECH = "It was the best of times, it was the worst of times."
+
+
+def test_room_is_seeded_by_the_generator_and_caches_its_response() -> None:
+    x = np.random.default_rng(10).uniform(-0.5, 0.5, 8001).astype(np.float32)
+    channel = RoomChannel(snr_db=20.0)
+    a = channel.apply(x, np.random.default_rng(7))
+    b = RoomChannel(snr_db=20.0).apply(x, np.random.default_rng(7))
+    c = channel.apply(x, np.random.default_rng(8))
+    assert a.dtype == np.float32 and a.shape == x.shape
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert RoomChannel(snr_db=5.0).impulse_response() is channel.impulse_response()  # one computation per geometry
+    assert not channel.impulse_response().flags.writeable
+
+
+@pytest.mark.parametrize("snr_db", [28.0, 10.0])
+def test_room_noise_is_at_the_snr_of_the_received_signal(pico_speech, snr_db: float) -> None:
+    speech = pico_speech(SPEECH)
+    channel = RoomChannel(snr_db=snr_db, attenuation=0.5)
+    received = channel.received(speech)
+    y = channel.apply(speech, np.random.default_rng(3)).astype(np.float64)
+    noise = y - received
+    assert 10 * np.log10(np.sum(received**2) / np.sum(noise**2)) == pytest.approx(snr_db, abs=0.1)
+    # the unit-energy response keeps the level: the received power is attenuation² times the input's, roughly
+    assert np.mean(received**2) / np.mean(speech.astype(np.float64) ** 2) == pytest.approx(0.25, rel=0.3)
+
+
+def test_room_reverberates_yet_keeps_the_direct_path(pico_speech) -> None:
+    import pyroomacoustics as pra
+
+    channel = RoomChannel()
+    rt60 = pra.experimental.measure_rt60(channel.impulse_response(), fs=SAMPLE_RATE, decay_db=30)
+    assert rt60 == pytest.approx(channel.rt60, abs=0.07)
+    speech = pico_speech(SPEECH)
+    room = fitted_snr_db(speech, channel.apply(speech, np.random.default_rng(0)), max_lag=300)
+    awgn = fitted_snr_db(speech, AwgnChannel(snr_db=28.0).apply(speech, np.random.default_rng(0)), max_lag=300)
+    correlation = 1.0 / np.sqrt(1.0 + 10.0 ** (-room.snr_db / 10.0))  # |Pearson| of y with alpha * x(t - lag)
+    assert awgn.lag == 0 and awgn.snr_db > 27.0
+    assert 86 <= room.lag <= 130  # 1 m at 343 m/s (47 samples), pyroomacoustics' 40-sample latency, the filters
+    assert 0.4 < correlation < 0.9  # smeared by reverberation and the band filters, still the same signal
+
+
+def test_room_band_limits_cut_lows_and_highs_of_white_noise() -> None:
+    x = np.random.default_rng(11).uniform(-0.5, 0.5, 4 * SAMPLE_RATE).astype(np.float32)
+    y = RoomChannel(snr_db=200.0).apply(x, np.random.default_rng(0))
+    freqs, p_in = welch(x, fs=SAMPLE_RATE, nperseg=1024)
+    _, p_out = welch(y, fs=SAMPLE_RATE, nperseg=1024)
+
+    def gain_db(band: np.ndarray) -> float:
+        return float(10 * np.log10(p_out[band].sum() / p_in[band].sum()))
+
+    mid = gain_db((freqs > 300) & (freqs < 3000))
+    assert abs(mid) < 3.0
+    assert gain_db(freqs < 100) < mid - 20.0
+    assert gain_db(freqs > 7500) < mid - 25.0
+
+
+def test_room_output_is_clipped_and_as_long_as_the_input() -> None:
+    x = np.random.default_rng(12).uniform(-0.9, 0.9, 999).astype(np.float32)  # shorter than the response
+    y = RoomChannel(attenuation=20.0).apply(x, np.random.default_rng(0))
+    assert y.shape == x.shape and np.max(np.abs(y)) == 1.0
+    silent = RoomChannel().apply(np.zeros(500, dtype=np.float32), np.random.default_rng(0))
+    np.testing.assert_array_equal(silent, np.zeros(500, dtype=np.float32))
+
+
+def test_room_config_round_trips_through_json() -> None:
+    room = RoomChannel(snr_db=20.0, attenuation=0.5, rt60=0.3, source=[1.0, 1.0, 1.2], speaker_band=(200, 6000))
+    assert room.source == (1.0, 1.0, 1.2) and room.speaker_band == (200.0, 6000.0)
+    chain = ChannelChain((room, QuantizationChannel()))
+    data = json.loads(json.dumps(chain.to_dict()))
+    assert data["channels"][0] == {
+        "type": "room", "snr_db": 20.0, "attenuation": 0.5, "room_dims": [4.0, 3.5, 2.7], "rt60": 0.3,
+        "source": [1.0, 1.0, 1.2], "microphone": [2.2, 1.4, 1.0], "speaker_band": [200.0, 6000.0],
+        "mic_highpass": 80.0,
+    }
+    assert Channel.from_dict(data) == chain
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"rt60": 0.02}, "too short"),
+        ({"source": (5.0, 1.0, 1.0)}, "not inside the room"),
+        ({"microphone": (1.0, 1.0)}, "3 finite numbers"),
+        ({"microphone": (1.2, 1.4, 1.0)}, "same point"),
+        ({"speaker_band": (7000.0, 150.0)}, "speaker_band"),
+        ({"mic_highpass": 9000.0}, "mic_highpass"),
+        ({"attenuation": -1.0}, "attenuation"),
+    ],
+)
+def test_room_rejects_bad_parameters(params: dict, message: str) -> None:
+    with pytest.raises(BadInputError, match=message):
+        RoomChannel(**params)
+
+
+def test_channel_for_builds_the_named_channel() -> None:
+    assert CHANNEL_KINDS == ("awgn", "room")
+    assert channel_for("awgn", 20.0, 0.5) == AwgnChannel(snr_db=20.0, attenuation=0.5)
+    assert channel_for("room", 20.0, 0.5) == RoomChannel(snr_db=20.0, attenuation=0.5)
+    with pytest.raises(BadInputError, match="unknown channel 'reverb'; choose one of: awgn, room"):
+        channel_for("reverb", 20.0, 0.5)

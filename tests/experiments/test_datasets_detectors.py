@@ -16,14 +16,18 @@ from synthcheck.errors import BadInputError
 from synthcheck.experiments.config import ExperimentConfig, ItemSpec
 from synthcheck.experiments.metrics import compute_metrics, detector_metrics, evaluation_from_scores
 from synthcheck.experiments.sources import recorded_audio
-from synthcheck.experiments.store import DB_NAME, ItemRecord, ResultsStore
+from synthcheck.experiments.store import DB_NAME, ConfigMismatchError, ItemRecord, ResultsStore
 from synthcheck.report import REPORT_NAME, write_report
 
-#: Hashes computed with the code *before* ``dataset`` and ``detectors`` existed (commit 3e0ac90). Stored runs
-#: (runs/paper among them) are resumed only when the hash matches, so these must never change.
-DEFAULT_HASH = "ecf4167424119d65"
-QUICK_HASH = "64bce53566c37423"
-#: The config JSON and item schema such a run stored.
+#: Hashes computed with the code *before* ``dataset`` and ``detectors`` existed (commit 3e0ac90). Such runs
+#: judged with the template correlation that the ``paper`` detector no longer is, so they must not resume.
+OLD_DEFAULT_HASH = "ecf4167424119d65"
+OLD_QUICK_HASH = "64bce53566c37423"
+#: Today's: stored runs resume only when the hash matches, so these must not change by accident.
+DEFAULT_HASH = "01403917aa7819ad"
+QUICK_HASH = "2552503df83a738f"
+#: The config JSON and item schema such a run stored, and the hash that code gave this config.
+OLD_CONFIG_HASH = "cd44cf7698fdc3bc"
 OLD_CONFIG = {"attack_batch_size": 5, "attack_steps": 1000, "attack_stop_db_x": -45.0, "attenuation": 0.5,
               "comparator_mode": "paper", "recognizer": "whisper-base", "seed": 0,
               "sentences": ["it was the best of times", "it was the worst of times"], "snr_dbs": [28.0],
@@ -37,12 +41,14 @@ CREATE TABLE items (key TEXT PRIMARY KEY, idx INTEGER NOT NULL, sentence TEXT NO
 """
 
 
-def test_default_and_quick_config_hashes_are_those_of_stored_runs():
+def test_default_and_quick_config_hashes_are_stable_and_differ_from_the_template_era():
     assert ExperimentConfig().config_hash() == DEFAULT_HASH
     assert ExperimentConfig.quick().config_hash() == QUICK_HASH
     assert ExperimentConfig.from_dict(OLD_CONFIG | {"sentences": []}).config_hash() == DEFAULT_HASH
-    # the new fields count as soon as they leave their defaults
+    assert {DEFAULT_HASH, QUICK_HASH}.isdisjoint({OLD_DEFAULT_HASH, OLD_QUICK_HASH})
+    # detectors always count; later fields count as soon as they leave their defaults
     assert ExperimentConfig(detectors=("paper", "dtw")).config_hash() != DEFAULT_HASH
+    assert ExperimentConfig(detectors=("paper",)).config_hash() != DEFAULT_HASH
     assert ExperimentConfig(dataset="two-cities-human").config_hash() != DEFAULT_HASH
 
 
@@ -130,7 +136,7 @@ def old_store(run_dir, clean_score: float = 0.9) -> None:
     with sqlite3.connect(run_dir / DB_NAME) as conn:
         conn.executescript(OLD_SCHEMA)
         meta = {"config": json.dumps(OLD_CONFIG, sort_keys=True),
-                "config_hash": ExperimentConfig.from_dict(OLD_CONFIG).config_hash(),
+                "config_hash": OLD_CONFIG_HASH,
                 "versions": json.dumps({"python": "3.11"}), "created_at": "0", "wall_seconds": "12.0"}
         conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
         for i, sentence in enumerate(OLD_CONFIG["sentences"]):
@@ -144,32 +150,30 @@ def old_store(run_dir, clean_score: float = 0.9) -> None:
                          (f"en-US@28dB/s{i:02d}", i, sentence, json.dumps(clean), json.dumps(attack)))
 
 
-def test_an_old_store_loads_reports_and_resumes(tmp_path, capsys):
+def test_an_old_store_loads_and_reports_under_its_measure_but_does_not_resume(tmp_path, capsys):
     run_dir = tmp_path / "old"
     old_store(run_dir)
     with ResultsStore.read(run_dir) as store:
         config = store.config()
-        assert (config.dataset, config.detectors, config.threshold) == ("tts", ("paper",), 0.4)
+        # before detectors existed, the one check was the template correlation
+        assert (config.dataset, config.detectors, config.threshold) == ("tts", ("xcorr-template",), 0.4)
         assert all(r.spec.dataset == "tts" and r.done for r in store.records())
     assert main(["report", str(run_dir), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["dataset"] == "tts" and summary["detection_rate"] == 1.0
-    (paper,) = summary["detectors"]
-    assert set(paper) == {"detector", "dataset", "threshold", "detection_rate", "false_positive_rate", "calibrated"}
-    assert (paper["detector"], paper["dataset"], paper["threshold"]) == ("paper", "all", 0.4)
-    assert (paper["detection_rate"], paper["false_positive_rate"]) == (1.0, 0.0)
+    (template,) = summary["detectors"]
+    assert set(template) == {"detector", "dataset", "threshold", "detection_rate", "false_positive_rate", "calibrated"}
+    assert (template["detector"], template["dataset"], template["threshold"]) == ("xcorr-template", "all", 0.4)
+    assert (template["detection_rate"], template["false_positive_rate"]) == (1.0, 0.0)
     # the calibrated evaluation without its score lists: clean 0.9, 0.9 -> threshold 0.9, both attacks flagged
-    assert paper["calibrated"] == {"config": "paper", "source": "all", "proxy": False, "n_clean": 2, "n_attacked": 2,
-                                   "auc": 1.0, "threshold": 0.9, "target_fpr": 0.05, "fpr": 0.0, "fpr_loo": 0.0,
-                                   "detection_rate": 1.0, "latency_per_second": None}
+    assert template["calibrated"] == {"config": "xcorr-template", "source": "all", "proxy": False, "n_clean": 2,
+                                      "n_attacked": 2, "auc": 1.0, "threshold": 0.9, "target_fpr": 0.05, "fpr": 0.0,
+                                      "fpr_loo": 0.0, "detection_rate": 1.0, "latency_per_second": None}
     page = (run_dir / REPORT_NAME).read_text()
-    assert page.count("<tr class='detector'") == 1 and "paper 0.900" in page
-    # resuming with today's equivalent config: same hash, nothing pending, the dataset column is added
-    with ResultsStore.open(run_dir, ExperimentConfig.from_dict(OLD_CONFIG), {}) as store:
-        keys = [s.key for s in config.items()]
-        assert store.pending("clean", keys) == [] and store.pending("attack", keys) == []
-    with sqlite3.connect(run_dir / DB_NAME) as conn:
-        assert "dataset" in [row[1] for row in conn.execute("PRAGMA table_info(items)")]
+    assert page.count("<tr class='detector'") == 1 and "xcorr-template 0.900" in page
+    # today's config with the old settings means another measure: refused, with what to do
+    with pytest.raises(ConfigMismatchError, match="--new"):
+        ResultsStore.open(run_dir, ExperimentConfig.from_dict(OLD_CONFIG), {})
     write_report(run_dir)
 
 

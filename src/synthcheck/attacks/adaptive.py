@@ -10,8 +10,8 @@ where ``s`` is a differentiable twin of the detector's score (a :class:`Detector
 
 * :class:`LikelihoodTerm` — the likelihood detector's own score, ``s = exp(−CE_judge)`` under the independent
   judge Whisper, so ``−log s`` is the judge's teacher-forced loss (both models are differentiable);
-* :class:`CorrelationTerm` — the paper's normalised max cross-correlation with the centre template of the
-  target's fixed TTS rendering (the attacker knows the target, so the rendering is a constant signal),
+* :class:`CorrelationTerm` — the template correlation ``xcorr-template`` (centre slice of the
+  target's fixed TTS rendering; the attacker knows the target, so the rendering is a constant signal),
   computed in torch by FFT: the max over lags passes its gradient to the best lag;
 * :class:`DtwTerm` — the DTW detector's score against the target's renderings by one or several voices
   (best take), differentiable along the optimal DTW path;
@@ -98,7 +98,7 @@ class DetectorTerm(ABC):
     override :meth:`evaluate` when the penalty or the decision is not simply ``−log score`` / ``score >= threshold``.
     """
 
-    #: Short name stored with results ("likelihood-base", "xcorr-paper").
+    #: Short name stored with results ("likelihood-base", "xcorr-template").
     name: str = "term"
 
     def __init__(self, threshold: float) -> None:
@@ -160,9 +160,9 @@ class LikelihoodTerm(DetectorTerm):
 
 
 class CorrelationTerm(DetectorTerm):
-    """The paper's score: normalised max cross-correlation of the target rendering's centre template.
+    """The template correlation ``xcorr-template``: normalised max cross-correlation of the rendering's centre slice.
 
-    Matches :class:`~synthcheck.detect.comparators.CorrelationComparator` (``mode="paper"``, centre template)
+    Matches :class:`~synthcheck.detect.comparators.CorrelationComparator` (``mode="template"``, centre template)
     for inputs at least as long as the template; padding beyond an item's length is excluded from the lags.
 
     Parameters
@@ -175,7 +175,7 @@ class CorrelationTerm(DetectorTerm):
         Template length as a fraction of the rendering (the paper: 0.1).
     """
 
-    name = "xcorr-paper"
+    name = "xcorr-template"
 
     def __init__(self, synthesizer: Synthesizer, threshold: float, template_fraction: float = 0.1) -> None:
         super().__init__(threshold)

@@ -10,7 +10,8 @@ One registry serves ``synthcheck reproduce --attacks`` and ``synthcheck evaluate
     :class:`~.adaptive.AdaptiveTargetedAttack` with the independent judge's :class:`~.adaptive.LikelihoodTerm`,
     small-edit targets.
 ``adaptive-xcorr``
-    The adaptive attack with the paper's :class:`~.adaptive.CorrelationTerm`, fixed target.
+    The adaptive attack with :class:`~.adaptive.CorrelationTerm` (the template correlation ``xcorr-template``,
+    synthcheck's first reading of the paper's check), fixed target.
 ``adaptive-dtw``
     The adaptive attack with the ``voices-dtw`` detector's :class:`~.adaptive.DtwTerm` (8 voices, exact
     subgradient along the DTW path), fixed target.
@@ -80,7 +81,7 @@ def _detector_term(kind: str, recognizer: Recognizer) -> DetectorTerm:
     from synthcheck.tts import synthesizer_from_id
 
     if kind == "adaptive-xcorr":
-        return CorrelationTerm(synthesizer_from_id(PAPER_VOICE), DETECTOR_CONFIGS["paper"].threshold)
+        return CorrelationTerm(synthesizer_from_id(PAPER_VOICE), DETECTOR_CONFIGS["xcorr-template"].threshold)
     voices_dtw = DETECTOR_CONFIGS["voices-dtw"]
     dtw = DtwTerm(voices_dtw.threshold, voices_dtw.voices)
     if kind == "adaptive-dtw":

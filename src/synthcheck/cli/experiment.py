@@ -53,6 +53,8 @@ _DATASET = typer.Option(None, "--dataset", help=f"Source speech: {', '.join(DATA
 _DETECTORS = typer.Option(None, "--detectors", help="Comma-separated detector configurations scoring every item, "
                           "the first is primary (default paper), e.g. paper,dtw,likelihood.")
 _VOICE = typer.Option(None, "--voice", help="TTS voice (pico2wave: en-US, en-GB); a comma-separated list sweeps.")
+_CHANNEL = typer.Option(None, "--channel", help="awgn: the paper's AWGN after attenuation; room: simulated small room "
+                        "(loudspeaker, image-source reverberation, microphone, background noise at --snr).")
 _SNR = typer.Option(None, "--snr", help="Channel SNR in dB (paper: 28); a comma-separated list sweeps, e.g. 20,28,40.")
 _SEED = typer.Option(None, "--seed", help="Root seed (per-item seeds derive from it).")
 _EXECUTOR = typer.Option("local", "--executor", help=f"Where items run: {', '.join(EXECUTORS)}.")
@@ -71,6 +73,7 @@ def reproduce(
     engine: str | None = _ENGINE,
     voice: str | None = _VOICE,
     snr: str | None = _SNR,
+    channel: str | None = _CHANNEL,
     attenuation: float | None = _ATTENUATION,
     recognizer: str | None = _RECOGNIZER,
     target: str | None = _TARGET,
@@ -98,7 +101,7 @@ def reproduce(
         quick, config_file, sentences, tts_engine=engine,
         voices=None if voice is None else parse_list(voice, name="voice"),
         snr_dbs=None if snr is None else parse_float_list(snr, name="snr"),
-        attenuation=attenuation, recognizer=recognizer, target=target, attack_steps=steps,
+        channel=channel, attenuation=attenuation, recognizer=recognizer, target=target, attack_steps=steps,
         attacks=None if attacks is None else parse_list(attacks, name="attacks"), attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold, seed=seed, dataset=dataset,
         detectors=_detector_list(detectors),
     )
@@ -180,7 +183,7 @@ def _render(metrics: ExperimentMetrics, detectors: list[DetectorMetrics], config
     if as_json:
         summary = {k: v for k, v in metrics.to_dict().items() if not k.startswith("roc_")}
         summary.update(
-            dataset=config.dataset,
+            dataset=config.dataset, channel=config.channel,
             detectors=[_detector_summary(d) for d in detectors],
             report=str(report_path), run_dir=str(run_dir), wall_seconds=wall_seconds,
         )
@@ -201,7 +204,7 @@ def _render(metrics: ExperimentMetrics, detectors: list[DetectorMetrics], config
         ("median dB_x of successful attacks", _fmt(metrics.median_db_x, 1)),
         ("wall time", f"{wall_seconds:.0f} s"),
     ]
-    rows.insert(0, ("dataset", config.dataset))
+    rows[:0] = [("dataset", config.dataset), ("channel", config.channel)]
     for name, value in rows:
         table.add_row(name, value)
     console = Console()

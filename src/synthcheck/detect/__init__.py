@@ -6,6 +6,7 @@ from synthcheck.detect.comparators import (
     Comparator,
     Comparison,
     CorrelationComparator,
+    PearsonComparator,
     TranscriptComparator,
     get_comparator,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "CorrelationComparator",
     "Detector",
     "DetectorConfig",
+    "PearsonComparator",
     "TranscriptComparator",
     "Verdict",
     "build_detector",

@@ -17,10 +17,12 @@ import numpy as np
 
 from synthcheck.audio.correlation import CorrelationMode, TemplatePosition, max_normalized_xcorr
 from synthcheck.audio.io import validate_audio
+from synthcheck.audio.pearson import ORIGIN, PEARSON_MEASURES, SAMPLE_FRACTION, pearson_measure
 from synthcheck.errors import BadInputError
 
 #: Comparator names accepted by :func:`get_comparator` (and ``synthcheck detect --comparator``).
-COMPARATORS = ("xcorr-paper", "xcorr-full", "dtw-mfcc", "likelihood-tiny.en", "likelihood-base", "align-pocketsphinx")
+COMPARATORS = (*PEARSON_MEASURES, "xcorr-template", "xcorr-full", "dtw-mfcc", "likelihood-tiny.en", "likelihood-base",
+               "align-pocketsphinx")
 
 
 @dataclass(frozen=True)
@@ -65,19 +67,58 @@ class TranscriptComparator(Comparator):
         raise BadInputError(f"comparator {self.name} judges the transcript, not a re-synthesis: call score_transcript")
 
 
-class CorrelationComparator(Comparator):
-    """The paper's comparator: normalised maximum cross-correlation, score in [0, 1].
+class PearsonComparator(Comparator):
+    """The paper's measure (``xcorr-paper``) and the original code's three (``seed-*``): ``|Pearson rho|`` in [0, 1].
 
-    A slice of ``template_fraction`` of the re-synthesis (``mode="paper"``) or all of it (``"full"``) is
-    slid over the input; see :func:`synthcheck.audio.correlation.max_normalized_xcorr`. The lag is the
-    delay of the input relative to the re-synthesis. ``name`` is ``"xcorr-paper"`` or ``"xcorr-full"``.
+    See :mod:`synthcheck.audio.pearson` for what each computes and which original file it follows. The
+    signed coefficient is kept in ``details["rho"]``; the lag (if the measure searches one) is the delay of
+    the input relative to the re-synthesis.
+
+    Parameters
+    ----------
+    measure
+        One of :data:`synthcheck.audio.pearson.PEARSON_MEASURES`; also the comparator's name.
+    seed, fraction
+        Seed and share of the random sample indices (``seed-corrcoef``, ``xcorr-paper``).
+    """
+
+    score_range = (0.0, 1.0)
+
+    def __init__(self, measure: str = "xcorr-paper", seed: int = 0, fraction: float = SAMPLE_FRACTION) -> None:
+        if measure not in PEARSON_MEASURES:
+            raise BadInputError(f"unknown correlation measure {measure!r}; choose one of: {', '.join(PEARSON_MEASURES)}")
+        self.name = measure
+        self.seed = seed
+        self.fraction = fraction
+
+    def score(self, observed: np.ndarray, resynthesized: np.ndarray) -> Comparison:
+        """``|rho|`` of ``resynthesized`` against ``observed`` under this measure."""
+        result = pearson_measure(
+            self.name,
+            validate_audio(resynthesized, name="re-synthesised audio"),
+            validate_audio(observed, name="observed audio"),
+            seed=self.seed,
+            fraction=self.fraction,
+        )
+        details = {"rho": result.rho, "n_samples": result.n_samples, "original": ORIGIN[self.name]}
+        return Comparison(score=result.score, lag=result.lag, details=details)
+
+
+class CorrelationComparator(Comparator):
+    """Template cross-correlation (``xcorr-template``, ``xcorr-full``): score in [0, 1].
+
+    A contiguous slice of ``template_fraction`` of the re-synthesis (``mode="template"``) or all of it
+    (``"full"``) is slid over the input with per-window normalisation; see
+    :func:`synthcheck.audio.correlation.max_normalized_xcorr`. ``xcorr-template`` was synthcheck's first
+    reading of the paper's check (kept so older runs stay comparable); the paper's own is ``xcorr-paper``
+    (:class:`PearsonComparator`). The lag is the delay of the input relative to the re-synthesis.
     """
 
     score_range = (0.0, 1.0)
 
     def __init__(
         self,
-        mode: CorrelationMode = "paper",
+        mode: CorrelationMode = "template",
         template_fraction: float = 0.1,
         template_position: TemplatePosition = "center",
     ) -> None:
@@ -105,7 +146,9 @@ class CorrelationComparator(Comparator):
 
 def get_comparator(name: str) -> Comparator:
     """The comparator called ``name`` (one of :data:`COMPARATORS`; ``xcorr-paper`` is the paper's)."""
-    if name in ("xcorr-paper", "xcorr-full"):
+    if name in PEARSON_MEASURES:
+        return PearsonComparator(name)
+    if name in ("xcorr-template", "xcorr-full"):
         return CorrelationComparator(mode=name.removeprefix("xcorr-"))
     if name == "dtw-mfcc":
         from synthcheck.detect.dtw_comparator import DtwComparator

@@ -4,7 +4,8 @@ Every threshold below was calibrated on *clean human speech* for a 5 % false-pos
 (:func:`synthcheck.detect.calibrate_threshold`): the 21 clips Whisper base transcribes exactly right among
 the LibriVox clauses and the alsa recordings (for ``likelihood-base``: the 20 clips Whisper tiny.en gets
 right, judged against tiny.en's transcripts) — the ``human (pooled)`` rows of ``docs/human-speech.md``,
-seed 0 — except ``paper``, which keeps the paper's 0.4. Reproduce with
+seed 0 — except ``paper``, the original code's measures (``seed-*``) and ``xcorr-template``, which keep the
+paper's 0.4. Reproduce with
 :func:`synthcheck.experiments.detectors.human_speech_evaluation`.
 
 ``"likelihood"`` is not a configuration of its own: :func:`resolve_config_name` maps it to the likelihood
@@ -82,13 +83,24 @@ class DetectorConfig:
 DETECTOR_CONFIGS: dict[str, DetectorConfig] = {
     c.name: c
     for c in (
-        DetectorConfig("paper", "the paper's check: pico2wave en-US, xcorr of a 10 % template", "xcorr-paper", 0.4),
+        DetectorConfig("paper", "the paper's check: pico2wave en-US, |Pearson| at the best lag over a random 10 % of "
+                       "the samples", "xcorr-paper", 0.4),
+        # The original experiment code's three measures (synthcheck.audio.pearson), at the paper's 0.4.
+        DetectorConfig("seed-corrcoef", "pico2wave en-US, correlation.m: zero-lag |Pearson| over a random 10 %",
+                       "seed-corrcoef", 0.4),
+        DetectorConfig("seed-xcorrelation", "pico2wave en-US, Xcorrelation.m: |Pearson| after a circular shift to "
+                       "the cross-correlation peak", "seed-xcorrelation", 0.4),
+        DetectorConfig("seed-stretched", "pico2wave en-US, ReconstructedCorr.m: |Pearson| of the rendering "
+                       "stretched to the input's length", "seed-stretched", 0.4),
+        # synthcheck's first reading of the paper (a contiguous 10 % slice slid over the input), at 0.4.
+        DetectorConfig("xcorr-template", "pico2wave en-US, xcorr of a contiguous 10 % template (first reading)",
+                       "xcorr-template", 0.4),
         # xcorr-full: human (pooled) AUC 0.478 (useless on human voices), calibrated threshold 0.042
         DetectorConfig("xcorr-full", "pico2wave en-US, xcorr of the whole rendering", "xcorr-full", 0.042),
         # dtw: human (pooled) AUC 0.899, calibrated threshold 0.305
         DetectorConfig("dtw", "pico2wave en-US, DTW over speaker-normalised MFCCs", "dtw-mfcc", 0.305),
         # voices-xcorr: human (pooled) AUC 0.535, calibrated threshold 0.323
-        DetectorConfig("voices-xcorr", "8 voices x 3 speeds, best xcorr", "xcorr-paper", 0.323,
+        DetectorConfig("voices-xcorr", "8 voices x 3 speeds, best template xcorr", "xcorr-template", 0.323,
                        voices=DEFAULT_VOICES, speeds=DEFAULT_SPEEDS),
         # voices-dtw: human (pooled) AUC 0.934, calibrated threshold 0.362
         DetectorConfig("voices-dtw", "8 voices, best DTW over MFCCs", "dtw-mfcc", 0.362, voices=DEFAULT_VOICES),
@@ -143,7 +155,8 @@ def custom_config(comparator: str, voice: str = PAPER_VOICE) -> DetectorConfig:
     """A one-voice configuration named ``"custom"`` from a comparator name and an ``engine:voice`` id.
 
     Its threshold is the calibrated one of the first named configuration using ``comparator`` (``paper``
-    for xcorr-paper, ``xcorr-full``, ``dtw`` for dtw-mfcc, ``likelihood-*``).
+    for xcorr-paper, 0.4 for the ``seed-*`` measures and xcorr-template, ``xcorr-full``, ``dtw`` for dtw-mfcc,
+    ``likelihood-*``).
     """
     if comparator not in COMPARATORS:
         raise BadInputError(f"unknown comparator {comparator!r}; choose one of: {', '.join(COMPARATORS)}")

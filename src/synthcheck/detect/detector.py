@@ -21,7 +21,7 @@ import numpy as np
 from synthcheck.asr.base import Recognizer
 from synthcheck.audio.io import SAMPLE_RATE, validate_audio
 from synthcheck.audio.windows import split_at_pauses
-from synthcheck.detect.comparators import Comparator, Comparison, CorrelationComparator
+from synthcheck.detect.comparators import Comparator, Comparison, PearsonComparator
 from synthcheck.errors import BadInputError
 from synthcheck.tts.base import Synthesizer, Take
 from synthcheck.jsonable import json_safe
@@ -151,7 +151,7 @@ class ConsistencyDetector(Detector):
             raise BadInputError(f"threshold must be a finite number, got {threshold}")
         self.recognizer = recognizer
         self.synthesizer = synthesizer
-        self.comparator = comparator if comparator is not None else CorrelationComparator()
+        self.comparator = comparator if comparator is not None else PearsonComparator()
         if synthesizer is None and self.comparator.needs_rendering:
             raise BadInputError(f"comparator {self.comparator.name} compares with a re-synthesis: give a synthesiser")
         self.threshold = float(threshold)

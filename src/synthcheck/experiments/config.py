@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from synthcheck.audio.channel import CHANNEL_KINDS
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.sources import DATASET_NAMES, RECORDED_DATASETS, TTS_DATASET, select_recorded
 
@@ -42,8 +43,12 @@ QUICK_SENTENCES = 3
 QUICK_RECOGNIZER = "whisper-tiny.en"
 QUICK_ATTACK_STEPS = 150
 #: Fields added after the first stored runs: hashed only when they differ from their default (see the
-#: module docstring), so the default config keeps its hash ``ecf4167424119d65``.
-LATER_FIELDS = ("dataset", "detectors", "attacks")
+#: module docstring). ``detectors`` is hashed always: the ``paper`` detector's measure changed (a contiguous
+#: template became the paper's formula), so runs stored before must not resume into the new one.
+LATER_FIELDS = ("dataset", "attacks", "channel")
+#: The default detectors: the paper's check (primary), the original code's three measures and synthcheck's
+#: first reading of the paper, side by side on the same audio (:mod:`synthcheck.audio.pearson`).
+PAPER_DETECTORS = ("paper", "seed-corrcoef", "seed-xcorrelation", "seed-stretched", "xcorr-template")
 
 
 def paper_sentences() -> tuple[str, ...]:
@@ -106,8 +111,12 @@ class ExperimentConfig:
     tts_engine, voices
         Synthiser engine and the voices to render with (one per sweep cell); with a recorded set, the
         voice single-voice detectors re-synthesise with.
+    channel
+        The channel y1 passes through (:data:`synthcheck.audio.channel.CHANNEL_KINDS`): ``"awgn"`` (the
+        paper's AWGN after attenuation, the default) or ``"room"`` (:class:`~synthcheck.audio.channel.RoomChannel`:
+        the paper's played-and-recorded y1, simulated with a small room's default geometry).
     snr_dbs, attenuation
-        AWGN channel: signal-to-noise ratios in dB (one per sweep cell) and gain applied before the noise.
+        Channel noise: signal-to-noise ratios in dB (one per sweep cell) and gain applied before the noise.
     recognizer
         Recogniser name (see :data:`synthcheck.asr.RECOGNIZERS`).
     target
@@ -122,9 +131,11 @@ class ExperimentConfig:
         (None: always run ``attack_steps``). -45 dB_x corresponds to an energy SNR of about 32 dB on
         pico2wave clauses; it bounds the cost of the default run.
     comparator_mode
-        Correlation mode of the ``paper`` detector (``paper`` or ``full``).
+        Correlation of the ``paper`` detector: ``paper`` (``xcorr-paper``, the paper's formula), ``template``
+        or ``full`` (the template cross-correlations of :mod:`synthcheck.audio.correlation`).
     detectors
-        Named detector configurations scoring every item; the first is the primary one.
+        Named detector configurations scoring every item; the first is the primary one. Default
+        :data:`PAPER_DETECTORS`: the paper's check, the original code's measures and ``xcorr-template``.
     threshold
         Threshold of the primary detector (``None``: its calibrated default; ``paper``: 0.4).
     seed
@@ -135,6 +146,7 @@ class ExperimentConfig:
     dataset: str = TTS_DATASET
     tts_engine: str = "pico2wave"
     voices: tuple[str, ...] = ("en-US",)
+    channel: str = "awgn"
     snr_dbs: tuple[float, ...] = (28.0,)
     attenuation: float = 0.5
     recognizer: str = "whisper-base"
@@ -144,7 +156,7 @@ class ExperimentConfig:
     attack_batch_size: int = 5
     attack_stop_db_x: float | None = -45.0
     comparator_mode: str = "paper"
-    detectors: tuple[str, ...] = ("paper",)
+    detectors: tuple[str, ...] = PAPER_DETECTORS
     threshold: float | None = None
     seed: int = 0
 
@@ -177,7 +189,7 @@ class ExperimentConfig:
         if len(set(resolved)) != len(resolved):
             raise BadInputError(f"config: detectors {', '.join(self.detectors)} name one configuration twice")
         if f"xcorr-{self.comparator_mode}" not in COMPARATORS:
-            raise BadInputError(f"config: comparator_mode {self.comparator_mode!r} is neither paper nor full")
+            raise BadInputError(f"config: comparator_mode {self.comparator_mode!r} is not one of paper, template, full")
 
     def _validate(self) -> None:
         from synthcheck.attacks.kinds import check_attack_kinds
@@ -199,6 +211,8 @@ class ExperimentConfig:
                                 f"{self.primary_detector}; the paper uses 0.4")
         if not 0.0 < self.attenuation <= 1.0:
             raise BadInputError(f"config: attenuation {self.attenuation} is outside (0, 1]")
+        if self.channel not in CHANNEL_KINDS:
+            raise BadInputError(f"config: unknown channel {self.channel!r}; choose one of: {', '.join(CHANNEL_KINDS)}")
 
     @classmethod
     def quick(cls, **overrides: Any) -> ExperimentConfig:
@@ -254,6 +268,15 @@ class ExperimentConfig:
             return cls(**values)
         except TypeError as exc:
             raise BadInputError(f"config: {exc}") from None
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> ExperimentConfig:
+        """The config of a stored run (:meth:`to_dict` output as a results store keeps it).
+
+        A stored config without ``detectors`` predates them: its one detector was the ``paper`` check as
+        synthcheck first read it, the contiguous-template correlation now called ``xcorr-template``.
+        """
+        return cls.from_dict(data if "detectors" in data else {**data, "detectors": ["xcorr-template"]})
 
     @classmethod
     def from_file(cls, path: str | Path) -> ExperimentConfig:
@@ -339,6 +362,7 @@ def read_sentences_file(path: str | Path) -> tuple[str, ...]:
 
 __all__ = [
     "LATER_FIELDS",
+    "PAPER_DETECTORS",
     "PAPER_TARGET",
     "ExperimentConfig",
     "ItemSpec",

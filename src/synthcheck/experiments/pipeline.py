@@ -3,8 +3,9 @@
 For every item (sentence s, voice, SNR; see :meth:`ExperimentConfig.items`):
 
 Stage 1, ``clean`` (one task and one commit per item)
-    x = TTS(s) (or, for a recorded dataset, the recording of s); y1 = 16-bit(channel(x)) with AWGN at the item's SNR after attenuation, noise drawn from the
-    item's own generator; t1 = ASR(y1); rho1 = rho_max(TTS(t1), y1); WER(s, t1).
+    x = TTS(s) (or, for a recorded dataset, the recording of s); y1 = 16-bit(channel(x)), the config's channel
+    (AWGN after attenuation, or the simulated room: :func:`synthcheck.audio.channel.channel_for`) at the item's SNR,
+    noise drawn from the item's own generator; t1 = ASR(y1); rho1 = rho_max(TTS(t1), y1); WER(s, t1).
     Stored: clean.wav (x), channel.wav (y1), clean_resynth.wav (TTS(t1)).
 
 Stage 2, ``attack`` (one task per batch of items, one commit per item when its batch finishes)
@@ -287,19 +288,20 @@ def judge(detectors: dict[str, Any], audio: np.ndarray, transcript: str | None =
 
 def run_clean_item(task: CleanTask) -> StageOutput:
     """Stage 1 for one item: synthesise (or load), pass through the channel, detect (see the module docstring)."""
-    from synthcheck.audio.channel import AwgnChannel
+    from synthcheck.audio.channel import channel_for
     from synthcheck.audio.metrics import word_error_rate
 
     start = time.perf_counter()
     config, spec = task.config, task.spec
     x = source_audio(config, spec)
-    channel = AwgnChannel(snr_db=spec.snr_db, attenuation=config.attenuation)
+    channel = channel_for(config.channel, snr_db=spec.snr_db, attenuation=config.attenuation)
     y1 = quantize_16bit(channel.apply(x, config.item_rng(spec.key)))
     verdict, per_detector = judge(detectors_for(config, spec.voice), y1)
     result = {
         **_verdict_fields(verdict),
         "detectors": per_detector,
         "wer": word_error_rate(spec.sentence, verdict.transcript),
+        "channel": channel.to_dict(),
         "compute_seconds": time.perf_counter() - start,
     }
     audio = {"clean": x, "channel": y1}

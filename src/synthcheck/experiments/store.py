@@ -172,7 +172,7 @@ class ResultsStore:
 
     def config(self) -> ExperimentConfig:
         """The stored configuration."""
-        return ExperimentConfig.from_dict(json.loads(self._require_meta("config")))
+        return ExperimentConfig.from_stored(json.loads(self._require_meta("config")))
 
     def versions(self) -> dict[str, str]:
         """Package versions recorded when the run started (or was last forced)."""
