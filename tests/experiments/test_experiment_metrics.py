@@ -84,3 +84,17 @@ def test_sweep_lists_are_parsed_strictly():
     for bad in ("20,,28", "20,abc", "20,20"):
         with pytest.raises(BadInputError, match="--snr"):
             parse_float_list(bad, name="snr")
+
+
+def test_detector_rows_split_clean_flags_into_exact_and_misrecognised_transcripts():
+    from synthcheck.experiments.metrics import detector_metrics
+
+    records = [record(0, 0.9, 0.1), record(1, 0.3, 0.2),  # exact transcripts: one flagged (a true false positive)
+               record(2, 0.2, 0.1, wer=0.5), record(3, 0.35, 0.5, wer=0.2), record(4, 0.7, None, wer=0.1)]
+    (row,) = detector_metrics(records, ["paper"])
+    assert (row.n_clean_exact, row.flagged_exact) == (2, 1)
+    assert (row.n_clean_misrecognized, row.flagged_misrecognized) == (3, 2)  # recognition errors detected
+    assert row.exact_flag_rate == 0.5 and row.misrecognized_flag_rate == pytest.approx(2 / 3)
+    assert row.false_positive_rate == pytest.approx(3 / 5) and row.detection_rate == 0.75
+    data = row.to_dict()
+    assert (data["n_clean_exact"], data["flagged_exact"], data["flagged_misrecognized"]) == (2, 1, 2)

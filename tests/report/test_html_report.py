@@ -75,11 +75,12 @@ def test_report_has_a_row_per_detector_and_each_detectors_scores_per_sentence(ru
     assert [name for name, _ in rows] == ["paper", "dtw"]
     cells = {name: re.findall(r"<td>(.*?)</td>", row) for name, row in rows}
     # paper: adversarial 0.12, 0.22 < 0.4 flagged, clean 0.9, 0.8 not; dtw: adversarial 0.25 < 0.305 flagged
-    assert cells["paper"][2:8] == ["2", "2", "0.400", "100 %", "0 %", "1.000"]
-    assert cells["dtw"][2:8] == ["2", "2", "0.305", "100 %", "0 %", "1.000"]
+    # clean flags split by transcript: both clean transcripts are exact (WER 0), neither flagged
+    assert cells["paper"][2:10] == ["2", "2", "0.400", "100 %", "0 %", "0/2", "0/0", "1.000"]
+    assert cells["dtw"][2:10] == ["2", "2", "0.305", "100 %", "0 %", "0/2", "0/0", "1.000"]
     # calibrated at 5 % on two clean scores: the lower one; leave-one-out flags that one (the other is higher)
-    assert cells["paper"][8:] == ["0.800", "0 %", "50 %", "100 %"]
-    assert cells["dtw"][8:] == ["0.610", "0 %", "50 %", "100 %"]
+    assert cells["paper"][10:] == ["0.800", "0 %", "50 %", "100 %"]
+    assert cells["dtw"][10:] == ["0.610", "0 %", "50 %", "100 %"]
     items = re.findall(r"<tr class='item'.*?</tr>", page, re.S)
     assert len(items) == 2
     assert "dtw 0.710" in items[1] and "paper 0.800" in items[1]  # each detector's clean score

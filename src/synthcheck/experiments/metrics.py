@@ -262,6 +262,10 @@ class DetectorMetrics:
     threshold, detection_rate, false_positive_rate
         The configured threshold (NaN if the verdicts used several) and the stored verdicts' rates at it
         (successful attacks / clean items flagged).
+    n_clean_exact, flagged_exact, n_clean_misrecognized, flagged_misrecognized
+        Clean items split by whether the recogniser got the transcript exactly right (WER 0 after
+        normalisation), and how many of each were flagged: a flag on a misrecognised clean item (the paper's
+        "low blue circles") correctly detects a recognition error; a flag on an exact one is a true false positive.
     calibrated
         The evaluation of the cell's scores (successful adversarial examples against clean items): counts,
         AUC, and the threshold calibrated for :data:`CALIBRATION_FPR` with the rates at it. Its ``config`` and
@@ -271,7 +275,21 @@ class DetectorMetrics:
     threshold: float
     detection_rate: float
     false_positive_rate: float
+    n_clean_exact: int
+    flagged_exact: int
+    n_clean_misrecognized: int
+    flagged_misrecognized: int
     calibrated: DetectorEvaluation
+
+    @property
+    def exact_flag_rate(self) -> float:
+        """Share of exactly transcribed clean items flagged (true false positives)."""
+        return _rate(self.flagged_exact, self.n_clean_exact)
+
+    @property
+    def misrecognized_flag_rate(self) -> float:
+        """Share of misrecognised clean items flagged (recognition errors detected)."""
+        return _rate(self.flagged_misrecognized, self.n_clean_misrecognized)
 
     @property
     def detector(self) -> str:
@@ -285,9 +303,13 @@ class DetectorMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN becomes ``None``): ``detector``, ``dataset``, ``threshold``, ``detection_rate``,
-        ``false_positive_rate`` and ``calibrated`` (:meth:`DetectorEvaluation.to_dict`)."""
+        ``false_positive_rate``, the clean split (``n_clean_exact`` … ``flagged_misrecognized``) and
+        ``calibrated`` (:meth:`DetectorEvaluation.to_dict`)."""
         return json_safe({"detector": self.detector, "dataset": self.dataset, "threshold": self.threshold,
                           "detection_rate": self.detection_rate, "false_positive_rate": self.false_positive_rate,
+                          "n_clean_exact": self.n_clean_exact, "flagged_exact": self.flagged_exact,
+                          "n_clean_misrecognized": self.n_clean_misrecognized,
+                          "flagged_misrecognized": self.flagged_misrecognized,
                           "calibrated": self.calibrated.to_dict()})
 
 
@@ -318,14 +340,22 @@ def detector_metrics(records: Sequence[ItemRecord], detectors: Sequence[str]) ->
 
 
 def _detector_row(records: Sequence[ItemRecord], name: str, primary: str, dataset: str) -> DetectorMetrics:
-    clean = [detector_results(r.clean, primary).get(name) for r in records if r.clean is not None]
+    pairs = [(r.clean, detector_results(r.clean, primary).get(name)) for r in records if r.clean is not None]
+    pairs = [(stage, verdict) for stage, verdict in pairs if verdict]
+    clean = [verdict for _, verdict in pairs]
+    exact = [verdict for stage, verdict in pairs if stage.get("wer") == 0.0]
+    misrecognized = [verdict for stage, verdict in pairs if stage.get("wer") != 0.0]
     adversarial = [detector_results(r.attack, primary).get(name) for r in records if r.attack and r.attack["success"]]
-    clean, adversarial = [c for c in clean if c], [a for a in adversarial if a]
+    adversarial = [a for a in adversarial if a]
     thresholds = {c["threshold"] for c in clean + adversarial if "threshold" in c}
     return DetectorMetrics(
         threshold=thresholds.pop() if len(thresholds) == 1 else math.nan,
         detection_rate=_flagged_rate(adversarial),
         false_positive_rate=_flagged_rate(clean),
+        n_clean_exact=len(exact),
+        flagged_exact=sum(not v["consistent"] for v in exact),
+        n_clean_misrecognized=len(misrecognized),
+        flagged_misrecognized=sum(not v["consistent"] for v in misrecognized),
         calibrated=evaluation_from_scores([c["score"] for c in clean], [a["score"] for a in adversarial],
                                           config=name, source=dataset, proxy=False, latency_per_second=math.nan),
     )

@@ -61,7 +61,7 @@ def write_report(run_dir: str | Path) -> Path:
         detectors = detector_metrics(records, config.detectors)
         overall = [d for d in detectors if d.dataset == ALL_DATASETS]
         plots = {
-            FIG4_NAME: scores_by_sentence_png(records, config.threshold),
+            FIG4_NAME: scores_by_sentence_png(records, config.detectors, [d.threshold for d in overall]),
             ROC_NAME: roc_png(detectors),
             HISTOGRAM_NAME: score_histogram_png(records, config.detectors, [d.threshold for d in overall]),
         }
@@ -100,16 +100,19 @@ def render_report(
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>synthcheck report: {esc(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>synthcheck: adversarial detection by re-synthesis &mdash; run {esc(title)}</h1>",
-        _summary(metrics, wall_seconds, config),
-        _detector_table(detectors),
     ]
+    if FIG4_NAME in plots:
+        parts.append("<h2>Fig. 4: score per sentence, clean and adversarial</h2><div class='plots' id='fig4'>"
+                     f"<img alt='{esc(FIG4_NAME)}' src='data:image/png;base64,{b64(plots[FIG4_NAME])}'></div>")
+    parts += [_detector_table(detectors), _summary(metrics, wall_seconds, config)]
     if len(groups) > 1:
         parts.append(_group_table(groups))
     for group in groups:
         parts.append(_item_table(group, [r for r in records if r.spec.group == group], audio, len(groups) > 1,
                                  config.primary_detector))
     parts.append("<h2>Plots</h2><div class='plots'>")
-    parts.extend(f"<img alt='{esc(name)}' src='data:image/png;base64,{b64(png)}'>" for name, png in plots.items())
+    parts.extend(f"<img alt='{esc(name)}' src='data:image/png;base64,{b64(png)}'>" for name, png in plots.items()
+                 if name != FIG4_NAME)
     parts.append("</div>")
     parts.append("<h2>Configuration</h2><pre id='config'>"
                  f"{esc(json.dumps(config.to_dict(), indent=2))}</pre>")
@@ -146,10 +149,13 @@ def _source_note(config: ExperimentConfig) -> str:
 def _detector_table(rows: Sequence[DetectorMetrics]) -> str:
     target = f"{100 * CALIBRATION_FPR:g} %"
     head = ("detector", "dataset", "clean", "adversarial", "threshold", "detection rate", "false-positive rate",
-            "AUC", f"threshold at {target} FPR", "FPR there", "FPR there (leave-one-out)", "detection rate there")
+            "flags on exact transcripts", "flags on misrecognised", "AUC", f"threshold at {target} FPR",
+            "FPR there", "FPR there (leave-one-out)", "detection rate there")
     body = "".join(_detector_row(m) for m in rows)
-    return (f"<h2>Detectors</h2><p>The first is the primary detector of the summary; thresholds in the last "
-            f"columns are calibrated on this run's clean scores for a {esc(target)} false-positive rate.</p>"
+    return (f"<h2>Detectors</h2><p>The first is the primary detector of the summary. Clean flags are split: a flag on "
+            f"an exact transcript is a true false positive, a flag on a misrecognised one detects a recognition "
+            f"error. Thresholds in the last columns are calibrated on this run's clean scores for a {esc(target)} "
+            f"false-positive rate.</p>"
             f"<table id='detectors'><thead><tr>{''.join(f'<th>{esc(h)}</th>' for h in head)}</tr></thead>"
             f"<tbody>{body}</tbody></table>")
 
@@ -157,8 +163,9 @@ def _detector_table(rows: Sequence[DetectorMetrics]) -> str:
 def _detector_row(m: DetectorMetrics) -> str:
     c = m.calibrated
     cells = (m.detector, m.dataset, c.n_clean, c.n_attacked, fmt_num(m.threshold, 3), fmt_pct(m.detection_rate),
-             fmt_pct(m.false_positive_rate), fmt_num(c.auc, 3), fmt_num(c.threshold, 3), fmt_pct(c.fpr),
-             fmt_pct(c.fpr_loo), fmt_pct(c.detection_rate))
+             fmt_pct(m.false_positive_rate), f"{m.flagged_exact}/{m.n_clean_exact}",
+             f"{m.flagged_misrecognized}/{m.n_clean_misrecognized}", fmt_num(c.auc, 3), fmt_num(c.threshold, 3),
+             fmt_pct(c.fpr), fmt_pct(c.fpr_loo), fmt_pct(c.detection_rate))
     body = "".join(f"<td>{esc(v)}</td>" for v in cells)
     return f"<tr class='detector' data-detector='{esc(m.detector)}'>{body}</tr>"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -18,39 +19,60 @@ from synthcheck.experiments.store import ItemRecord  # noqa: E402
 _CLEAN, _ADVERSARIAL, _FAILED, _THRESHOLD = "tab:blue", "tab:red", "tab:gray", "0.35"
 
 
-def scores_by_sentence_png(records: Sequence[ItemRecord], threshold: float) -> bytes:
-    """The paper's Fig. 4: rho_max per sentence index, clean (o) vs adversarial (x), threshold line.
+def scores_by_sentence_png(records: Sequence[ItemRecord], detectors: Sequence[str], thresholds: Sequence[float]) -> bytes:
+    """The paper's Fig. 4 for each detector (one panel each, the primary first): score per sentence index.
 
-    Attacks that did not reach the target are drawn apart (+): they are not adversarial examples.
-
+    Clean items are circles, hollow when the recogniser got the transcript exactly right and filled when it
+    misheard (the paper's "low blue circles" are such recognition errors); successful adversarial examples are
+    red crosses; attacks that did not reach the target are grey plus signs (they are not adversarial examples).
     Items of different sweep cells are drawn side by side around each index.
     """
-    groups = sorted({r.spec.group for r in records}, key=[r.spec.group for r in records].index)
+    columns = min(len(detectors), 3)
+    rows = -(-len(detectors) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.6 * columns, 3.9 * rows), squeeze=False)
+    for ax in axes.flat[len(detectors):]:
+        ax.set_visible(False)
+    for ax, name, threshold in zip(axes.flat, detectors, thresholds):
+        _fig4_panel(ax, records, name, detectors[0], threshold)
+        ax.set_title(f"{name}: paper Fig. 4" if name == detectors[0] else name, fontsize=10)
+    axes.flat[0].legend(loc="best", fontsize=7)
+    return png_bytes(fig)
+
+
+def _fig4_panel(ax: Any, records: Sequence[ItemRecord], name: str, primary: str, threshold: float) -> None:
+    groups = list(dict.fromkeys(r.spec.group for r in records))
     width = 0.6 / max(len(groups), 1)
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    top = 1.0
     for g, group in enumerate(groups):
         offset = (g - (len(groups) - 1) / 2) * width
-        mine = [r for r in records if r.spec.group == group]
         suffix = f" ({group})" if len(groups) > 1 else ""
-        clean = [(r.spec.index + 1 + offset, r.clean["score"]) for r in mine if r.clean is not None]
-        adv = [(r.spec.index + 1 + offset, r.attack["score"]) for r in mine if r.attack and r.attack["success"]]
-        failed = [(r.spec.index + 1 + offset, r.attack["score"]) for r in mine if r.attack and not r.attack["success"]]
-        if clean:
-            ax.scatter(*zip(*clean), marker="o", facecolors="none", edgecolors=_CLEAN, label=f"clean{suffix}")
-        if adv:
-            ax.scatter(*zip(*adv), marker="x", color=_ADVERSARIAL, label=f"adversarial{suffix}")
-        if failed:
-            ax.scatter(*zip(*failed), marker="+", color=_FAILED, label=f"attack failed{suffix}")
-    ax.axhline(threshold, color=_THRESHOLD, linestyle="--", label=f"threshold {threshold:g}")
+        points: dict[str, list[tuple[float, float]]] = {"exact": [], "misheard": [], "adversarial": [], "failed": []}
+        for r in (r for r in records if r.spec.group == group):
+            x = r.spec.index + 1 + offset
+            clean = detector_results(r.clean, primary).get(name) if r.clean is not None else None
+            if clean:
+                points["exact" if r.clean.get("wer") == 0.0 else "misheard"].append((x, clean["score"]))
+            attack = detector_results(r.attack, primary).get(name) if r.attack is not None else None
+            if attack:
+                points["adversarial" if r.attack["success"] else "failed"].append((x, attack["score"]))
+        styles = {
+            "exact": dict(marker="o", facecolors="none", edgecolors=_CLEAN, label=f"clean, exact transcript{suffix}"),
+            "misheard": dict(marker="o", color=_CLEAN, alpha=0.55, label=f"clean, misrecognised{suffix}"),
+            "adversarial": dict(marker="x", color=_ADVERSARIAL, label=f"adversarial{suffix}"),
+            "failed": dict(marker="+", color=_FAILED, label=f"attack failed{suffix}"),
+        }
+        for kind, pts in points.items():
+            if pts:
+                ax.scatter(*zip(*pts), **styles[kind])
+                top = max(top, *(y for _, y in pts))
+    if np.isfinite(threshold):
+        ax.axhline(threshold, color=_THRESHOLD, linestyle="--", label=f"threshold {threshold:g}")
     n = max((r.spec.index + 1 for r in records), default=1)
     ax.set_xticks(range(1, n + 1))
     ax.set_xlim(0.4, n + 0.6)
-    ax.set_ylim(0, 1.02)
+    ax.set_ylim(0, 1.02 * top)
     ax.set_xlabel("sentence index")
-    ax.set_ylabel(r"$\rho_{max}$")
-    ax.set_title("Consistency score per sentence (paper Fig. 4)")
-    ax.legend(loc="best", fontsize=8)
-    return png_bytes(fig)
+    ax.set_ylabel("score (low = inconsistent)")
 
 
 def roc_png(metrics: Sequence[DetectorMetrics]) -> bytes:
