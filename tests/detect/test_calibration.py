@@ -1,5 +1,8 @@
 """Threshold calibration and the flagged-fraction rates."""
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -45,3 +48,38 @@ def test_detection_rate_counts_scores_strictly_below():
 def test_bad_calibration_input_is_refused(scores, target):
     with pytest.raises(BadInputError):
         calibrate_threshold(scores, target)
+
+
+def documented_threshold(scores, target_fpr: float) -> float:
+    """The rule of calibrate_threshold's docstring, in exact arithmetic: sorted scores s, m = floor(target * n), s[m]."""
+    m = math.floor(Fraction(str(target_fpr)) * len(scores))
+    return sorted(scores)[m]
+
+
+@pytest.mark.parametrize("target", [0.0, 0.01, 0.05, 0.1, 0.29, 0.5, 0.95])
+@pytest.mark.parametrize("n", [1, 7, 20, 21, 100, 333])
+def test_calibrated_threshold_is_the_documented_order_statistic(n, target):
+    rng = np.random.default_rng(n)
+    scores = rng.uniform(0.0, 1.0, n).round(3).tolist()  # rounding makes ties likely
+    threshold = calibrate_threshold(scores, target_fpr=target)
+    assert threshold == documented_threshold(scores, target)
+    # it meets the target, and the next larger score would not
+    allowed = Fraction(str(target)) * n
+    assert sum(s < threshold for s in scores) <= allowed
+    larger = [s for s in scores if s > threshold]
+    if larger:
+        assert sum(s < min(larger) for s in scores) > allowed
+
+
+@pytest.mark.slow
+def test_configured_dtw_threshold_is_reproduced_from_the_clean_human_clips():
+    """detect/configs.py: ``dtw`` 0.305, the 5 % FPR calibration on the 21 clean human clips Whisper base gets
+    right (LibriVox clauses and alsa recordings, pooled). Recompute it from those clips' real scores."""
+    from synthcheck.detect.configs import DETECTOR_CONFIGS
+    from synthcheck.experiments.detectors import POOLED_HUMAN, human_speech_evaluation
+
+    results = human_speech_evaluation("whisper-base", configs=["dtw"], sources=("two-cities-human", "alsa-human"))
+    (pooled,) = [r for r in results if r.source == POOLED_HUMAN]
+    assert pooled.n_clean == 21 and len(pooled.clean_scores) == 21
+    assert pooled.threshold == documented_threshold(pooled.clean_scores, 0.05)  # the second lowest of 21
+    assert round(pooled.threshold, 3) == DETECTOR_CONFIGS["dtw"].threshold

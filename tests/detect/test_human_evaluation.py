@@ -46,6 +46,13 @@ def test_proxy_records_pair_each_clip_with_another_transcript(alsa_records: list
     assert [r.adversarial_transcript for r in again] == [r.adversarial_transcript for r in alsa_records]
 
 
+def mann_whitney_auc(clean: np.ndarray, attacked: np.ndarray) -> float:
+    """P(attacked score < clean score) + P(tie) / 2 over all pairs: the AUC of flagging low scores."""
+    below = (attacked[:, None] < clean[None, :]).sum()
+    ties = (attacked[:, None] == clean[None, :]).sum()
+    return float((below + 0.5 * ties) / (attacked.size * clean.size))
+
+
 def test_leave_one_out_fpr_is_honest() -> None:
     assert leave_one_out_fpr([0.1, 0.5, 0.6, 0.7], target_fpr=0.0) == pytest.approx(0.25)
     assert np.isnan(leave_one_out_fpr([0.5], target_fpr=0.05))
@@ -59,12 +66,22 @@ def test_evaluates_configurations_on_human_speech(alsa_records: list[EvalRecord]
     )
     assert [r.config for r in results] == ["paper", "dtw"]
     assert len(ticks) == 2 * 16
-    for result in results:
-        assert (result.n_clean, result.n_attacked) == (8, 8)
-        assert 0.0 <= result.auc <= 1.0 and result.proxy
-        assert result.fpr == 0.0  # 8 clean items, 5 % target: the threshold is the lowest clean score
-        assert result.threshold == pytest.approx(min(result.clean_scores))
-        assert 0.0 <= result.fpr_loo <= 1.0 and 0.0 <= result.detection_rate <= 1.0
+    recognizer = get_recognizer("pocketsphinx")
+    for config, result in zip(configs, results):
+        assert (result.n_clean, result.n_attacked) == (8, 8) and result.proxy
+        # the scores are the detector's on the records (clean: own transcript; attacked: the other clip's)
+        detector = config.build(recognizer)
+        first = alsa_records[0]
+        assert result.clean_scores[0] == detector.check_transcript(first.audio, first.transcript).score
+        assert result.attacked_scores[0] == detector.check_transcript(first.audio, first.adversarial_transcript).score
+        clean, attacked = np.array(result.clean_scores), np.array(result.attacked_scores)
+        # every number recomputed from the scores, independently of synthcheck's metric code
+        assert result.threshold == np.sort(clean)[0]  # 8 clean items, 5 % target: floor(0.4) = 0 may be flagged
+        assert result.fpr == 0.0
+        assert result.detection_rate == np.mean(attacked < result.threshold)
+        assert result.auc == pytest.approx(mann_whitney_auc(clean, attacked))
+        loo = np.mean([clean[i] < np.delete(clean, i).min() for i in range(clean.size)])
+        assert result.fpr_loo == pytest.approx(loo)
         assert result.latency_per_second > 0.0
         json.dumps(result.to_dict())
     table = markdown_table(results)
@@ -72,7 +89,8 @@ def test_evaluates_configurations_on_human_speech(alsa_records: list[EvalRecord]
 
 
 def test_standard_configurations_are_the_registry_with_the_independent_judge() -> None:
-    common = {"paper", "xcorr-full", "dtw", "voices-xcorr", "voices-dtw", "align", "likelihood+voices-dtw", "likelihood+align"}
+    common = {"paper", "seed-corrcoef", "seed-xcorrelation", "seed-stretched", "xcorr-template", "xcorr-full", "dtw",
+              "voices-xcorr", "voices-dtw", "align", "likelihood+voices-dtw", "likelihood+align"}
     assert {c.name for c in standard_configs()} == common | {"likelihood-tiny.en"}
     assert {c.name for c in standard_configs("whisper-tiny.en")} == common | {"likelihood-base"}
     assert all(isinstance(c, DetectorConfig) and c.description for c in standard_configs())

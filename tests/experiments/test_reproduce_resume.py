@@ -2,21 +2,27 @@
 
 One scenario (it is the expensive part of the suite): kill after the first committed item, kill again
 during the attack stage, rerun to completion, rerun once more (nothing recomputed), then try another config
-on the same directory (refused).
+on the same directory (refused). The resumed results must equal an uninterrupted run's exactly, and the
+summary must be what the stored per-item numbers give. A slow test runs the whole thing twice more and
+compares exactly.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
-from synthcheck.experiments.store import DB_NAME
+from synthcheck.experiments.store import DB_NAME, ResultsStore
 
 STEPS = "3"
 
@@ -37,6 +43,97 @@ def rows(run_dir: Path) -> list[tuple]:
                                 "FROM items ORDER BY key").fetchall()
         except sqlite3.OperationalError:  # schema not created yet
             return []
+
+
+#: Stored fields that measure time, not results: left out of the exact comparisons.
+TIMING_KEYS = frozenset({"timings", "compute_seconds", "seconds", "wall_seconds", "latency_per_second"})
+#: Summary fields naming the run's own files.
+PATH_KEYS = frozenset({"report", "run_dir"})
+
+
+def without(value: Any, keys: frozenset[str]) -> Any:
+    """``value`` with every dict entry named in ``keys`` removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [without(v, keys) for v in value]
+    return value
+
+
+def run_to_completion(run_dir: Path, timeout: float = 900) -> dict[str, Any]:
+    """Run the CLI on ``run_dir`` until it finishes; its JSON summary."""
+    done = subprocess.run(command(run_dir), capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def stored_results(run_dir: Path) -> dict[str, tuple]:
+    """Per item key: the stored clean and attack results without timings."""
+    with ResultsStore.read(run_dir) as store:
+        return {r.spec.key: (without(r.clean, TIMING_KEYS), without(r.attack, TIMING_KEYS)) for r in store.records()}
+
+
+def audio_digests(run_dir: Path) -> dict[str, str]:
+    """SHA-256 of every stored WAV, by path relative to the run directory."""
+    return {str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(run_dir.rglob("*.wav"))}
+
+
+def assert_same_results(run_dir: Path, summary: dict[str, Any], reference_dir: Path, reference: dict[str, Any]) -> None:
+    """Exactly the same summary, per-item numbers and audio as the reference run (timings and paths aside)."""
+    assert without(summary, TIMING_KEYS | PATH_KEYS) == without(reference, TIMING_KEYS | PATH_KEYS)
+    assert stored_results(run_dir) == stored_results(reference_dir)
+    assert audio_digests(run_dir) == audio_digests(reference_dir)
+
+
+def rate(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def mann_whitney_auc(negatives: list[float], positives: list[float]) -> float | None:
+    """P(positive score < negative score) + P(tie) / 2: the AUC of flagging low scores."""
+    if not negatives or not positives:
+        return None
+    pairs = [(p < n) + 0.5 * (p == n) for p in positives for n in negatives]
+    return sum(pairs) / len(pairs)
+
+
+def assert_summary_matches_stored_items(run_dir: Path, summary: dict[str, Any]) -> None:
+    """Recompute the summary's headline numbers from the stored per-item results, independently of synthcheck."""
+    with ResultsStore.read(run_dir) as store:
+        records = store.records()
+        threshold = store.config().threshold
+    clean = [r.clean for r in records if r.clean is not None]
+    attacked = [r.attack for r in records if r.attack is not None]
+    successful = [a for a in attacked if a["success"]]
+    for result in clean + attacked:  # every stored verdict follows the rule "flagged iff score < threshold"
+        for verdict in result["detectors"].values():
+            assert verdict["consistent"] == (verdict["score"] >= verdict["threshold"])
+    assert summary["threshold"] == threshold
+    assert (summary["n_items"], summary["n_clean"], summary["n_attacked"]) == (len(records), len(clean), len(attacked))
+    assert summary["n_attack_success"] == len(successful)
+    assert summary["attack_success_rate"] == rate([a["success"] for a in attacked])
+    assert summary["false_positive_rate"] == rate([c["score"] < threshold for c in clean])
+    assert summary["detection_rate"] == rate([a["score"] < threshold for a in successful])
+    assert summary["detection_rate_all_attacks"] == rate([a["score"] < threshold for a in attacked])
+    assert summary["n_clean_recognized"] == sum(c["wer"] == 0.0 for c in clean)
+    expected_auc = mann_whitney_auc([c["score"] for c in clean], [a["score"] for a in successful])
+    assert summary["auc"] == (None if expected_auc is None else pytest.approx(expected_auc))
+    snrs = [a["snr_db"] for a in successful]
+    assert summary["median_snr_db"] == (float(np.median(snrs)) if snrs else None)
+    for row in (d for d in summary["detectors"] if d["dataset"] == "all"):
+        name = row["detector"]
+        clean_scores = [c["detectors"][name]["score"] for c in clean]
+        assert row["false_positive_rate"] == rate([not c["detectors"][name]["consistent"] for c in clean])
+        # calibrated for 5 % FPR: sorted scores, floor(0.05 n) of them may be flagged
+        assert row["calibrated"]["threshold"] == sorted(clean_scores)[math.floor(0.05 * len(clean_scores))]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[Path, dict[str, Any]]:
+    """The same run, never killed: its directory and summary."""
+    run_dir = tmp_path_factory.mktemp("uninterrupted") / "quick"
+    return run_dir, run_to_completion(run_dir)
 
 
 def run_until(run_dir: Path, condition, timeout: float = 600) -> list[tuple]:
@@ -61,7 +158,7 @@ def run_until(run_dir: Path, condition, timeout: float = 600) -> list[tuple]:
     return rows(run_dir)
 
 
-def test_reproduce_survives_sigkill_and_resumes_without_duplicates(tmp_path):
+def test_reproduce_survives_sigkill_and_resumes_without_duplicates(tmp_path, uninterrupted):
     run_dir = tmp_path / "quick"
 
     # Kill 1: right after the first item's clean stage is committed.
@@ -90,9 +187,9 @@ def test_reproduce_survives_sigkill_and_resumes_without_duplicates(tmp_path):
             assert clean_attempts == 2  # started in the first run, killed, finished in the second
         assert attack_attempts >= 1
     assert summary["n_items"] == 3 and summary["n_clean"] == 3 and summary["n_attacked"] == 3
-    for key in ("detection_rate", "false_positive_rate", "auc", "median_snr_db"):
-        assert key in summary
-    assert 0.0 <= summary["false_positive_rate"] <= 1.0
+    assert_summary_matches_stored_items(run_dir, summary)
+    # killed twice and resumed, it computed exactly what a run never interrupted computes
+    assert_same_results(run_dir, summary, *uninterrupted)
     report = Path(summary["report"])
     assert report.is_file() and report.stat().st_size > 100_000
     wavs = sorted(p.name for p in run_dir.rglob("*.wav"))
@@ -110,3 +207,13 @@ def test_reproduce_survives_sigkill_and_resumes_without_duplicates(tmp_path):
     assert other.returncode == 2
     message = other.stderr.strip()
     assert "different config" in message and "--new" in message and len(message.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_reproduce_twice_gives_identical_results(tmp_path, uninterrupted):
+    """A whole quick ``reproduce`` run again in another directory: the same summary, numbers and audio, exactly."""
+    run_dir = tmp_path / "again" / "quick"
+    summary = run_to_completion(run_dir)
+    assert_summary_matches_stored_items(run_dir, summary)
+    assert_same_results(run_dir, summary, *uninterrupted)
+    assert len(stored_results(run_dir)) == 3 and len(audio_digests(run_dir)) >= 3 * 3
