@@ -52,7 +52,7 @@ def test_empty_file(tmp_path: Path) -> None:
 def test_text_file_named_wav(tmp_path: Path) -> None:
     path = tmp_path / "notes.wav"
     path.write_text("It was the best of times, it was the worst of times.\n" * 20)
-    with pytest.raises(BadInputError, match="not a readable audio file"):
+    with pytest.raises(BadInputError, match="could not decode .* as audio"):
         load_audio(path)
 
 
@@ -62,7 +62,7 @@ def test_truncated_wav_header(tmp_path: Path, keep_bytes: int) -> None:
     save_wav(full, tone(SAMPLE_RATE))
     cut = tmp_path / "cut.wav"
     cut.write_bytes(full.read_bytes()[:keep_bytes])
-    with pytest.raises(BadInputError, match="not a readable audio file") as info:
+    with pytest.raises(BadInputError, match="could not decode .* as audio") as info:
         load_audio(cut)
     assert "\n" not in str(info.value)
 

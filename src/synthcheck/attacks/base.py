@@ -6,6 +6,10 @@ its bound shrinks to ``shrink · max|δ|`` and the 16-bit-rounded adversarial is
 reported perturbation is the smallest one found. At the end every item is confirmed by a real greedy decode of
 its 16-bit adversarial; the reported ``success`` is that confirmed one (never the optimiser's belief).
 
+Given an :class:`~synthcheck.attacks.checkpoint.AttackCheckpoint`, the loop saves its whole state every few
+seconds and when it ends, and resumes from a checkpoint of the same batch: a killed run loses at most that
+interval, and the resumed run's results are bit-identical to an uninterrupted one's.
+
 Subclasses (:class:`~synthcheck.attacks.targeted.TargetedAttack`,
 :class:`~synthcheck.attacks.untargeted.UntargetedAttack`) supply only the objective, the per-step success mask
 and the confirmation criterion; the loop below is shared.
@@ -32,9 +36,10 @@ import numpy as np
 import torch
 
 from synthcheck.asr.base import Recognizer
+from synthcheck.attacks.checkpoint import AttackCheckpoint
 from synthcheck.audio.io import SAMPLE_RATE, quantize_16bit, save_wav, validate_audio
 from synthcheck.audio.metrics import db_x, fitted_snr_db, snr_db
-from synthcheck.cache import atomic_write_bytes
+from synthcheck.cache import atomic_write_bytes, content_key
 from synthcheck.errors import BadInputError
 from synthcheck.jsonable import json_safe
 
@@ -90,11 +95,11 @@ class AttackConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.max_steps < 0:
-            raise BadInputError(f"max_steps must be >= 0, got {self.max_steps}")
+        if self.max_steps < 1:
+            raise BadInputError(f"max_steps must be at least 1 (with {self.max_steps} steps the attack never runs)")
         if not 0 < self.initial_bound <= FULL_SCALE:
             raise BadInputError(f"initial_bound must be in (0, 32768] (16-bit steps), got {self.initial_bound}")
-        if self.learning_rate <= 0:
+        if not self.learning_rate > 0:  # NaN too
             raise BadInputError(f"learning_rate must be > 0 (16-bit steps), got {self.learning_rate}")
         if not 0 < self.shrink < 1:
             raise BadInputError(f"shrink must be in (0, 1), got {self.shrink}")
@@ -102,7 +107,7 @@ class AttackConfig:
             raise BadInputError(f"check_every must be >= 1, got {self.check_every}")
         if self.init_noise < 0 or self.l2_weight < 0:
             raise BadInputError("init_noise and l2_weight must be >= 0")
-        if self.time_budget_s is not None and self.time_budget_s <= 0:
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
             raise BadInputError(f"time_budget_s must be > 0 or None, got {self.time_budget_s}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -226,6 +231,7 @@ class Attack(ABC):
         *,
         seed: int | None = None,
         progress: Callable[[AttackProgress], None] | None = None,
+        checkpoint: AttackCheckpoint | None = None,
     ) -> list[AttackResult]:
         """Attack a batch of utterances (different lengths allowed) and return one result per item.
 
@@ -240,13 +246,17 @@ class Attack(ABC):
             Seed for the initial random δ (default: ``config.seed``); same seed, same result.
         progress
             Called after every step with an :class:`AttackProgress`.
+        checkpoint
+            Save the loop's state there when due and when the loop ends, and resume from it if it holds this
+            batch's state (same utterances, targets, seed and settings); the results are bit-identical to an
+            uninterrupted run's. The caller deletes it once the results are stored.
         """
         originals = [_check_audio(a, i) for i, a in enumerate(audios)]
         if not originals:
             raise BadInputError("attack: no utterances given")
         labels = self._prepare_labels(originals, targets)
         cfg = self.config
-        generator = torch.Generator().manual_seed(cfg.seed if seed is None else seed)
+        seed = cfg.seed if seed is None else seed
         lengths = np.array([a.size for a in originals])
         batch, width = len(originals), int(lengths.max())
         x = torch.zeros(batch, width)
@@ -255,23 +265,26 @@ class Attack(ABC):
         inside = (torch.arange(width)[None, :] < torch.from_numpy(lengths)[:, None]).float()
         peak = np.array([float(np.max(np.abs(a))) for a in originals])
 
-        # One parameter (and Adam group) per item: per-item bounds and schedules.
+        generator = torch.Generator().manual_seed(seed)
         noise = (torch.rand(batch, width, generator=generator) * 2 - 1) * cfg.init_noise * inside
-        deltas = [torch.nn.Parameter(noise[i].clone()) for i in range(batch)]
-        optimizer = torch.optim.Adam([{"params": [d]} for d in deltas], lr=cfg.learning_rate)
-        bound = torch.full((batch,), float(cfg.initial_bound))
-
-        candidates: list[deque[np.ndarray]] = [deque(maxlen=KEEP_CANDIDATES) for _ in range(batch)]
-        best_db_x = np.full(batch, np.inf)
-        first_success: list[int | None] = [None] * batch
-        loss_curves: list[list[float]] = [[] for _ in range(batch)]
-        start = time.perf_counter()
-        steps = 0
-        while steps < cfg.max_steps:
-            if cfg.time_budget_s is not None and time.perf_counter() - start >= cfg.time_budget_s:
-                log.info("time budget of %.0f s reached after %d steps", cfg.time_budget_s, steps)
+        state = _LoopState.start(noise, cfg)
+        key = self._checkpoint_key(originals, labels, seed)
+        if checkpoint is not None and (saved := checkpoint.load(key)) is not None:
+            state.load_state_dict(saved)
+            log.info("resuming the attack of %d item(s) at step %d of %d from %s", batch, state.steps, cfg.max_steps,
+                     checkpoint.path)
+        deltas, bound, candidates, best_db_x = state.deltas, state.bound, state.candidates, state.best_db_x
+        start = time.perf_counter() - state.elapsed
+        while state.steps < cfg.max_steps:
+            # Stop checks come first, so a run resumed from any checkpoint takes the same decisions.
+            if cfg.stop_db_x is not None and np.all(best_db_x <= cfg.stop_db_x):
+                log.info("every item reached %.1f dB_x after %d steps; stopping early", cfg.stop_db_x, state.steps)
                 break
-            steps += 1
+            if cfg.time_budget_s is not None and time.perf_counter() - start >= cfg.time_budget_s:
+                log.info("time budget of %.0f s reached after %d steps", cfg.time_budget_s, state.steps)
+                break
+            state.steps += 1
+            steps = state.steps
             delta = torch.stack(deltas) * inside
             adversarial = torch.clamp(x + delta / FULL_SCALE, -1.0, 1.0)
             check = steps % cfg.check_every == 0
@@ -280,24 +293,27 @@ class Attack(ABC):
             if cfg.l2_weight > 0:
                 energy = (delta / cfg.initial_bound).square().sum(1) / torch.from_numpy(lengths)
                 total = total + cfg.l2_weight * energy.sum()
-            optimizer.zero_grad(set_to_none=True)
+            state.optimizer.zero_grad(set_to_none=True)
             total.backward()
             for i, value in enumerate(loss.detach().tolist()):
-                loss_curves[i].append(float(value))
+                state.loss_curves[i].append(float(value))
             if success is not None:
                 snapshot = adversarial.detach().numpy()
                 for i in np.flatnonzero(success):
                     candidate = quantize_16bit(snapshot[i, : lengths[i]])
                     linf = float(np.max(np.abs(candidate.astype(np.float64) - originals[i]))) * FULL_SCALE
-                    if first_success[i] is None:
-                        first_success[i] = steps
+                    if state.first_success[i] is None:
+                        state.first_success[i] = steps
                     candidates[i].append(candidate)
                     best_db_x[i] = min(best_db_x[i], _db(linf / FULL_SCALE, peak[i]))
                     bound[i] = min(float(bound[i]), linf) * cfg.shrink
-            optimizer.step()
+            state.optimizer.step()
             with torch.no_grad():
                 for i, d in enumerate(deltas):
                     d.clamp_(-float(bound[i]), float(bound[i])).mul_(inside[i])
+            state.elapsed = time.perf_counter() - start
+            if checkpoint is not None and checkpoint.due():
+                checkpoint.save(key, state.state_dict())
             if progress is not None:
                 current = np.array([_db(float(d.detach().abs().max()) / FULL_SCALE, peak[i]) for i, d in enumerate(deltas)])
                 shown = np.where(np.isfinite(best_db_x), best_db_x, current)
@@ -307,14 +323,14 @@ class Attack(ABC):
                         max_steps=cfg.max_steps,
                         loss=float(loss.detach().mean()),
                         db_x=float(np.median(shown)),
-                        successes=sum(s is not None for s in first_success),
+                        successes=sum(s is not None for s in state.first_success),
                         n_items=batch,
                         elapsed_s=time.perf_counter() - start,
                     )
                 )
-            if cfg.stop_db_x is not None and np.all(best_db_x <= cfg.stop_db_x):
-                log.info("every item reached %.1f dB_x after %d steps; stopping early", cfg.stop_db_x, steps)
-                break
+        if checkpoint is not None:  # a kill during the confirmation below then redoes only the confirmation
+            state.elapsed = time.perf_counter() - start
+            checkpoint.save(key, state.state_dict())
 
         final = torch.clamp(x + torch.stack(deltas).detach() * inside / FULL_SCALE, -1.0, 1.0).numpy()
         for i in range(batch):  # the last iterate is the fallback when no kept candidate is confirmed
@@ -323,11 +339,17 @@ class Attack(ABC):
         seconds = time.perf_counter() - start
         return [
             self._result(
-                originals[i], chosen[i], labels[i], bool(confirmed[i]), transcripts[i], float(bound[i]), steps,
-                first_success[i], seconds, loss_curves[i],
+                originals[i], chosen[i], labels[i], bool(confirmed[i]), transcripts[i], float(bound[i]), state.steps,
+                state.first_success[i], seconds, state.loss_curves[i],
             )
             for i in range(batch)
         ]
+
+    def _checkpoint_key(self, originals: list[np.ndarray], labels: list[str], seed: int) -> str:
+        """What a checkpoint must match to be resumed: the batch's audio and labels, the seed, the attack."""
+        settings = json.dumps(self.config.to_dict(), sort_keys=True)
+        audio = (a.tobytes() for a in originals)
+        return content_key(self.kind, self.recognizer.name, settings, str(seed), *labels, *audio)
 
     def _confirm(
         self, candidates: list[deque[np.ndarray]], labels: list[str]
@@ -387,6 +409,66 @@ class Attack(ABC):
             loss_curve=loss_curve,
             config=self.config.to_dict(),
         )
+
+
+@dataclass
+class _LoopState:
+    """Everything :meth:`Attack.run`'s loop changes from step to step (what a checkpoint holds)."""
+
+    deltas: list[torch.nn.Parameter]
+    optimizer: torch.optim.Adam
+    bound: torch.Tensor
+    candidates: list[deque[np.ndarray]]
+    best_db_x: np.ndarray
+    first_success: list[int | None]
+    loss_curves: list[list[float]]
+    steps: int = 0
+    elapsed: float = 0.0
+
+    @classmethod
+    def start(cls, noise: torch.Tensor, cfg: AttackConfig) -> _LoopState:
+        """Step 0: δ = ``noise`` with one parameter (and Adam group) per item, for per-item bounds and schedules."""
+        batch = noise.shape[0]
+        deltas = [torch.nn.Parameter(noise[i].clone()) for i in range(batch)]
+        return cls(
+            deltas=deltas,
+            optimizer=torch.optim.Adam([{"params": [d]} for d in deltas], lr=cfg.learning_rate),
+            bound=torch.full((batch,), float(cfg.initial_bound)),
+            candidates=[deque(maxlen=KEEP_CANDIDATES) for _ in range(batch)],
+            best_db_x=np.full(batch, np.inf),
+            first_success=[None] * batch,
+            loss_curves=[[] for _ in range(batch)],
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state as tensors, numbers and lists (loadable with ``torch.load(weights_only=True)``)."""
+        return {
+            "deltas": torch.stack([d.detach() for d in self.deltas]),
+            "optimizer": self.optimizer.state_dict(),
+            "bound": self.bound.clone(),
+            "candidates": [[torch.from_numpy(c) for c in queue] for queue in self.candidates],
+            "best_db_x": torch.from_numpy(self.best_db_x.copy()),
+            "first_success": list(self.first_success),
+            "loss_curves": [list(curve) for curve in self.loss_curves],
+            "steps": self.steps,
+            "elapsed": self.elapsed,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (in place: the optimiser keeps its parameters)."""
+        with torch.no_grad():
+            for d, saved in zip(self.deltas, state["deltas"]):
+                d.copy_(saved)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.bound.copy_(state["bound"])
+        for queue, saved in zip(self.candidates, state["candidates"]):
+            queue.clear()
+            queue.extend(c.numpy() for c in saved)
+        self.best_db_x[:] = state["best_db_x"].numpy()
+        self.first_success[:] = state["first_success"]
+        for curve, saved in zip(self.loss_curves, state["loss_curves"]):
+            curve[:] = saved
+        self.steps, self.elapsed = int(state["steps"]), float(state["elapsed"])
 
 
 def _check_audio(audio: np.ndarray, index: int) -> np.ndarray:

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except SynthcheckError as exc:
-        print(f"synthcheck: error: {exc}", file=sys.stderr)
+        print(f"synthcheck: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except typer.Exit as exc:
         return exc.exit_code
@@ -56,9 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.TyperException as exc:  # usage errors (typer vendors its own click exceptions)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        print(f"synthcheck: error: {message}", file=sys.stderr)
+        print(f"synthcheck: error: {one_line(message)}", file=sys.stderr)
         return 2
     return 0
+
+
+def one_line(text: str) -> str:
+    """``text`` with newlines and other control characters escaped (file names and transcripts may hold them)."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text.strip())
 
 
 if __name__ == "__main__":

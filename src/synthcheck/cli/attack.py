@@ -37,6 +37,9 @@ def attack(
     seed: int = typer.Option(0, "--seed", help="Seed of the initial random perturbation."),
     transfer: bool = typer.Option(False, "--transfer", help="Also transcribe the result with every recogniser."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    allow_truncated: bool = typer.Option(
+        False, "--allow-truncated", help="Use a WAV cut short (fewer samples than its header says) with a warning."
+    ),
 ) -> None:
     """Attack IN.wav so the recogniser hears --target (or, with --untargeted, anything else); write OUT.wav."""
     from synthcheck.asr.registry import get_recognizer
@@ -47,21 +50,21 @@ def attack(
         UntargetedAttackConfig,
         transfer_check,
     )
-    from synthcheck.audio.io import load_audio
+    from synthcheck.audio.io import check_wav_output, load_audio
     from synthcheck.errors import BadInputError
 
     if not untargeted and (target is None or not target.strip()):
         raise BadInputError("attack: --target is empty; give the phrase to aim for (or use --untargeted)")
-    audio = load_audio(audio_path)
-    recognizer = get_recognizer(asr)
     settings = dict(
         max_steps=max_steps, learning_rate=learning_rate, initial_bound=initial_bound, time_budget_s=time_budget,
         stop_db_x=stop_db_x, seed=seed,
     )
-    if untargeted:
-        runner = UntargetedAttack(recognizer, UntargetedAttackConfig(wer_threshold=wer_threshold, **settings))
-    else:
-        runner = TargetedAttack(recognizer, TargetedAttackConfig(**settings))
+    # Everything the user typed is checked before the recogniser loads and the attack runs.
+    config = UntargetedAttackConfig(wer_threshold=wer_threshold, **settings) if untargeted else TargetedAttackConfig(**settings)
+    check_wav_output(output)
+    audio = load_audio(audio_path, allow_truncated=allow_truncated)
+    recognizer = get_recognizer(asr)
+    runner = UntargetedAttack(recognizer, config) if untargeted else TargetedAttack(recognizer, config)
 
     console = Console(stderr=True)
     columns = (
@@ -100,7 +103,7 @@ def attack(
         ("SNR (fitted)", f"{result.fitted_snr_db:.1f} dB"),
         ("steps", f"{result.steps} (first success at {result.first_success_step})"),
         ("time", f"{result.seconds:.0f} s"),
-        ("written", f"{output} (+ {output.with_suffix('.json').name})"),
+        ("written", escape(f"{output} (+ {output.with_suffix('.json').name})")),
     ]
     for name, value in rows + [(f"transfer {k}", escape(v)) for k, v in (transcripts or {}).items()]:
         table.add_row(name, value)

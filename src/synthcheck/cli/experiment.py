@@ -9,13 +9,15 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from synthcheck.cli.progress import PlainProgressLines
 from synthcheck.experiments.config import ExperimentConfig, read_config_file, read_sentences_file
-from synthcheck.experiments.executors import EXECUTORS, make_executor
+from synthcheck.experiments.executors import DEFAULT_THREADS, EXECUTORS, make_executor
 from synthcheck.experiments.metrics import DetectorMetrics, ExperimentMetrics
+from synthcheck.experiments.pipeline import CHECKPOINT_SECONDS
 from synthcheck.experiments.sources import DATASET_NAMES
 from synthcheck.experiments.sweep import parse_float_list, parse_list
 
@@ -51,17 +53,22 @@ _THRESHOLD = typer.Option(None, "--threshold",
 _DATASET = typer.Option(None, "--dataset", help=f"Source speech: {', '.join(DATASET_NAMES)} (default tts: "
                         "render the sentences; the recorded sets are human speech).")
 _DETECTORS = typer.Option(None, "--detectors", help="Comma-separated detector configurations scoring every item, "
-                          "the first is primary (default paper), e.g. paper,dtw,likelihood.")
+                          "the first is primary (default: paper, then the original code's seed-corrcoef, "
+                          "seed-xcorrelation, seed-stretched and xcorr-template), e.g. paper,dtw,likelihood.")
 _VOICE = typer.Option(None, "--voice", help="TTS voice (pico2wave: en-US, en-GB); a comma-separated list sweeps.")
 _CHANNEL = typer.Option(None, "--channel", help="awgn: the paper's AWGN after attenuation; room: simulated small room "
                         "(loudspeaker, image-source reverberation, microphone, background noise at --snr).")
 _SNR = typer.Option(None, "--snr", help="Channel SNR in dB (paper: 28); a comma-separated list sweeps, e.g. 20,28,40.")
 _SEED = typer.Option(None, "--seed", help="Root seed (per-item seeds derive from it).")
 _EXECUTOR = typer.Option("local", "--executor", help=f"Where items run: {', '.join(EXECUTORS)}.")
+_THREADS = typer.Option(DEFAULT_THREADS, "--threads", help="Torch threads per task on every executor; results are "
+                        "identical across executors for one count, not across counts (docs/determinism.md).")
 _ADDRESS = typer.Option(None, "--address", help="Address of an existing Ray cluster (with --executor ray).")
 _NEW = typer.Option(False, "--new", help="Wipe the run directory and start over.")
 _FORCE = typer.Option(False, "--force", help="Continue a run whose stored config differs (finished items are kept).")
 _CLEAN_ONLY = typer.Option(False, "--clean-only", help="Skip the attack stage (study false positives only).")
+_CHECKPOINT_EVERY = typer.Option(CHECKPOINT_SECONDS, "--checkpoint-every", help="Seconds between attack checkpoints "
+                                 "(a kill loses at most this much of a batch's attack; 0: after every step).")
 
 
 def reproduce(
@@ -87,9 +94,11 @@ def reproduce(
     seed: int | None = _SEED,
     executor: str = _EXECUTOR,
     address: str | None = _ADDRESS,
+    threads: int = _THREADS,
     new: bool = _NEW,
     force: bool = _FORCE,
     clean_only: bool = _CLEAN_ONLY,
+    checkpoint_every: float = _CHECKPOINT_EVERY,
 ) -> None:
     """Run (or resume) the paper's speech experiment and write a self-contained HTML report.
 
@@ -105,24 +114,31 @@ def reproduce(
         attacks=None if attacks is None else parse_list(attacks, name="attacks"), attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold, seed=seed, dataset=dataset,
         detectors=_detector_list(detectors),
     )
-    _run(config, run_dir or _default_run_dir(config, quick), as_json, executor, address, new, force, clean_only)
+    _run(config, run_dir or _default_run_dir(config, quick), as_json, executor, address, new, force, clean_only,
+         checkpoint_every, threads)
 
 
 def report(
     run_dir: Path = typer.Argument(..., help="A run directory (holds results.sqlite)."),
     as_json: bool = _JSON,
+    markdown: bool = typer.Option(False, "--markdown", help="Print the detector and per-sentence tables as Markdown."),
 ) -> None:
     """Rebuild report.html (and the PNG plots) of a run from its results store."""
     from synthcheck.experiments.metrics import compute_metrics, detector_metrics
     from synthcheck.experiments.store import ResultsStore
     from synthcheck.report import write_report
+    from synthcheck.report.markdown import run_markdown
 
     path = write_report(run_dir)
     with ResultsStore.read(run_dir) as store:
         config, records = store.config(), store.records()
         wall = store.wall_seconds()
     metrics = compute_metrics(records, config.threshold)
-    _render(metrics, detector_metrics(records, config.detectors), config, path, Path(run_dir), wall, as_json)
+    detectors = detector_metrics(records, config.detectors)
+    if markdown:
+        typer.echo(run_markdown(config, records, detectors), nl=False)
+        return
+    _render(metrics, detectors, config, path, Path(run_dir), wall, as_json)
 
 
 def _detector_list(text: str | None) -> tuple[str, ...] | None:
@@ -137,7 +153,12 @@ def _build_config(quick: bool, config_file: Path | None, sentences: Path | None,
     if sentences is not None:
         values["sentences"] = read_sentences_file(sentences)
     values.update({k: v for k, v in flags.items() if v is not None})
-    return ExperimentConfig.quick(**values) if quick else ExperimentConfig.from_dict(values)
+    config = ExperimentConfig.quick(**values) if quick else ExperimentConfig.from_dict(values)
+    from synthcheck.tts import get_synthesizer
+
+    for voice in config.voices:  # an unknown engine or voice fails now, not after the first items ran
+        get_synthesizer(config.tts_engine, voice)
+    return config
 
 
 def _default_run_dir(config: ExperimentConfig, quick: bool) -> Path:
@@ -151,29 +172,38 @@ def _default_run_dir(config: ExperimentConfig, quick: bool) -> Path:
 
 
 def _run(config: ExperimentConfig, run_dir: Path, as_json: bool, executor_name: str, address: str | None,
-         new: bool, force: bool, clean_only: bool) -> None:
+         new: bool, force: bool, clean_only: bool, checkpoint_every: float, threads: int) -> None:
     from synthcheck.experiments.pipeline import run_experiment
     from synthcheck.report import write_report
 
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f} %"),
                TimeElapsedColumn(), TimeRemainingColumn())
-    with make_executor(executor_name, address) as executor, Progress(*columns, console=console) as bars:
-        tasks: dict[str, TaskID] = {}
+    # The bars start with the first progress report: an error before any work (a bad store, a held lock) is
+    # then the only line on stderr.
+    bars = Progress(*columns, console=console)
+    tasks: dict[str, TaskID] = {}
+    lines = PlainProgressLines(console)
 
-        lines = PlainProgressLines(console)
+    def show(stage: str, completed: float, total: float) -> None:
+        if not tasks:
+            bars.start()
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(_STAGE_LABELS[stage], total=total)
+        bars.update(tasks[stage], completed=completed, total=total)
+        lines.update(_STAGE_LABELS[stage], completed, total)
 
-        def show(stage: str, completed: float, total: float) -> None:
-            if stage not in tasks:
-                tasks[stage] = bars.add_task(_STAGE_LABELS[stage], total=total)
-            bars.update(tasks[stage], completed=completed, total=total)
-            lines.update(_STAGE_LABELS[stage], completed, total)
-
-        stages = ("clean",) if clean_only else ("clean", "attack")
-        run = run_experiment(config, run_dir, executor=executor, new=new, force=force, progress=show, stages=stages)
+    stages = ("clean",) if clean_only else ("clean", "attack")
+    try:
+        with make_executor(executor_name, address, threads) as executor:
+            run = run_experiment(config, run_dir, executor=executor, new=new, force=force, progress=show,
+                                 stages=stages, checkpoint_seconds=checkpoint_every)
+    finally:
+        if tasks:
+            bars.stop()
     if not as_json:
         console.print(f"computed {run.computed['clean']} clean and {run.computed['attack']} attacked items "
-                      f"(the rest were already in {run_dir}); writing the report")
+                      f"(the rest were already in {escape(str(run_dir))}); writing the report")
     path = write_report(run.run_dir)
     _render(run.metrics, run.detector_metrics, config, path, run.run_dir, run.wall_seconds, as_json)
 
@@ -189,7 +219,7 @@ def _render(metrics: ExperimentMetrics, detectors: list[DetectorMetrics], config
         )
         typer.echo(json.dumps(summary, indent=2))
         return
-    table = Table(title=f"synthcheck: {run_dir}")
+    table = Table(title=f"synthcheck: {escape(str(run_dir))}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [
@@ -210,7 +240,7 @@ def _render(metrics: ExperimentMetrics, detectors: list[DetectorMetrics], config
     console = Console()
     console.print(table)
     console.print(_detector_table(detectors))
-    console.print(f"report: {report_path}")
+    console.print(f"report: {report_path}", markup=False)
 
 
 def _detector_summary(detector: DetectorMetrics) -> dict[str, Any]:
@@ -222,12 +252,14 @@ def _detector_summary(detector: DetectorMetrics) -> dict[str, Any]:
 
 def _detector_table(detectors: list[DetectorMetrics]) -> Table:
     table = Table(title="detectors (the first is primary)")
-    for name in ("detector", "dataset", "threshold", "detection rate", "FPR", "AUC", "FPR at 5 % calibrated (LOO)"):
+    for name in ("detector", "dataset", "threshold", "detection rate", "FPR", "flags exact / misrecognised", "AUC",
+                 "FPR at 5 % calibrated (LOO)"):
         table.add_column(name, justify="left" if name in ("detector", "dataset") else "right")
     for d in detectors:
         table.add_row(d.detector, d.dataset, _fmt(d.threshold, 3),
-                      _pct(d.detection_rate), _pct(d.false_positive_rate), _fmt(d.calibrated.auc, 3),
-                      _pct(d.calibrated.fpr_loo))
+                      _pct(d.detection_rate), _pct(d.false_positive_rate),
+                      f"{d.flagged_exact}/{d.n_clean_exact} · {d.flagged_misrecognized}/{d.n_clean_misrecognized}",
+                      _fmt(d.calibrated.auc, 3), _pct(d.calibrated.fpr_loo))
     return table
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synthcheck.asr.registry import RECOGNIZERS
@@ -22,6 +23,9 @@ DEFAULT_ASR = "pocketsphinx"
 #: Recogniser protected by ``detect`` when ``--asr`` is not given: the default detector's thresholds were
 #: calibrated on its transcripts (pocketsphinx mishears ~28 % of words, which the likelihood judge flags).
 DEFAULT_DETECT_ASR = "whisper-base"
+_ALLOW_TRUNCATED = typer.Option(
+    False, "--allow-truncated", help="Use a WAV cut short (fewer samples than its header says) with a warning."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -39,13 +43,15 @@ def synthesize(
     voice: str | None = typer.Option(None, "--voice", help="Voice of the engine (see `synthcheck voices`)."),
 ) -> None:
     """Speak TEXT with a TTS engine and write OUT.wav."""
-    from synthcheck.audio.io import SAMPLE_RATE, save_wav
+    from synthcheck.audio.io import SAMPLE_RATE, check_wav_output, save_wav
     from synthcheck.tts import get_synthesizer
 
+    check_wav_output(output)
     synthesizer = get_synthesizer(engine, voice)
     audio = synthesizer.synthesize(text)
     save_wav(output, audio)
-    Console(stderr=True, soft_wrap=True).print(f"wrote {output} ({audio.size / SAMPLE_RATE:.2f} s, {synthesizer.id})", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"wrote {output} ({audio.size / SAMPLE_RATE:.2f} s, {synthesizer.id})",
+                                               highlight=False, markup=False)
 
 
 def voices() -> None:
@@ -62,6 +68,7 @@ def transcribe(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Refuse longer files (default 600)."),
     beam_size: int = typer.Option(1, "--beam-size", min=1, help="Whisper beam width; 1 is greedy decoding."),
+    allow_truncated: bool = _ALLOW_TRUNCATED,
 ) -> None:
     """Transcribe FILE; recordings over 30 s are cut into windows at quiet points."""
     from synthcheck.asr.registry import get_recognizer
@@ -70,7 +77,7 @@ def transcribe(
 
     if beam_size != 1 and asr in RECOGNIZERS and not asr.startswith("whisper-"):
         raise BadInputError(f"--beam-size applies to the Whisper recognisers only, not {asr}")
-    audio = load_audio(audio_path, max_seconds=max_seconds)
+    audio = load_audio(audio_path, max_seconds=max_seconds, allow_truncated=allow_truncated)
     recognizer = get_recognizer(asr)
     if beam_size != 1:
         recognizer = recognizer.with_beam_size(beam_size)
@@ -119,6 +126,7 @@ def detect(
                                 "(a LibriVox reader) or 'tts' (pico2wave through a 28 dB channel)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the tts example's channel noise (used without FILE)."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Refuse longer files (default 600)."),
+    allow_truncated: bool = _ALLOW_TRUNCATED,
 ) -> None:
     """Check whether FILE is consistent with its transcript (exit 0 whatever the verdict).
 
@@ -150,14 +158,14 @@ def detect(
         err.print(f"no FILE given: checking the built-in example {example_sentence()!r} (pico2wave, 28 dB AWGN, seed {seed})")
         audio = example_audio(seed)
     else:
-        audio = load_audio(audio_path, max_seconds=max_seconds)
+        audio = load_audio(audio_path, max_seconds=max_seconds, allow_truncated=allow_truncated)
     consistency = config.build(get_recognizer(asr), threshold)
     verdict = consistency.check(audio)
     if as_json:
         typer.echo(json.dumps(verdict.to_dict()))
         return
     out = Console(highlight=False, soft_wrap=True)
-    out.print(f"transcript  {verdict.transcript!r}  ({verdict.recognizer})")
+    out.print(f"transcript  {escape(repr(verdict.transcript))}  ({verdict.recognizer})")  # attacker-chosen text
     out.print(f"detector    {verdict.detector}: {verdict.comparator}, {_rendering_label(verdict)}")
     out.print(f"score       {verdict.score:.3f} vs threshold {verdict.threshold:.3f}")
     for name, member in verdict.details.get("members", {}).items():
@@ -173,7 +181,7 @@ def detect(
     else:
         out.print("verdict     [bold red]INCONSISTENT[/]: possibly adversarial; the input does not match its transcript")
     if verdict.reason:
-        out.print(f"reason      {verdict.reason}")
+        out.print(f"reason      {escape(verdict.reason)}")
     out.print(_timings_line(verdict.timings))
 
 

@@ -50,6 +50,8 @@ def linear(
     from synthcheck.theory.linear_experiment import linear_sweep
 
     ms = _parse_list(m, int, "--m", "10,20,50")
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise BadInputError(f"--plot writes a PNG image; give a file name ending in .png, got {plot.name!r}")
     console = Console(stderr=True)
     columns = (TextColumn("linear sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
@@ -89,7 +91,7 @@ def linear(
                       f"{t.random_radius_typical:.3g}", f"{t.ratio_typical:.3g}", "", "", "", "", style="dim")
     Console().print(table)
     if plot is not None:
-        Console().print(f"plot written to {plot}")
+        Console().print(f"plot written to {plot}", markup=False)
 
 
 @theory_app.command("fragility")

@@ -75,6 +75,10 @@ class AdaptiveEvalSettings:
         unknown = set(self.stages) - set(STAGES)
         if unknown:
             raise BadInputError(f"unknown stage(s) {sorted(unknown)}; choose from: {', '.join(STAGES)}")
+        if self.steps < 1:
+            raise BadInputError(f"steps must be at least 1 (with {self.steps} steps no attack runs)")
+        for name in self.detectors:  # unknown names fail here, before any attack runs
+            resolve_config_name(name, self.recognizer)
 
     def key(self) -> str:
         """Content hash of the settings that change the attacks (names the work directory)."""

@@ -196,6 +196,10 @@ class ExperimentConfig:
 
         if not self.voices or not self.snr_dbs or not self.attacks:
             raise BadInputError("config: give at least one voice, one SNR and one attack")
+        if not all(math.isfinite(snr) for snr in self.snr_dbs):
+            raise BadInputError(f"config: every SNR must be a finite number of dB, got {list(self.snr_dbs)}")
+        if not 0.0 < self.attenuation <= 1.0:  # NaN too
+            raise BadInputError(f"config: attenuation must be in (0, 1], got {self.attenuation}")
         try:
             check_attack_kinds(self.attacks)
         except BadInputError as exc:
@@ -350,13 +354,25 @@ def _check_keys(data: dict[str, Any]) -> dict[str, Any]:
 
 def read_sentences_file(path: str | Path) -> tuple[str, ...]:
     """One sentence per non-blank line (``#`` starts a comment line)."""
+    from synthcheck.tts.text import MAX_TEXT_CHARS
+
     path = Path(path)
+    if path.is_dir():
+        raise BadInputError(f"{path}: is a directory; give a text file with one sentence per line")
     if not path.is_file():
         raise BadInputError(f"{path}: sentences file not found")
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                            "save the sentences file as UTF-8") from None
     sentences = tuple(line for line in lines if line and not line.startswith("#"))
     if not sentences:
         raise BadInputError(f"{path}: no sentences in the file (one sentence per line)")
+    longest = max(sentences, key=len)
+    if len(longest) > MAX_TEXT_CHARS:
+        raise BadInputError(f"{path}: a sentence is {len(longest)} characters, more than {MAX_TEXT_CHARS}; "
+                            "put one sentence per line")
     return sentences
 
 

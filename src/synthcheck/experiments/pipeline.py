@@ -20,11 +20,17 @@ is stored under ``"detectors"`` (see :func:`synthcheck.experiments.metrics.detec
 
 Batches are fixed chunks of the config's item list, so a rerun forms the same batches; the attack seed
 derives from the root seed and the batch's item keys, stage-1 noise from the root seed and the item key.
-Results therefore do not depend on which executor ran them or in which order.
+Every task runs on the executor's fixed torch thread count (stored with the run's versions, beside the CPU).
+Results therefore do not depend on which executor ran them or in which order (docs/determinism.md).
 
 Workers compute and return arrays; this driver writes the audio (atomically) and then commits the row.
-A kill at any point loses at most the items (stage 1) or the batch (stage 2) in flight; rerunning the
-same command skips what is committed.
+A kill at any point loses at most the items in flight (stage 1) or, in stage 2, the steps since the batch's
+last checkpoint (``<run dir>/checkpoints/<batch>.pt``, saved every ``checkpoint_seconds``; see
+:mod:`synthcheck.attacks.checkpoint`), deleted once the batch's rows are committed; rerunning the same
+command skips what is committed and resumes the batch bit-identically. A batch with some rows committed is
+recomputed whole (from its checkpoint) and only its missing rows are committed, so results never depend on
+where a kill fell. One process at a time writes a run directory (:mod:`synthcheck.experiments.lock`); a
+failed write (disk full, read-only) stops the run with a :class:`~synthcheck.errors.StorageError`.
 """
 
 from __future__ import annotations
@@ -42,18 +48,23 @@ from typing import Any
 import numpy as np
 
 from synthcheck.audio.io import quantize_16bit
+from synthcheck.cache import content_key
 from synthcheck.errors import BadInputError, SynthcheckError
 from synthcheck.experiments.config import ExperimentConfig, ItemSpec
 from synthcheck.experiments.executors import Executor, LocalExecutor
+from synthcheck.experiments.lock import RunLock
+from synthcheck.experiments.machine import cpu_facts
 from synthcheck.experiments.metrics import DetectorMetrics, ExperimentMetrics, compute_metrics, detector_metrics
 from synthcheck.experiments.sources import TTS_DATASET, recorded_audio
-from synthcheck.experiments.store import STAGES, ItemRecord, ResultsStore
+from synthcheck.experiments.store import CHECKPOINT_DIR, STAGES, ItemRecord, ResultsStore
 
 log = logging.getLogger(__name__)
 
 #: ``progress(stage, completed, total)``; attack progress counts item-steps.
 ProgressCallback = Callable[[str, float, float], None]
 _ATTACK_FIELDS = ("db_x", "snr_db", "fitted_snr_db", "bound", "steps", "first_success_step", "seconds")
+#: Default seconds between attack checkpoints (a kill loses at most this much of a batch's attack).
+CHECKPOINT_SECONDS = 10.0
 _PACKAGES = ("synthcheck", "numpy", "scipy", "torch", "openai-whisper", "pocketsphinx", "jiwer", "ray")
 
 
@@ -82,6 +93,10 @@ class AttackTask:
     specs: list[ItemSpec]
     channel_audio: list[np.ndarray]
     seed: int
+    #: Checkpoint file of the batch's attack (a path string crosses process boundaries), None: no checkpoint.
+    checkpoint: str | None = None
+    #: Seconds between checkpoints (0: every step).
+    checkpoint_seconds: float = CHECKPOINT_SECONDS
     #: Per-step callback (local executor only; it does not cross process boundaries).
     on_step: Callable[[Any], None] | None = field(default=None, repr=False)
 
@@ -108,6 +123,7 @@ def run_experiment(
     force: bool = False,
     progress: ProgressCallback | None = None,
     stages: Sequence[str] = STAGES,
+    checkpoint_seconds: float | None = CHECKPOINT_SECONDS,
 ) -> ExperimentRun:
     """Run (or resume) the experiment of ``config`` in ``run_dir``.
 
@@ -121,6 +137,15 @@ def run_experiment(
         Called as work completes, from this process.
     stages
         Stages to run: both by default; ``("clean",)`` skips the attack (a false-positive study).
+    checkpoint_seconds
+        Seconds between attack checkpoints (0: every step; None: no checkpoints).
+
+    Raises
+    ------
+    RunDirectoryBusyError
+        Another live process is writing ``run_dir``.
+    StorageError
+        A result could not be written (disk full, read-only); what was committed stays and a rerun resumes.
 
     Returns
     -------
@@ -130,15 +155,23 @@ def run_experiment(
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         raise BadInputError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
-    if "attack" in stages:
-        _require_gradients(config.recognizer)
-    executor = executor or LocalExecutor()
-    report = progress or (lambda stage, done, total: None)
-    store = ResultsStore.open(run_dir, config, collect_versions(config), new=new, force=force)
+    if checkpoint_seconds is not None and not checkpoint_seconds >= 0:
+        raise BadInputError(f"the checkpoint interval must be >= 0 seconds, got {checkpoint_seconds}")
+    with RunLock.acquire(run_dir):
+        if "attack" in stages:
+            _require_gradients(config.recognizer)
+        return _run_locked(config, run_dir, executor or LocalExecutor(), new, force,
+                           progress or (lambda stage, done, total: None), stages, checkpoint_seconds)
+
+
+def _run_locked(config: ExperimentConfig, run_dir: str | Path, executor: Executor, new: bool, force: bool,
+                report: ProgressCallback, stages: Sequence[str], checkpoint_seconds: float | None) -> ExperimentRun:
+    versions = {**collect_versions(config), "torch_threads": str(executor.threads)}
+    store = ResultsStore.open(run_dir, config, versions, new=new, force=force)
     try:
         computed = {"clean": _run_clean_stage(store, config, executor, report), "attack": 0}
         if "attack" in stages:
-            computed["attack"] = _run_attack_stage(store, config, executor, report)
+            computed["attack"] = _run_attack_stage(store, config, executor, report, checkpoint_seconds)
         records = store.records()
         return ExperimentRun(
             run_dir=store.run_dir,
@@ -170,7 +203,8 @@ def _run_clean_stage(store: ResultsStore, config: ExperimentConfig, executor: Ex
     return len(pending)
 
 
-def _run_attack_stage(store: ResultsStore, config: ExperimentConfig, executor: Executor, report: ProgressCallback) -> int:
+def _run_attack_stage(store: ResultsStore, config: ExperimentConfig, executor: Executor, report: ProgressCallback,
+                      checkpoint_seconds: float | None) -> int:
     specs = config.items()
     batches = [
         kind_specs[i : i + config.attack_batch_size]
@@ -183,30 +217,52 @@ def _run_attack_stage(store: ResultsStore, config: ExperimentConfig, executor: E
     done = float(total)
     tasks = []
     clean = {r.spec.key: r.clean for r in store.records()}
+    todo: set[str] = set()
     for batch in batches:
-        todo = set(store.pending("attack", [s.key for s in batch]))
-        todo_specs = [s for s in batch if s.key in todo]
-        if not todo_specs:
+        keys = [s.key for s in batch]
+        pending = store.pending("attack", keys)
+        if not pending:
             continue
-        done -= len(todo_specs) * steps
-        channel = [store.read_audio(clean[s.key]["audio"]["channel"]) for s in todo_specs]
-        tasks.append(AttackTask(config, todo_specs, channel, attack_seed(config, [s.key for s in todo_specs])))
+        todo.update(pending)
+        done -= len(pending) * steps
+        channel = [store.read_audio(clean[s.key]["audio"]["channel"]) for s in batch]
+        checkpoint = None if checkpoint_seconds is None else _checkpoint_path(store.run_dir, config, keys)
+        tasks.append(AttackTask(config, batch, channel, attack_seed(config, keys), checkpoint=checkpoint,
+                                checkpoint_seconds=checkpoint_seconds or 0.0))
+    _remove_stale_checkpoints(store.run_dir, {t.checkpoint for t in tasks})
     report("attack", done, total)
     if not tasks:
         return 0
     if isinstance(executor, LocalExecutor):  # batches run in order here: show per-step progress
         base = done
         for task in tasks:
-            task.on_step = lambda p, base=base: report("attack", base + p.step * p.n_items, total)
-            base += len(task.specs) * steps
-    store.mark_started("attack", [s.key for t in tasks for s in t.specs])
+            n_todo = sum(s.key in todo for s in task.specs)
+            task.on_step = lambda p, base=base, n=n_todo: report("attack", base + p.step * n, total)
+            base += n_todo * steps
+    store.mark_started("attack", [s.key for t in tasks for s in t.specs if s.key in todo])
     clock = _Clock()
-    for _, outputs in executor.map_unordered(run_attack_batch, tasks):
-        for output in outputs:
+    for index, outputs in executor.map_unordered(run_attack_batch, tasks):
+        new_outputs = [output for output in outputs if output.key in todo]
+        for output in new_outputs:
             store.commit("attack", output.key, output.result, output.audio, elapsed=clock.lap())
-        done += len(outputs) * steps
+        if tasks[index].checkpoint is not None:
+            Path(tasks[index].checkpoint).unlink(missing_ok=True)
+        done += len(new_outputs) * steps
         report("attack", done, total)
-    return sum(len(t.specs) for t in tasks)
+    return len(todo)
+
+
+def _checkpoint_path(run_dir: Path, config: ExperimentConfig, keys: Sequence[str]) -> str:
+    """The checkpoint file of the attack batch of ``keys`` under ``config``."""
+    return str(run_dir / CHECKPOINT_DIR / f"{content_key(config.config_hash(), *keys)[:16]}.pt")
+
+
+def _remove_stale_checkpoints(run_dir: Path, keep: set[str | None]) -> None:
+    """Delete checkpoints of batches that are no longer pending (or of another config, after ``--force``)."""
+    for path in (run_dir / CHECKPOINT_DIR).glob("*.pt"):
+        if str(path) not in keep:
+            log.info("removing the stale attack checkpoint %s", path)
+            path.unlink(missing_ok=True)
 
 
 def _require_gradients(recognizer: str) -> None:
@@ -314,6 +370,7 @@ def run_attack_batch(task: AttackTask) -> list[StageOutput]:
     """Stage 2 for a batch (items of one attack kind): one batched attack, then detect on each 16-bit adversarial."""
     from synthcheck.asr import get_recognizer
     from synthcheck.attacks.adaptive import AdaptiveAttackConfig
+    from synthcheck.attacks.checkpoint import AttackCheckpoint
     from synthcheck.attacks.kinds import build_attack
     from synthcheck.audio.metrics import word_error_rate
 
@@ -322,7 +379,8 @@ def run_attack_batch(task: AttackTask) -> list[StageOutput]:
     settings = AdaptiveAttackConfig(max_steps=config.attack_steps, stop_db_x=config.attack_stop_db_x)
     attack = build_attack(kind, get_recognizer(config.recognizer), settings)
     targets = [spec.target(config.target) for spec in task.specs]
-    results = attack.run(task.channel_audio, targets, seed=task.seed, progress=task.on_step)
+    checkpoint = None if task.checkpoint is None else AttackCheckpoint(Path(task.checkpoint), task.checkpoint_seconds)
+    results = attack.run(task.channel_audio, targets, seed=task.seed, progress=task.on_step, checkpoint=checkpoint)
     outputs = []
     for spec, attacked in zip(task.specs, results):
         # The attack's confirming greedy decode of the 16-bit y2 is t2 = ASR(y2): no second decode.
@@ -362,10 +420,11 @@ def collect_versions(config: ExperimentConfig) -> dict[str, str]:
 
 
 def software_versions(voices: Sequence[str] = ()) -> dict[str, str]:
-    """Python, platform, the packages that shape results, and the engine version of each ``engine:voice``."""
+    """Python, platform, the CPU (:func:`.machine.cpu_facts`), the packages that shape results, and the engine
+    version of each ``engine:voice``."""
     from synthcheck.tts import synthesizer_from_id
 
-    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    versions = {"python": platform.python_version(), "platform": platform.platform(), **cpu_facts()}
     for package in _PACKAGES:
         try:
             versions[package] = importlib.metadata.version(package)

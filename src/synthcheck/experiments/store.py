@@ -5,11 +5,14 @@ Layout of ``runs/<name>/``::
     results.sqlite        meta (config, hash, versions, wall time) and one row per item
     audio/<item key>/     clean.wav, channel.wav, clean_resynth.wav, adversarial.wav, adversarial_resynth.wav
     report.html, *.png    written by :mod:`synthcheck.report`
+    checkpoints/          attack checkpoints of unfinished batches (:mod:`synthcheck.attacks.checkpoint`)
+    run.lock              held by the one process writing the run (:mod:`synthcheck.experiments.lock`)
 
 Every stage of an item is committed in its own transaction, and the audio files a row references are
 written atomically (temp file, fsync, rename) *before* that transaction, so a process killed at any point
 leaves only whole files and whole rows. Attempt counters record how often a stage was started; a finished
-stage is never started again.
+stage is never started again. A write that fails (no space, read-only place) rolls its transaction back and
+raises :class:`~synthcheck.errors.StorageError`: the store stays as it was before that write, and resumable.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import io
 import json
 import logging
 import re
+import contextlib
 import shutil
 import sqlite3
 import time
@@ -31,13 +35,14 @@ import soundfile as sf
 
 from synthcheck.audio.io import SAMPLE_RATE, int16_from_float
 from synthcheck.cache import atomic_write_bytes
-from synthcheck.errors import BadInputError
+from synthcheck.errors import BadInputError, storage_error
 from synthcheck.experiments.config import ExperimentConfig, ItemSpec
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "results.sqlite"
 AUDIO_DIR = "audio"
+CHECKPOINT_DIR = "checkpoints"
 #: Files the report writes into a run directory (removed by ``--new``).
 REPORT_FILES = ("report.html", "scores_by_sentence.png", "roc.png", "score_histogram.png")
 STAGES = ("clean", "attack")
@@ -94,9 +99,18 @@ class ResultsStore:
         self.run_dir = Path(run_dir)
         self.db_path = self.run_dir / DB_NAME
         self._conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=30.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:  # not SQLite at all, or a truncated / overwritten file
+            self._conn.close()
+            if type(exc) is not sqlite3.DatabaseError and "malformed" not in str(exc):
+                raise  # OperationalError & co.: a real I/O or locking problem, not a damaged file
+            raise BadInputError(
+                f"{self.db_path}: not a readable results database ({exc}); it is truncated or overwritten: "
+                "restore it, or start over with `synthcheck reproduce --new` (or another --run-dir)"
+            ) from None
 
     # --- opening ------------------------------------------------------------------------------
     @classmethod
@@ -279,7 +293,10 @@ class ResultsStore:
     def write_audio(self, key: str, name: str, samples: np.ndarray) -> str:
         """Atomically write 16-bit WAV ``audio/<key>/<name>.wav``; return its path relative to the run dir."""
         rel = Path(AUDIO_DIR, *(_safe_name(part) for part in key.split("/")), f"{_safe_name(name)}.wav")
-        atomic_write_bytes(self.run_dir / rel, wav_bytes(samples))
+        try:
+            atomic_write_bytes(self.run_dir / rel, wav_bytes(samples))
+        except OSError as exc:
+            raise storage_error(self.run_dir / rel, exc) from exc
         return rel.as_posix()
 
     def audio_path(self, rel: str) -> Path:
@@ -296,7 +313,7 @@ class ResultsStore:
 
     # --- internals ----------------------------------------------------------------------------
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._conn)
+        return _Transaction(self._conn, self.db_path)
 
     def _columns(self) -> set[str]:
         return {row[1] for row in self._conn.execute("PRAGMA table_info(items)")}
@@ -314,17 +331,48 @@ class ResultsStore:
 
 
 class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error), yielding a cursor."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error, a failed ``COMMIT`` included), yielding a cursor.
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    A write SQLite refuses (disk full, read-only file or directory, I/O error) becomes a
+    :class:`~synthcheck.errors.StorageError` naming the database file.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
+        self._path = path
 
     def __enter__(self) -> sqlite3.Cursor:
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self._raise_write_failure(exc)
+            raise
         return self._conn.cursor()
 
-    def __exit__(self, exc_type: type | None, *exc: object) -> None:
-        self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            try:
+                self._conn.execute("COMMIT")
+                return
+            except sqlite3.Error as failed:
+                self._rollback()
+                self._raise_write_failure(failed)
+                raise
+        self._rollback()
+        self._raise_write_failure(exc)
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the original error is the one to report
+                self._conn.execute("ROLLBACK")
+
+    def _raise_write_failure(self, exc: BaseException) -> None:
+        if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "").startswith(_WRITE_FAILURES):
+            raise storage_error(self._path, exc) from exc
+
+
+#: SQLite error names (prefixes) of a write that failed for lack of space or permission, or an I/O error.
+_WRITE_FAILURES = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
 
 
 def wav_bytes(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
@@ -342,6 +390,7 @@ def _wipe(run_dir: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         (run_dir / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
     shutil.rmtree(run_dir / AUDIO_DIR, ignore_errors=True)
+    shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
     for name in REPORT_FILES:
         (run_dir / name).unlink(missing_ok=True)
 
@@ -358,7 +407,11 @@ def _stage_column(stage: str, suffix: str) -> str:
 
 
 def _safe_name(part: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._@+-]", "_", part) or "_"
+    """``part`` as one path component: other characters become ``_``, and ``.``/``..`` (or any name of dots
+    only) cannot climb out of the run directory."""
+    name = re.sub(r"[^A-Za-z0-9._@+-]", "_", part)
+    return "_" if not name.strip(".") else name
 
 
-__all__ = ["AUDIO_DIR", "DB_NAME", "REPORT_FILES", "STAGES", "ConfigMismatchError", "ItemRecord", "ResultsStore", "wav_bytes"]
+__all__ = ["AUDIO_DIR", "CHECKPOINT_DIR", "DB_NAME", "REPORT_FILES", "STAGES", "ConfigMismatchError", "ItemRecord",
+           "ResultsStore", "wav_bytes"]

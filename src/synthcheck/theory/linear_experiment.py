@@ -133,6 +133,8 @@ def linear_sweep(
     at ``distance`` from ``x``) and a fresh Gaussian ``A``; trials where ``x`` is misclassified are skipped.
     ``on_trial`` is called after every trial (progress bars).
     """
+    if n < 1:
+        raise BadInputError(f"N must be at least 1, got {n}; give the input dimension, e.g. --n 1000")
     if any(not 1 <= m <= n for m in ms):
         raise BadInputError(f"every M must be between 1 and N={n}, got {list(ms)}")
     if trials < 1 or samples < 10:
