@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from synthcheck.errors import storage_error
+
 
 def cache_dir(*parts: str) -> Path:
     """Return ``$SYNTHCHECK_CACHE`` or ``$XDG_CACHE_HOME/synthcheck`` (default ``~/.cache``), joined with parts.
@@ -41,20 +43,30 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename).
+
+    Raises
+    ------
+    StorageError
+        The write failed (no space, read-only or missing permissions): one line saying what to do; ``path`` is
+        untouched and no temporary file is left.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise storage_error(path, exc) from exc
         raise
     return path
 

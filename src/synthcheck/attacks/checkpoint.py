@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from synthcheck.cache import atomic_write_bytes
-from synthcheck.errors import BadInputError, storage_error
+from synthcheck.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,7 @@ class AttackCheckpoint:
         """
         buffer = io.BytesIO()
         torch.save({"format": FORMAT_VERSION, "key": key, "state": state}, buffer)
-        try:
-            atomic_write_bytes(self.path, buffer.getvalue())
-        except OSError as exc:
-            raise storage_error(self.path, exc) from exc
+        atomic_write_bytes(self.path, buffer.getvalue())  # a failed write is a StorageError
         self._last_save = time.monotonic()
 
     def load(self, key: str) -> dict[str, Any] | None:

@@ -293,10 +293,7 @@ class ResultsStore:
     def write_audio(self, key: str, name: str, samples: np.ndarray) -> str:
         """Atomically write 16-bit WAV ``audio/<key>/<name>.wav``; return its path relative to the run dir."""
         rel = Path(AUDIO_DIR, *(_safe_name(part) for part in key.split("/")), f"{_safe_name(name)}.wav")
-        try:
-            atomic_write_bytes(self.run_dir / rel, wav_bytes(samples))
-        except OSError as exc:
-            raise storage_error(self.run_dir / rel, exc) from exc
+        atomic_write_bytes(self.run_dir / rel, wav_bytes(samples))  # a failed write is a StorageError
         return rel.as_posix()
 
     def audio_path(self, rel: str) -> Path:
