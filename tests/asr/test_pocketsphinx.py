@@ -5,7 +5,7 @@ import numpy as np
 from synthcheck.audio.channel import AwgnChannel
 import pytest
 
-from synthcheck.asr import get_recognizer
+from synthcheck.asr import DifferentiableRecognizer, get_recognizer, require_differentiable
 from synthcheck.asr.pocketsphinx import PocketsphinxRecognizer
 from synthcheck.audio.metrics import word_error_rate
 from synthcheck.errors import BadInputError
@@ -21,7 +21,10 @@ def recognizer():
 
 def test_registry_returns_a_non_differentiable_pocketsphinx(recognizer):
     assert isinstance(recognizer, PocketsphinxRecognizer)
-    assert recognizer.name == "pocketsphinx" and recognizer.differentiable is False
+    assert recognizer.name == "pocketsphinx" and not isinstance(recognizer, DifferentiableRecognizer)
+    expected = "the theory needs gradients .* 'pocketsphinx' has none; use whisper-tiny.en or whisper-base, or not"
+    with pytest.raises(BadInputError, match=expected):
+        require_differentiable(recognizer, "the theory", ", or not")
 
 
 def test_transcribes_a_pico2wave_sentence(recognizer):

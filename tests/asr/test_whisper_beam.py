@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from synthcheck.asr.registry import get_recognizer
 from synthcheck.asr.whisper import WhisperRecognizer, ct2
-from synthcheck.asr.whisper.recognizer import _BeamSearch
+from synthcheck.asr.whisper.decoding import BeamSearch
 from synthcheck.audio.io import save_wav
 from synthcheck.audio.metrics import word_error_rate
 from synthcheck.cli import main
@@ -59,7 +59,7 @@ def uncached_greedy(recognizer: WhisperRecognizer, audio: torch.Tensor, steps: i
     tokens = torch.tensor([recognizer.prefix] * audio.shape[0])
     for step in range(steps):
         logits = recognizer.model.decoder(tokens, features)[:, -1]
-        chosen = recognizer._suppressed(logits, first_position=None if step else 0).argmax(-1)
+        chosen = recognizer.suppression.apply(logits, first_position=None if step else 0).argmax(-1)
         tokens = torch.cat([tokens, chosen[:, None]], dim=1)
     eot, outputs = recognizer.tokenizer.eot, []
     for row in tokens[:, len(recognizer.prefix) :].tolist():
@@ -120,7 +120,7 @@ EOT = 9
 def run_search(table: dict[tuple[int, ...], dict[int, float]], beams: int, steps: int) -> list[int]:
     """Beam search over a toy model of 10 tokens (EOT = 9): ``table[history]`` gives next-token probabilities,
     other tokens get about e^-30; a history not in the table continues with token 0 (it never ends)."""
-    search = _BeamSearch(1, beams, EOT)
+    search = BeamSearch(1, beams, EOT)
     for _ in range(steps):
         logprobs = torch.full((beams, 10), -30.0)
         for row, history in enumerate(search.history.tolist()):

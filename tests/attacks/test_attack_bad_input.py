@@ -9,6 +9,7 @@ import pytest
 
 from synthcheck.asr import get_recognizer
 from synthcheck.attacks import TargetedAttack, TargetedAttackConfig, UntargetedAttackConfig
+from synthcheck.attacks.adaptive import LikelihoodTerm
 from synthcheck.audio.io import save_wav
 from synthcheck.cli import main
 from synthcheck.errors import BadInputError
@@ -30,8 +31,10 @@ def test_library_rejects_bad_input(tiny, hello):
         attack.run([hello], ["open", "close"])
     with pytest.raises(BadInputError, match="no target"):
         attack.run([hello], None)
-    with pytest.raises(BadInputError, match="needs gradients"):
+    with pytest.raises(BadInputError, match="TargetedAttack needs gradients .* check transfer to 'pocketsphinx'"):
         TargetedAttack(get_recognizer("pocketsphinx"), TargetedAttackConfig())
+    with pytest.raises(BadInputError, match="the likelihood judge needs gradients"):
+        LikelihoodTerm(get_recognizer("pocketsphinx"), 0.5)
 
 
 @pytest.mark.parametrize(

@@ -23,13 +23,22 @@ EXPECTED_TERMS = {
 @pytest.mark.parametrize("kind", ATTACK_KINDS)
 def test_kind_builds_its_attack(kind: str) -> None:
     attack = build_attack(kind, get_recognizer("whisper-tiny.en"), AdaptiveAttackConfig(max_steps=7, detector_weight=2.0))
-    assert attack.config.max_steps == 7
+    assert attack.config.max_steps == 7 and attack.kind == kind
     if kind in ("targeted", "small-edit"):
         assert type(attack) is TargetedAttack and not hasattr(attack.config, "detector_weight")
         return
     assert isinstance(attack, AdaptiveTargetedAttack) and attack.term.name == EXPECTED_TERMS[kind]
     assert attack.config.detector_weight == 2.0
     assert REFERENCE_KIND[kind] in ("targeted", "small-edit")
+
+
+@pytest.mark.parametrize("kind", ["targeted", "small-edit"])
+def test_results_carry_the_requested_kind(kind: str, best) -> None:
+    attack = build_attack(kind, get_recognizer("whisper-tiny.en"), AdaptiveAttackConfig(max_steps=2))
+    target = attack_target(kind, "it was the best of times", FIXED_TARGET)
+    (result,) = attack.run([best], target, seed=0)
+    assert result.kind == kind and result.to_dict()["kind"] == kind
+    assert result.target == target and result.steps == 2
 
 
 def test_combined_kind_attacks_both_members_at_their_thresholds() -> None:

@@ -1,5 +1,5 @@
 """Channels: realised SNR on real speech, seeding, clipping, quantisation, composition, the simulated room
-(real pyroomacoustics), JSON configs, the channel factory."""
+(real pyroomacoustics), JSON configs, the channel factory and the paper's channel."""
 
 from __future__ import annotations
 
@@ -12,14 +12,17 @@ from scipy.signal import welch
 
 from synthcheck.audio.channel import (
     CHANNEL_KINDS,
+    PAPER_ATTENUATION,
+    PAPER_SNR_DB,
     AwgnChannel,
     Channel,
     ChannelChain,
     QuantizationChannel,
     RoomChannel,
     channel_for,
+    paper_channel,
 )
-from synthcheck.audio.io import SAMPLE_RATE
+from synthcheck.audio.io import SAMPLE_RATE, quantize_16bit
 from synthcheck.audio.metrics import fitted_snr_db
 from synthcheck.errors import BadInputError
 
@@ -84,6 +87,15 @@ def test_chain_applies_channels_in_order_with_the_shared_generator() -> None:
     rng = np.random.default_rng(9)
     np.testing.assert_array_equal(chained, quant.apply(awgn.apply(x, rng), rng))
     np.testing.assert_array_equal(ChannelChain().apply(x, np.random.default_rng(0)), x)
+
+
+def test_chain_hands_the_input_unclipped_to_its_first_channel() -> None:
+    x = np.full(1000, 1.5, dtype=np.float32)  # out of range: the attenuation brings it back, as without a chain
+    awgn = AwgnChannel(snr_db=200.0, attenuation=0.5)
+    chained = ChannelChain((awgn, QuantizationChannel())).apply(x, np.random.default_rng(0))
+    np.testing.assert_array_equal(chained, quantize_16bit(awgn.apply(x, np.random.default_rng(0))))
+    assert chained[0] == 0.75
+    np.testing.assert_array_equal(ChannelChain().apply(x, np.random.default_rng(0)), np.ones(1000, np.float32))
 
 
 def test_configs_round_trip_through_json() -> None:
@@ -211,9 +223,37 @@ def test_room_rejects_bad_parameters(params: dict, message: str) -> None:
         RoomChannel(**params)
 
 
-def test_channel_for_builds_the_named_channel() -> None:
+def test_channel_for_builds_the_named_channel_then_16_bits() -> None:
     assert CHANNEL_KINDS == ("awgn", "room")
-    assert channel_for("awgn", 20.0, 0.5) == AwgnChannel(snr_db=20.0, attenuation=0.5)
-    assert channel_for("room", 20.0, 0.5) == RoomChannel(snr_db=20.0, attenuation=0.5)
+    quantize = QuantizationChannel()
+    assert channel_for("awgn", 20.0, 0.5) == ChannelChain((AwgnChannel(snr_db=20.0, attenuation=0.5), quantize))
+    assert channel_for("room", 20.0, 0.5) == ChannelChain((RoomChannel(snr_db=20.0, attenuation=0.5), quantize))
     with pytest.raises(BadInputError, match="unknown channel 'reverb'; choose one of: awgn, room"):
         channel_for("reverb", 20.0, 0.5)
+
+
+def test_paper_channel_is_attenuation_half_28_db_and_16_bits() -> None:
+    assert (PAPER_SNR_DB, PAPER_ATTENUATION) == (28.0, 0.5)
+    assert paper_channel() == channel_for("awgn", 28.0, 0.5)
+    assert paper_channel().to_dict() == {
+        "type": "chain",
+        "channels": [{"type": "awgn", "snr_db": 28.0, "attenuation": 0.5}, {"type": "quantize16"}],
+    }
+
+
+@pytest.mark.parametrize("kind", CHANNEL_KINDS)
+def test_factory_channels_round_trip_through_json(kind: str) -> None:
+    channel = channel_for(kind, 20.0, 0.5)
+    assert Channel.from_dict(json.loads(json.dumps(channel.to_dict()))) == channel
+
+
+@pytest.mark.parametrize("kind", CHANNEL_KINDS)
+def test_factory_channel_is_bit_identical_to_quantising_the_noisy_channel(pico_speech, kind: str) -> None:
+    # the experiment's stage 1 computed quantize_16bit(<awgn or room>.apply(x, rng)) before the chain existed
+    speech = pico_speech(SPEECH)
+    noisy = {"awgn": AwgnChannel, "room": RoomChannel}[kind](snr_db=28.0, attenuation=0.5)
+    old = quantize_16bit(noisy.apply(speech, np.random.default_rng(1234)))
+    new = channel_for(kind, 28.0, 0.5).apply(speech, np.random.default_rng(1234))
+    assert new.dtype == np.float32
+    assert np.array_equal(new, old)
+    np.testing.assert_array_equal(new * 32768.0, np.round(new * 32768.0))  # on the 16-bit grid

@@ -1,4 +1,4 @@
-"""The consistency detector on real TTS speech through a real 28 dB AWGN channel."""
+"""The consistency detector on real TTS speech through the paper's channel (x0.5, 28 dB AWGN, 16 bits)."""
 
 import json
 
@@ -24,12 +24,15 @@ def detector(comparator="xcorr-paper", threshold=0.4):
     return ConsistencyDetector(get_recognizer("pocketsphinx"), Pico2Wave("en-US"), get_comparator(comparator), threshold)
 
 
-def test_example_is_the_sentence_through_a_28db_channel():
-    clean = Pico2Wave("en-US").synthesize(example_sentence())
+def test_example_is_the_sentence_through_the_papers_channel():
+    clean = Pico2Wave("en-US").synthesize(example_sentence()).astype(np.float64)
     noisy = example_audio(seed=0)
     assert noisy.shape == clean.shape
-    snr = 10 * np.log10(np.sum(clean**2) / np.sum((noisy - clean) ** 2))
+    received = 0.5 * clean  # attenuation 0.5, then noise at 28 dB relative to the attenuated signal
+    snr = 10 * np.log10(np.sum(received**2) / np.sum((noisy - received) ** 2))
     assert 27.0 < snr < 29.0
+    assert 10 * np.log10(np.sum(clean**2) / np.sum((noisy - clean) ** 2)) < 7.0  # not the unattenuated clean
+    np.testing.assert_array_equal(noisy * 32768.0, np.round(noisy * 32768.0))  # 16-bit samples
     np.testing.assert_array_equal(noisy, example_audio(seed=0))
     assert not np.array_equal(noisy, example_audio(seed=1))
 

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from synthcheck.asr.registry import get_recognizer
+from synthcheck.audio.channel import paper_channel
 from synthcheck.data.datasets import load_dataset
 from synthcheck.errors import BadInputError
 from synthcheck.detect import DetectorConfig
 from synthcheck.experiments.detectors import (
     EvalRecord,
     evaluate_configs,
+    evaluation_audio,
     evaluation_from_scores,
     human_speech_evaluation,
     markdown_table,
@@ -44,6 +46,17 @@ def test_proxy_records_pair_each_clip_with_another_transcript(alsa_records: list
         [r.text for r in alsa_records], np.random.default_rng(3),
     )
     assert [r.adversarial_transcript for r in again] == [r.adversarial_transcript for r in alsa_records]
+
+
+def test_evaluation_hears_tts_through_the_papers_channel_and_human_speech_unchanged() -> None:
+    tts = [u.audio for u in load_dataset("two-cities-tts")[:2]]
+    heard = evaluation_audio("two-cities-tts", tts, np.random.default_rng(5))
+    rng = np.random.default_rng(5)  # one generator, drawn from clip by clip
+    for clip, expected in zip(heard, [paper_channel().apply(a, rng) for a in tts]):
+        np.testing.assert_array_equal(clip, expected)
+    assert not np.array_equal(heard[0], tts[0])
+    human = [u.audio for u in load_dataset("alsa-human")[:2]]
+    assert all(a is b for a, b in zip(evaluation_audio("alsa-human", human, np.random.default_rng(5)), human))
 
 
 def mann_whitney_auc(clean: np.ndarray, attacked: np.ndarray) -> float:

@@ -162,7 +162,9 @@ def test_an_old_store_loads_and_reports_under_its_measure_but_does_not_resume(tm
     summary = json.loads(capsys.readouterr().out)
     assert summary["dataset"] == "tts" and summary["detection_rate"] == 1.0
     (template,) = summary["detectors"]
-    assert set(template) == {"detector", "dataset", "threshold", "detection_rate", "false_positive_rate", "calibrated"}
+    assert set(template) == {"detector", "dataset", "threshold", "detection_rate", "false_positive_rate", "calibrated",
+                             "n_clean_exact", "flagged_exact", "n_clean_misrecognized", "flagged_misrecognized"}
+    assert (template["n_clean_exact"], template["flagged_exact"], template["flagged_misrecognized"]) == (2, 0, 0)
     assert (template["detector"], template["dataset"], template["threshold"]) == ("xcorr-template", "all", 0.4)
     assert (template["detection_rate"], template["false_positive_rate"]) == (1.0, 0.0)
     # the calibrated evaluation without its score lists: clean 0.9, 0.9 -> threshold 0.9, both attacks flagged

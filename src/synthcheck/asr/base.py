@@ -1,28 +1,36 @@
-"""The recogniser interface: the classifier q = g∘h of the paper's channel picture."""
+"""The recogniser interfaces: the classifier q = g∘h of the paper's channel picture.
+
+:class:`Recognizer` only transcribes. :class:`DifferentiableRecognizer` also exposes what white-box attacks,
+adaptive judges and the theory need (tokenisation, the target length limit, the audio features h(x), and the
+teacher-forced loss and success mask from one forward pass, with gradients to the waveform). Code that needs
+gradients asks for them once with :func:`require_differentiable`.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from synthcheck.audio.io import validate_audio
 from synthcheck.audio.windows import split_at_pauses
+from synthcheck.errors import BadInputError
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 class Recognizer(ABC):
     """Speech recogniser: 16 kHz mono float32 audio in, English text out.
 
-    Subclasses implement :meth:`transcribe_batch`. Recognisers that expose gradients set
-    ``differentiable = True`` and subclass :class:`synthcheck.asr.whisper.WhisperRecognizer`'s
-    interface (``loss`` and ``would_decode_to``); attacks check the flag and fail early.
+    Subclasses implement :meth:`transcribe_batch`; recognisers with gradients subclass
+    :class:`DifferentiableRecognizer` instead.
     """
 
     #: Registry name, e.g. ``"pocketsphinx"`` or ``"whisper-base"``.
     name: str = "recognizer"
-    #: Whether ``loss``/``would_decode_to`` with gradients to the waveform are available.
-    differentiable: bool = False
 
     @abstractmethod
     def transcribe_batch(self, audios: Sequence[np.ndarray]) -> list[str]:
@@ -42,3 +50,81 @@ class Recognizer(ABC):
             if progress is not None:
                 progress(done, len(windows))
         return " ".join(text for text in texts if text)
+
+
+class DifferentiableRecognizer(Recognizer):
+    """A recogniser differentiable from the waveform to a target's loss (e.g. Whisper).
+
+    Subclasses implement :meth:`tokenize`, :meth:`encode`, :meth:`loss_and_success` and set
+    :attr:`max_target_tokens`; :meth:`loss` and :meth:`would_decode_to` follow from :meth:`loss_and_success`.
+    """
+
+    #: Most text tokens a target may have (the decoder's context minus its prefix and end token).
+    max_target_tokens: int
+
+    @abstractmethod
+    def tokenize(self, text: str) -> list[int]:
+        """Text tokens of a target (no prefix, no end token)."""
+
+    @abstractmethod
+    def encode(self, audio: Tensor) -> Tensor:
+        """Audio features h(x) ``[B, frames, d]`` of a waveform batch ``[B, T]`` (differentiable)."""
+
+    @abstractmethod
+    def loss_and_success(
+        self, audio: Tensor, targets: Sequence[str], reduction: str = "none"
+    ) -> tuple[Tensor, np.ndarray]:
+        """Teacher-forced loss of each target and whether greedy decoding gives it, from ONE forward pass.
+
+        Parameters
+        ----------
+        audio
+            ``[B, T]`` waveform at 16 kHz (gradients flow back to it).
+        targets
+            One text per item.
+        reduction
+            ``"none"`` (loss ``[B]``), ``"mean"`` or ``"sum"``.
+
+        Returns
+        -------
+        tuple
+            The loss (mean cross-entropy over each target's tokens) and the per-item bool success mask.
+        """
+
+    def loss(self, audio: Tensor, targets: Sequence[str], reduction: str = "none") -> Tensor:
+        """The loss of :meth:`loss_and_success` alone."""
+        return self.loss_and_success(audio, targets, reduction=reduction)[0]
+
+    def would_decode_to(self, audio: Tensor, targets: Sequence[str]) -> np.ndarray:
+        """Whether greedy decoding of each item gives exactly its target (one forward pass without gradients)."""
+        import torch
+
+        with torch.no_grad():
+            return self.loss_and_success(audio, targets)[1]
+
+
+_Differentiable = TypeVar("_Differentiable", bound=DifferentiableRecognizer)
+
+
+def require_differentiable(
+    recognizer: Recognizer, what: str, instead: str = "", interface: type[_Differentiable] = DifferentiableRecognizer
+) -> _Differentiable:
+    """``recognizer`` if it implements ``interface`` (gradients), else one clear :class:`BadInputError`.
+
+    Parameters
+    ----------
+    recognizer
+        The recogniser to check.
+    what
+        Who needs the gradients, e.g. ``"TargetedAttack"`` (starts the message).
+    instead
+        Advice appended after the Whisper choices, e.g. ``", or skip the attack with --clean-only"``.
+    interface
+        The interface required: :class:`DifferentiableRecognizer` or a subclass (an attack's ``requires``).
+    """
+    if not isinstance(recognizer, interface):
+        raise BadInputError(
+            f"{what} needs gradients (a differentiable recogniser) and {recognizer.name!r} has none; "
+            f"use whisper-tiny.en or whisper-base{instead}"
+        )
+    return recognizer

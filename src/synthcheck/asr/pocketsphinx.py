@@ -26,7 +26,6 @@ class PocketsphinxRecognizer(Recognizer):
     """PocketSphinx decoder (default en-us acoustic model, CMUdict and 3-gram LM); lower-case output."""
 
     name = "pocketsphinx"
-    differentiable = False
 
     def __init__(self) -> None:
         self._decoder_class = decoder_class()

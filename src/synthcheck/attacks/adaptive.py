@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from synthcheck.asr.base import Recognizer
+from synthcheck.asr.base import Recognizer, require_differentiable
 from synthcheck.attacks.targeted import TargetedAttack, TargetedAttackConfig
 from synthcheck.detect.configs import PAPER_VOICE
 from synthcheck.detect.dtw_comparator import DEFAULT_BAND, DtwComparator, cosine_cost_matrix, dtw_path
@@ -141,9 +141,7 @@ class LikelihoodTerm(DetectorTerm):
 
     def __init__(self, judge: Recognizer, threshold: float) -> None:
         super().__init__(threshold)
-        if not getattr(judge, "differentiable", False):
-            raise BadInputError(f"the likelihood judge {judge.name!r} must be a differentiable Whisper model")
-        self.judge = judge
+        self.judge = require_differentiable(judge, "the likelihood judge")
         self.name = f"likelihood-{judge.name.removeprefix('whisper-')}"
 
     def evaluate(

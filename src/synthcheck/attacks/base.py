@@ -1,4 +1,4 @@
-"""The shared white-box attack loop (Carlini & Wagner style, L∞ on the 16-bit scale) and its result type.
+"""The shared white-box attack loop (Carlini & Wagner style, L∞ on the 16-bit scale).
 
 An attack perturbs each utterance ``x`` by ``δ`` with ``‖δ‖∞ ≤ τ`` (per item, in 16-bit steps, i.e. units of
 1/32768) and minimises an objective of the recogniser with Adam. Whenever an item meets the attack's criterion,
@@ -14,9 +14,10 @@ Subclasses (:class:`~synthcheck.attacks.targeted.TargetedAttack`,
 :class:`~synthcheck.attacks.untargeted.UntargetedAttack`) supply only the objective, the per-step success mask
 and the confirmation criterion; the loop below is shared.
 
-Distortion is reported as Carlini & Wagner do, ``dB_x(δ) = 20·log10 max|δ| − 20·log10 max|x|``, beside the
-energy SNR ``10·log10(‖x‖²/‖δ‖²)`` and the attenuation-fitted SNR of the adversarial (see
-:mod:`synthcheck.audio.metrics`), always computed on the exact 16-bit adversarial.
+Every item gets an :class:`~synthcheck.attacks.result.AttackResult`. Distortion is reported as Carlini & Wagner
+do, ``dB_x(δ) = 20·log10 max|δ| − 20·log10 max|x|``, beside the energy SNR ``10·log10(‖x‖²/‖δ‖²)`` and the
+attenuation-fitted SNR of the adversarial (see :mod:`synthcheck.audio.metrics`), always computed on the exact
+16-bit adversarial.
 """
 
 from __future__ import annotations
@@ -28,20 +29,19 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from synthcheck.asr.base import Recognizer
+from synthcheck.asr.base import DifferentiableRecognizer, Recognizer, require_differentiable
 from synthcheck.attacks.checkpoint import AttackCheckpoint
-from synthcheck.audio.io import SAMPLE_RATE, quantize_16bit, save_wav, validate_audio
+from synthcheck.attacks.result import AttackProgress, AttackResult
+from synthcheck.audio.io import SAMPLE_RATE, quantize_16bit, validate_audio
 from synthcheck.audio.metrics import db_x, fitted_snr_db, snr_db
-from synthcheck.cache import atomic_write_bytes, content_key
+from synthcheck.cache import content_key
 from synthcheck.errors import BadInputError
-from synthcheck.jsonable import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -115,60 +115,6 @@ class AttackConfig:
         return {"type": type(self).__name__, **asdict(self)}
 
 
-@dataclass
-class AttackProgress:
-    """One step's state, passed to the ``progress`` callback of :meth:`Attack.run`."""
-
-    step: int
-    max_steps: int
-    loss: float
-    #: Median over items of the current dB_x: of the best success so far, else of the current δ.
-    db_x: float
-    successes: int
-    n_items: int
-    elapsed_s: float
-
-
-@dataclass
-class AttackResult:
-    """The outcome for one utterance.
-
-    ``adversarial`` holds exact 16-bit values; every distortion number is computed from
-    ``adversarial - original``. ``success`` is confirmed by a greedy decode of ``adversarial``.
-    ``seconds`` is the wall time of the whole batch the item was attacked in.
-    """
-
-    adversarial: np.ndarray
-    original: np.ndarray
-    target: str
-    kind: str
-    recognizer: str
-    success: bool
-    transcript: str
-    db_x: float
-    snr_db: float
-    fitted_snr_db: float
-    bound: float
-    steps: int
-    first_success_step: int | None
-    seconds: float
-    loss_curve: list[float]
-    config: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe summary (audio arrays omitted; infinities as None)."""
-        out = json_safe({k: v for k, v in asdict(self).items() if k not in ("adversarial", "original")})
-        out["n_samples"] = int(self.adversarial.size)
-        out["sample_rate"] = SAMPLE_RATE
-        return out
-
-    def save(self, path_wav: str | Path) -> Path:
-        """Write the adversarial as 16-bit WAV and :meth:`to_dict` beside it (``.json``); return the WAV path."""
-        path = save_wav(path_wav, self.adversarial)
-        atomic_write_bytes(path.with_suffix(".json"), json.dumps(self.to_dict(), indent=2).encode("utf-8"))
-        return path
-
-
 class Attack(ABC):
     """A batched white-box attack on a differentiable recogniser.
 
@@ -176,18 +122,15 @@ class Attack(ABC):
     forward pass) and :meth:`_criterion` (does a decoded transcript meet the goal?).
     """
 
-    #: Attack family, stored with results ("targeted", "untargeted").
+    #: Attack kind, stored with results ("targeted", "untargeted"; :func:`~.kinds.build_attack` sets the kind asked for).
     kind: str = "attack"
-    #: Whether the recogniser must expose gradients (``differentiable = True``).
-    requires_gradients: bool = True
+    #: The recogniser interface the attack uses (as ART's ``_estimator_requirements``), checked once in ``__init__``.
+    requires: type[DifferentiableRecognizer] = DifferentiableRecognizer
 
     def __init__(self, recognizer: Recognizer, config: AttackConfig) -> None:
-        if self.requires_gradients and not getattr(recognizer, "differentiable", False):
-            raise BadInputError(
-                f"{type(self).__name__} needs gradients but recogniser {recognizer.name!r} has none; "
-                "attack a Whisper model (whisper-tiny.en, whisper-base) and check transfer to it instead"
-            )
-        self.recognizer = recognizer
+        self.recognizer = require_differentiable(
+            recognizer, type(self).__name__, f", and check transfer to {recognizer.name!r} instead", self.requires
+        )
         self.config = config
 
     @abstractmethod

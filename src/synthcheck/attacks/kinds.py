@@ -66,13 +66,16 @@ def build_attack(kind: str, recognizer: Recognizer, config: AdaptiveAttackConfig
     """The attack ``kind`` against ``recognizer`` (adaptive kinds know their detector and its threshold).
 
     ``config`` carries the shared settings (steps, stop dB_x, budget, seed); its ``detector_weight`` (λ)
-    applies to the adaptive kinds only.
+    applies to the adaptive kinds only. The attack's ``kind`` (stored with its results) is ``kind``.
     """
     check_attack_kinds([kind])
     if kind in ("targeted", "small-edit"):
         plain = {k: v for k, v in vars(config).items() if k != "detector_weight"}
-        return TargetedAttack(recognizer, TargetedAttackConfig(**plain))
-    return AdaptiveTargetedAttack(recognizer, _detector_term(kind, recognizer), config)
+        attack: Attack = TargetedAttack(recognizer, TargetedAttackConfig(**plain))
+    else:
+        attack = AdaptiveTargetedAttack(recognizer, _detector_term(kind, recognizer), config)
+    attack.kind = kind
+    return attack
 
 
 def _detector_term(kind: str, recognizer: Recognizer) -> DetectorTerm:

@@ -14,7 +14,10 @@ so an experiment can store the exact channel with its results. Outputs are float
 - :class:`QuantizationChannel` — rounding to the 16-bit grid (what writing a WAV file does).
 - :class:`ChannelChain` — channels applied in order.
 
-:func:`channel_for` builds the experiment's channel from its name (:data:`CHANNEL_KINDS`).
+:func:`channel_for` is the one definition of a driver's channel: the named noisy channel (:data:`CHANNEL_KINDS`)
+followed by 16-bit quantisation. :func:`paper_channel` is the paper's: attenuation :data:`PAPER_ATTENUATION`,
+AWGN at :data:`PAPER_SNR_DB`, 16 bits; the experiment's defaults, ``evaluate-detectors`` and the built-in
+example all use it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ from scipy.signal import butter, fftconvolve, sosfilt
 
 from synthcheck.audio.io import SAMPLE_RATE, quantize_16bit, validate_audio
 from synthcheck.errors import BadInputError
+
+#: The paper's channel: AWGN at this SNR (dB) ...
+PAPER_SNR_DB = 28.0
+#: ... after this attenuation (gain), then 16-bit quantisation (:func:`paper_channel`).
+PAPER_ATTENUATION = 0.5
 
 
 class Channel(ABC):
@@ -77,7 +85,7 @@ class AwgnChannel(Channel):
     """Attenuation then additive white Gaussian noise at ``snr_db`` relative to the attenuated signal."""
 
     kind: ClassVar[str] = "awgn"
-    snr_db: float = 28.0
+    snr_db: float = PAPER_SNR_DB
     attenuation: float = 1.0
 
     def __post_init__(self) -> None:
@@ -134,7 +142,7 @@ class RoomChannel(Channel):
     """
 
     kind: ClassVar[str] = "room"
-    snr_db: float = 28.0
+    snr_db: float = PAPER_SNR_DB
     attenuation: float = 1.0
     room_dims: tuple[float, float, float] = (4.0, 3.5, 2.7)
     rt60: float = 0.35
@@ -202,7 +210,7 @@ class QuantizationChannel(Channel):
 
 @dataclass(frozen=True)
 class ChannelChain(Channel):
-    """Apply ``channels`` in order, all drawing from the same generator."""
+    """Apply ``channels`` in order, all drawing from the same generator (a driver's channel: :func:`channel_for`)."""
 
     kind: ClassVar[str] = "chain"
     channels: tuple[Channel, ...] = field(default_factory=tuple)
@@ -214,11 +222,15 @@ class ChannelChain(Channel):
                 raise BadInputError(f"ChannelChain: {channel!r} is not a Channel")
 
     def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """``channels[-1](… channels[0](x))``; an empty chain returns ``x`` as float32 clipped to [-1, 1]."""
-        y = np.clip(validate_audio(x, name="x", allow_silent=True), -1.0, 1.0)
+        """``channels[-1](… channels[0](x))``, float32 clipped to [-1, 1] (an empty chain only clips ``x``).
+
+        The first channel sees ``x`` itself, so a chain ``(c, QuantizationChannel())`` is exactly
+        ``quantize_16bit(c.apply(x, rng))``.
+        """
+        y = validate_audio(x, name="x", allow_silent=True)
         for channel in self.channels:
             y = channel.apply(y, rng)
-        return y
+        return np.clip(y, -1.0, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"type": "chain", "channels": [<to_dict of each>]}``."""
@@ -240,8 +252,11 @@ _PINK_FLOOR_HZ = 20.0
 _FILTER_TAIL = SAMPLE_RATE // 10
 
 
-def channel_for(kind: str, snr_db: float, attenuation: float) -> Channel:
-    """The experiment channel ``kind`` (one of :data:`CHANNEL_KINDS`) at ``snr_db`` after ``attenuation``.
+def channel_for(kind: str, snr_db: float, attenuation: float) -> ChannelChain:
+    """A driver's channel: ``kind`` (one of :data:`CHANNEL_KINDS`) at ``snr_db`` after ``attenuation``, then 16 bits.
+
+    ``"awgn"`` is ``ChannelChain((AwgnChannel(snr_db, attenuation), QuantizationChannel()))``, ``"room"`` the
+    same with :class:`RoomChannel` (default geometry) in place of the AWGN.
 
     Raises
     ------
@@ -250,7 +265,12 @@ def channel_for(kind: str, snr_db: float, attenuation: float) -> Channel:
     """
     if kind not in CHANNEL_KINDS:
         raise BadInputError(f"unknown channel {kind!r}; choose one of: {', '.join(CHANNEL_KINDS)}")
-    return _CHANNEL_TYPES[kind](snr_db=snr_db, attenuation=attenuation)
+    return ChannelChain((_CHANNEL_TYPES[kind](snr_db=snr_db, attenuation=attenuation), QuantizationChannel()))
+
+
+def paper_channel() -> ChannelChain:
+    """The paper's channel: attenuation :data:`PAPER_ATTENUATION`, AWGN at :data:`PAPER_SNR_DB`, 16 bits."""
+    return channel_for("awgn", PAPER_SNR_DB, PAPER_ATTENUATION)
 
 
 def _float_tuple(name: str, value: Any, size: int) -> tuple[float, ...]:

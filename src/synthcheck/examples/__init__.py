@@ -1,16 +1,15 @@
 """Built-in example inputs: the first two clauses of *A Tale of Two Cities*, read by a person (the LibriVox
-recording in the ``moonshine-voice`` wheel) or spoken by pico2wave through a 28 dB AWGN channel.
+recording in the ``moonshine-voice`` wheel) or spoken by pico2wave through the paper's channel (attenuation 0.5,
+AWGN at 28 dB, 16 bits: :func:`synthcheck.audio.channel.paper_channel`).
 ``synthcheck detect`` uses one of them when no file is given (``--example human|tts``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from synthcheck.audio.channel import AwgnChannel
+from synthcheck.audio.channel import paper_channel
 from synthcheck.tts.pico2wave import Pico2Wave
 
-#: Signal-to-noise ratio of the example's channel (dB).
-EXAMPLE_SNR_DB = 28.0
 _SENTENCE = "It was the best of times, it was the worst of times."
 
 
@@ -29,6 +28,7 @@ def human_example_audio() -> np.ndarray:
 
 
 def example_audio(seed: int = 0) -> np.ndarray:
-    """The example sentence rendered by pico2wave (en-US, cached) after a 28 dB AWGN channel seeded by ``seed``."""
+    """The example sentence rendered by pico2wave (en-US, cached) through the paper's channel
+    (:func:`~synthcheck.audio.channel.paper_channel`), its noise seeded by ``seed``."""
     clean = Pico2Wave("en-US").synthesize(_SENTENCE)
-    return AwgnChannel(snr_db=EXAMPLE_SNR_DB).apply(clean, np.random.default_rng(seed))
+    return paper_channel().apply(clean, np.random.default_rng(seed))

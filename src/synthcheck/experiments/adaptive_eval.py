@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from synthcheck.asr.base import Recognizer
-from synthcheck.attacks.base import AttackProgress, AttackResult
+from synthcheck.attacks.result import AttackProgress, AttackResult
 from synthcheck.attacks.adaptive import AdaptiveAttackConfig
 from synthcheck.attacks.kinds import ATTACK_KINDS, REFERENCE_KIND, attack_target, build_attack
+from synthcheck.audio.channel import paper_channel
 from synthcheck.audio.metrics import fitted_snr_db, word_error_rate
 from synthcheck.cache import atomic_write_bytes, content_key
 from synthcheck.detect.configs import DETECTOR_CONFIGS, resolve_config_name
@@ -85,6 +86,8 @@ class AdaptiveEvalSettings:
         # attack_offset joined later: left out at 0 so earlier runs keep their key (and their cached stages)
         attack_relevant = {k: v for k, v in asdict(self).items()
                            if k not in ("detectors", "stages", "target_fpr") and not (k == "attack_offset" and v == 0)}
+        # the clips' channel (keys made before it was the paper's 16-bit chain name other audio)
+        attack_relevant["channel"] = paper_channel().to_dict()
         return content_key(json.dumps(attack_relevant, sort_keys=True).encode())[:12]
 
 
@@ -224,7 +227,7 @@ def pool_evaluations(parts: Sequence[AdaptiveEvaluation]) -> AdaptiveEvaluation:
 
 
 def load_clips(recognizer: Recognizer, sources: Sequence[str], n: int, rng: np.random.Generator) -> list[Clip]:
-    """The first ``n`` clauses of each source (TTS sources through the 28 dB AWGN channel), transcribed."""
+    """The first ``n`` clauses of each source (TTS sources through the paper's channel), transcribed."""
     from synthcheck.data.datasets import load_dataset
 
     clips = []

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from synthcheck.audio.channel import CHANNEL_KINDS
+from synthcheck.audio.channel import CHANNEL_KINDS, PAPER_ATTENUATION, PAPER_SNR_DB
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.sources import DATASET_NAMES, RECORDED_DATASETS, TTS_DATASET, select_recorded
 
@@ -116,7 +116,9 @@ class ExperimentConfig:
         paper's AWGN after attenuation, the default) or ``"room"`` (:class:`~synthcheck.audio.channel.RoomChannel`:
         the paper's played-and-recorded y1, simulated with a small room's default geometry).
     snr_dbs, attenuation
-        Channel noise: signal-to-noise ratios in dB (one per sweep cell) and gain applied before the noise.
+        Channel noise: signal-to-noise ratios in dB (one per sweep cell) and gain applied before the noise
+        (the paper's: :data:`~synthcheck.audio.channel.PAPER_SNR_DB`,
+        :data:`~synthcheck.audio.channel.PAPER_ATTENUATION`); y1 is then rounded to 16 bits.
     recognizer
         Recogniser name (see :data:`synthcheck.asr.RECOGNIZERS`).
     target
@@ -147,8 +149,8 @@ class ExperimentConfig:
     tts_engine: str = "pico2wave"
     voices: tuple[str, ...] = ("en-US",)
     channel: str = "awgn"
-    snr_dbs: tuple[float, ...] = (28.0,)
-    attenuation: float = 0.5
+    snr_dbs: tuple[float, ...] = (PAPER_SNR_DB,)
+    attenuation: float = PAPER_ATTENUATION
     recognizer: str = "whisper-base"
     target: str = PAPER_TARGET
     attacks: tuple[str, ...] = (DEFAULT_ATTACK,)

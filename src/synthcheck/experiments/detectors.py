@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthcheck.asr.base import Recognizer
-from synthcheck.audio.channel import AwgnChannel
+from synthcheck.audio.channel import paper_channel
 from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.audio.metrics import word_error_rate
 from synthcheck.detect.configs import DETECTOR_CONFIGS, DetectorConfig, resolve_config_name
@@ -180,19 +180,19 @@ def dataset_proxy_records(dataset: str, recognizer: Recognizer, rng: np.random.G
 
 def evaluation_audio(source: str, audios: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """The clean clips of ``source`` as every evaluation hears them: TTS sets (:data:`SYNTHETIC_SOURCES`) through
-    the paper's AWGN channel at :data:`TTS_CHANNEL_SNR_DB` (noise drawn from ``rng``), human sets unchanged."""
+    the paper's channel (:func:`~synthcheck.audio.channel.paper_channel`: attenuation 0.5, AWGN at 28 dB, 16 bits;
+    noise drawn from ``rng``), human sets unchanged."""
     if source not in SYNTHETIC_SOURCES:
         return list(audios)
-    channel = AwgnChannel(snr_db=TTS_CHANNEL_SNR_DB)
+    channel = paper_channel()
     return [channel.apply(audio, rng) for audio in audios]
 
 
 #: Speech sets of the human-speech evaluation, in table order.
 EVALUATION_SOURCES = ("two-cities-tts", "two-cities-human", "alsa-human")
 #: Sets whose clean audio would otherwise be bit-identical to the re-synthesis: they pass the paper's
-#: channel (AWGN at :data:`TTS_CHANNEL_SNR_DB`) first.
+#: channel (:func:`~synthcheck.audio.channel.paper_channel`) first.
 SYNTHETIC_SOURCES = frozenset({"two-cities-tts"})
-TTS_CHANNEL_SNR_DB = 28.0
 #: Name of the extra row pooling all human sets.
 POOLED_HUMAN = "human (pooled)"
 
@@ -209,8 +209,8 @@ def human_speech_evaluation(
     """The measurement of ``docs/human-speech.md``: every configuration on TTS and human speech.
 
     Adversarial items are the wrong-transcript proxy (:func:`wrong_transcript_records`, drawn with ``seed``)
-    until attack runs are plugged in through :func:`evaluate_configs`. TTS sets pass an AWGN channel
-    (:data:`TTS_CHANNEL_SNR_DB`); the human sets are also evaluated pooled (:data:`POOLED_HUMAN`).
+    until attack runs are plugged in through :func:`evaluate_configs`. TTS sets pass the paper's channel
+    (:func:`evaluation_audio`); the human sets are also evaluated pooled (:data:`POOLED_HUMAN`).
 
     Parameters
     ----------

@@ -3,9 +3,9 @@
 For every item (sentence s, voice, SNR; see :meth:`ExperimentConfig.items`):
 
 Stage 1, ``clean`` (one task and one commit per item)
-    x = TTS(s) (or, for a recorded dataset, the recording of s); y1 = 16-bit(channel(x)), the config's channel
-    (AWGN after attenuation, or the simulated room: :func:`synthcheck.audio.channel.channel_for`) at the item's SNR,
-    noise drawn from the item's own generator; t1 = ASR(y1); rho1 = rho_max(TTS(t1), y1); WER(s, t1).
+    x = TTS(s) (or, for a recorded dataset, the recording of s); y1 = channel(x), the config's channel
+    (AWGN after attenuation, or the simulated room, then 16 bits: :func:`synthcheck.audio.channel.channel_for`) at
+    the item's SNR, noise drawn from the item's own generator; t1 = ASR(y1); rho1 = rho_max(TTS(t1), y1); WER(s, t1).
     Stored: clean.wav (x), channel.wav (y1), clean_resynth.wav (TTS(t1)).
 
 Stage 2, ``attack`` (one task per batch of items, one commit per item when its batch finishes)
@@ -47,7 +47,6 @@ from typing import Any
 
 import numpy as np
 
-from synthcheck.audio.io import quantize_16bit
 from synthcheck.cache import content_key
 from synthcheck.errors import BadInputError, SynthcheckError
 from synthcheck.experiments.config import ExperimentConfig, ItemSpec
@@ -157,9 +156,9 @@ def run_experiment(
         raise BadInputError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
     if checkpoint_seconds is not None and not checkpoint_seconds >= 0:
         raise BadInputError(f"the checkpoint interval must be >= 0 seconds, got {checkpoint_seconds}")
+    if "attack" in stages:
+        _require_gradients(config.recognizer)
     with RunLock.acquire(run_dir):
-        if "attack" in stages:
-            _require_gradients(config.recognizer)
         return _run_locked(config, run_dir, executor or LocalExecutor(), new, force,
                            progress or (lambda stage, done, total: None), stages, checkpoint_seconds)
 
@@ -267,13 +266,9 @@ def _remove_stale_checkpoints(run_dir: Path, keep: set[str | None]) -> None:
 
 def _require_gradients(recognizer: str) -> None:
     """Fail before any work if the attack stage cannot run on ``recognizer``."""
-    from synthcheck.asr import get_recognizer
+    from synthcheck.asr import get_recognizer, require_differentiable
 
-    if not get_recognizer(recognizer).differentiable:
-        raise BadInputError(
-            f"the attack stage needs a differentiable recogniser and {recognizer!r} is not; "
-            "use whisper-tiny.en or whisper-base, or skip the attack with --clean-only"
-        )
+    require_differentiable(get_recognizer(recognizer), "the attack stage", ", or skip the attack with --clean-only")
 
 
 class _Clock:
@@ -351,7 +346,7 @@ def run_clean_item(task: CleanTask) -> StageOutput:
     config, spec = task.config, task.spec
     x = source_audio(config, spec)
     channel = channel_for(config.channel, snr_db=spec.snr_db, attenuation=config.attenuation)
-    y1 = quantize_16bit(channel.apply(x, config.item_rng(spec.key)))
+    y1 = channel.apply(x, config.item_rng(spec.key))
     verdict, per_detector = judge(detectors_for(config, spec.voice), y1)
     result = {
         **_verdict_fields(verdict),

@@ -1,5 +1,5 @@
-"""Whisper as a differentiable recogniser: log-mel front end, short-window encoder, teacher-forced loss,
-success mask, and batched KV-cached decoding: greedy (the default) or beam search.
+"""Whisper as a differentiable recogniser: log-mel front end, short-window encoder, teacher-forced loss and
+success mask; transcription by the search of :mod:`synthcheck.asr.whisper.decoding` (greedy by default, or beam).
 
 Window. Each item is zero-padded to a fixed window before the log-mel front end, and the encoder's
 positional embedding is sliced to the window (frames/2 positions). The window of a batch is
@@ -12,18 +12,9 @@ no case or punctuation normalisation, so ``"It was"`` and ``"it was"`` are diffe
 decoder sees the start-of-transcript prefix (``<|startoftranscript|>``, for multilingual models
 ``<|en|><|transcribe|>``, then ``<|notimestamps|>``), the text tokens, then ``<|endoftext|>``.
 
-Suppression. Decoding suppresses what openai-whisper suppresses with ``suppress_tokens="-1"`` and
-``suppress_blank=True`` (non-speech symbols, task/special tokens, blank/EOT as the first token) plus
-every timestamp token (there are no timestamps in this mode). :meth:`WhisperRecognizer.would_decode_to`
-applies the same mask, so it is True exactly when greedy decoding reproduces the target tokens.
-
-Beam search. ``beam_size > 1`` decodes as openai-whisper's ``BeamSearchDecoder`` (patience 1) with the same
-suppression, token cap and repetition stop, ranking finished hypotheses by ``sum logprob / length``. It
-helps little here (WER on the ten paper clauses, greedy -> beam 5): pico2wave en-US at 8 s tiny.en 20.0 % ->
-16.7 %, base 20.0 % -> 20.0 %; at 30 s tiny.en 20.0 % -> 16.7 %, base 16.7 % -> 18.3 %; en-GB at 8 s
-tiny.en 3.3 % -> 1.7 %, base 0.0 % -> 1.7 %. The en-US errors ("It was" -> "It wears") are the model's
-best hypotheses, not search errors: CTranslate2's beam 5 gives the same text. Beam 5 costs about 1.6x
-greedy (10 clauses, 8 s window, one thread: tiny.en 3.5 -> 5.4 s, base 6.8 -> 11.6 s).
+Success. :meth:`WhisperRecognizer.would_decode_to` applies decoding's token suppression
+(:class:`~synthcheck.asr.whisper.decoding.TokenSuppression`) to the teacher-forced logits, so it is True
+exactly when greedy decoding reproduces the target tokens.
 """
 
 from __future__ import annotations
@@ -41,7 +32,8 @@ from whisper.audio import HOP_LENGTH, N_FFT, mel_filters
 from whisper.model import Whisper
 from whisper.tokenizer import Tokenizer, get_tokenizer
 
-from synthcheck.asr.base import Recognizer
+from synthcheck.asr.base import DifferentiableRecognizer
+from synthcheck.asr.whisper.decoding import TokenSuppression, checked_beam_size, decode
 from synthcheck.asr.whisper.model import WHISPER_SIZES, load_whisper_model
 from synthcheck.audio.io import SAMPLE_RATE, validate_audio
 from synthcheck.errors import BadInputError
@@ -57,13 +49,9 @@ MAX_WINDOW_SECONDS = 30
 DEFAULT_WINDOW_SECONDS = 8.0
 #: Items per forward pass in :meth:`WhisperRecognizer.transcribe_batch`.
 DECODE_BATCH = 8
-#: Decoding stops a hypothesis whose tail is one chunk of up to this many tokens repeated ...
-_REPEAT_MAX_PERIOD = 16
-#: ... this many times in a row (the repeats are cut, one copy is kept).
-_REPEAT_COUNT = 4
 
 
-class WhisperRecognizer(Recognizer):
+class WhisperRecognizer(DifferentiableRecognizer):
     """Whisper (tiny.en or base) in PyTorch, differentiable from the waveform to the loss.
 
     Parameters
@@ -78,8 +66,6 @@ class WhisperRecognizer(Recognizer):
         Hypotheses kept per item by :meth:`transcribe_batch`; 1 (default) is greedy decoding.
     """
 
-    differentiable = True
-
     def __init__(
         self, model: Whisper, size: str, *, window_seconds: float = DEFAULT_WINDOW_SECONDS, beam_size: int = 1
     ) -> None:
@@ -89,14 +75,13 @@ class WhisperRecognizer(Recognizer):
         self.size = size
         self.name = f"whisper-{size}"
         self.window_seconds = float(window_seconds)
-        self.beam_size: int = _checked_beam_size(beam_size)
+        self.beam_size: int = checked_beam_size(beam_size)
         self.tokenizer: Tokenizer = get_tokenizer(
             multilingual=model.is_multilingual, num_languages=model.num_languages, language="en", task="transcribe"
         )
         self.prefix: list[int] = list(self.tokenizer.sot_sequence_including_notimestamps)
         self.max_target_tokens: int = model.dims.n_text_ctx - len(self.prefix)
-        self._suppress = self._suppression_mask()
-        self._blank = torch.tensor(self.tokenizer.encode(" ") + [self.tokenizer.eot])
+        self.suppression = TokenSuppression(self.tokenizer, model.dims.n_vocab)
         self._mel_filters = mel_filters("cpu", model.dims.n_mels)
         self._hann = torch.hann_window(N_FFT)
 
@@ -160,33 +145,15 @@ class WhisperRecognizer(Recognizer):
         """Text tokens of a target: ``" " + text.strip()`` encoded verbatim (no prefix, no EOT)."""
         return self.tokenizer.encode(" " + text.strip())
 
-    def loss(self, audio: Tensor, targets: Sequence[str], reduction: str = "none") -> Tensor:
-        """Teacher-forced cross-entropy of each target, mean over its tokens (EOT included).
-
-        Parameters
-        ----------
-        audio
-            ``[B, T]`` waveform at 16 kHz (gradients flow back to it).
-        targets
-            One text per item.
-        reduction
-            ``"none"`` (``[B]``), ``"mean"`` or ``"sum"``.
-        """
-        return self.loss_and_success(audio, targets, reduction=reduction)[0]
-
-    def would_decode_to(self, audio: Tensor, targets: Sequence[str]) -> np.ndarray:
-        """Whether greedy decoding of each item gives exactly its target's tokens (then EOT).
-
-        One teacher-forced forward pass without gradients: True where the suppressed argmax at every
-        target position equals the next target token.
-        """
-        with torch.no_grad():
-            return self.loss_and_success(audio, targets)[1]
-
     def loss_and_success(
         self, audio: Tensor, targets: Sequence[str], reduction: str = "none"
     ) -> tuple[Tensor, np.ndarray]:
-        """Loss (as :meth:`loss`) and success mask (as :meth:`would_decode_to`) from ONE forward pass."""
+        """Teacher-forced cross-entropy of each target (mean over its tokens, EOT included) and whether greedy
+        decoding gives exactly its tokens then EOT, from ONE forward pass.
+
+        The success mask is True where the suppressed argmax at every target position equals the next target
+        token. Arguments as :meth:`~synthcheck.asr.base.DifferentiableRecognizer.loss_and_success`.
+        """
         if reduction not in ("none", "mean", "sum"):
             raise BadInputError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
         audio = _as_batch(audio)
@@ -206,7 +173,7 @@ class WhisperRecognizer(Recognizer):
         token_loss = F.cross_entropy(logits.transpose(1, 2), labels, reduction="none")
         per_item = (token_loss * valid).sum(dim=1) / lengths
         with torch.no_grad():
-            hits = (self._suppressed(logits.detach(), first_position=0).argmax(-1) == labels) | ~valid
+            hits = (self.suppression.apply(logits.detach(), first_position=0).argmax(-1) == labels) | ~valid
             success = hits.all(dim=1).numpy()
         if reduction == "mean":
             return per_item.mean(), success
@@ -229,7 +196,7 @@ class WhisperRecognizer(Recognizer):
     def with_beam_size(self, beam_size: int) -> WhisperRecognizer:
         """A recogniser sharing this model and settings that decodes with ``beam_size`` (1 = greedy)."""
         other = copy.copy(self)
-        other.beam_size = _checked_beam_size(beam_size)
+        other.beam_size = checked_beam_size(beam_size)
         return other
 
     def transcribe_batch(self, audios: Sequence[np.ndarray]) -> list[str]:
@@ -270,59 +237,15 @@ class WhisperRecognizer(Recognizer):
             1 is greedy decoding; above 1 beam search as openai-whisper's ``BeamSearchDecoder`` (patience 1)
             ranked by ``sum logprob / length`` (its ``length_penalty=None``). Default :attr:`beam_size`.
 
-        Notes
-        -----
-        All items' beams run as one decoder batch; a finished item leaves the batch. A hypothesis also ends
-        when its tail repeats one chunk of up to 16 tokens four times: the repeats are cut to one copy and it
-        is scored by the log-probabilities of the tokens it keeps.
+        The search is :func:`synthcheck.asr.whisper.decoding.decode` on this model's encoding of ``audio``.
         """
         audio = _as_batch(audio)
-        beams = _checked_beam_size(self.beam_size if beam_size is None else beam_size)
+        beams = checked_beam_size(self.beam_size if beam_size is None else beam_size)
         if max_new_tokens is None:
             seconds = audio.shape[1] / SAMPLE_RATE
             max_new_tokens = min(self.model.dims.n_text_ctx // 2, 16 + int(math.ceil(10 * seconds)))
-        features = self.encode(audio)
-        search = _BeamSearch(features.shape[0], beams, self.tokenizer.eot)
-        xa = features.repeat_interleave(beams, dim=0)
-        tokens = torch.tensor([self.prefix] * xa.shape[0])
-        cache, hooks = self.model.install_kv_cache_hooks()
-        cross = {m for block in self.model.decoder.blocks for m in (block.cross_attn.key, block.cross_attn.value)}
-        try:
-            for step in range(max_new_tokens):
-                logits = self.model.decoder(tokens, xa, kv_cache=cache)[:, -1]
-                logprobs = F.log_softmax(self._suppressed(logits, first_position=None if step else 0), dim=-1)
-                rows, shrunk = search.step(logprobs)
-                if rows.numel() == 0:
-                    break
-                for module, value in cache.items():
-                    if shrunk or module not in cross:  # beams only move within their item's rows
-                        cache[module] = value[rows]
-                if shrunk:
-                    xa = xa[rows]
-                tokens = search.history[:, -1:]
-        finally:
-            for hook in hooks:
-                hook.remove()
-        return search.best()
-
-    # ---------------------------------------------------------------- suppression
-    def _suppression_mask(self) -> Tensor:
-        tok = self.tokenizer
-        suppressed = list(tok.non_speech_tokens) + [tok.transcribe, tok.translate, tok.sot, tok.sot_prev, tok.sot_lm]
-        if tok.no_speech is not None:
-            suppressed.append(tok.no_speech)
-        mask = torch.zeros(self.model.dims.n_vocab, dtype=torch.bool)
-        mask[suppressed] = True
-        mask[tok.timestamp_begin :] = True
-        return mask
-
-    def _suppressed(self, logits: Tensor, first_position: int | None) -> Tensor:
-        """Logits ``[..., V]`` with suppressed tokens at -inf; blank/EOT too at sequence index ``first_position``."""
-        logits = logits.masked_fill(self._suppress, -math.inf)
-        if first_position is not None:
-            first = logits[:, first_position] if logits.dim() == 3 else logits
-            first[..., self._blank] = -math.inf
-        return logits
+        return decode(self.model, self.encode(audio), self.prefix, self.suppression, self.tokenizer.eot,
+                      max_new_tokens, beams)
 
 
 def _as_batch(audio: Tensor | np.ndarray) -> Tensor:
@@ -345,93 +268,3 @@ def _stack_padded(items: Sequence[np.ndarray]) -> Tensor:
     for row, item in zip(batch, items, strict=True):
         row[: item.size] = item
     return torch.from_numpy(batch)
-
-
-class _BeamSearch:
-    """Hypotheses of a batch: each live item's ``beams`` hypotheses are consecutive rows of one decoder batch.
-
-    Follows openai-whisper's ``BeamSearchDecoder`` with patience 1: every row proposes its ``beams + 1``
-    best next tokens; per item the best ``beams`` that do not end go on, and those ending (EOT) before
-    them are finished, up to ``beams`` finished per item, after which the item leaves the batch. With one
-    beam this is greedy decoding.
-    """
-
-    def __init__(self, n_items: int, beams: int, eot: int) -> None:
-        self.beams, self.eot = beams, eot
-        self.items = torch.arange(n_items)
-        scores = torch.full((n_items, beams), -math.inf)
-        scores[:, 0] = 0.0  # the beams start identical: expand only the first
-        self.scores = scores.flatten()
-        self.history = torch.zeros(n_items * beams, 0, dtype=torch.long)
-        self.token_logprobs = torch.zeros(n_items * beams, 0)
-        self.finished: list[dict[tuple[int, ...], float]] = [{} for _ in range(n_items)]
-
-    def step(self, logprobs: Tensor) -> tuple[Tensor, bool]:
-        """Extend every hypothesis by one token, given the next-token log-probabilities of each row.
-
-        Returns the previous row each new row continues (to reorder the KV cache) and whether items
-        left the batch.
-        """
-        n, width = self.items.numel(), self.beams * (self.beams + 1)
-        top_scores, top_tokens = (self.scores[:, None] + logprobs).topk(self.beams + 1, dim=-1)
-        top_scores, order = top_scores.view(n, width).sort(dim=1, descending=True, stable=True)
-        top_tokens = top_tokens.view(n, width).gather(1, order)
-        sources = order // (self.beams + 1) + torch.arange(n)[:, None] * self.beams
-        ends = top_tokens == self.eot
-        open_so_far = (~ends).cumsum(dim=1)
-        for group, k in torch.nonzero(ends & (open_so_far < self.beams)).tolist():
-            self._finish(group, self.history[sources[group, k]], float(top_scores[group, k]))
-        kept = ~ends & (open_so_far <= self.beams)  # exactly `beams` per item, best first
-        rows, tokens = sources[kept], top_tokens[kept]
-        self.token_logprobs = torch.cat([self.token_logprobs[rows], logprobs[rows, tokens][:, None]], dim=1)
-        self.history = torch.cat([self.history[rows], tokens[:, None]], dim=1)
-        self.scores = top_scores[kept]
-        self._stop_repetitions()
-        alive = torch.isfinite(self.scores).view(n, self.beams).any(dim=1)
-        alive &= torch.tensor([len(self.finished[item]) < self.beams for item in self.items.tolist()])
-        if bool(alive.all()):
-            return rows, False
-        alive_rows = alive.repeat_interleave(self.beams)
-        self.items = self.items[alive]
-        self.scores, self.history = self.scores[alive_rows], self.history[alive_rows]
-        self.token_logprobs = self.token_logprobs[alive_rows]
-        return rows[alive_rows], True
-
-    def best(self) -> list[list[int]]:
-        """Each item's hypothesis of highest ``sum logprob / length``; at the token cap live beams count too."""
-        for group in range(self.items.numel()):
-            rows = range(group * self.beams, (group + 1) * self.beams)
-            for row in sorted(rows, key=lambda r: float(self.scores[r]), reverse=True):
-                if math.isfinite(self.scores[row]):
-                    self._finish(group, self.history[row], float(self.scores[row]))
-        return [list(max(done, key=lambda seq: done[seq] / max(len(seq), 1))) for done in self.finished]
-
-    def _stop_repetitions(self) -> None:
-        periods = _repeat_periods(self.history)
-        for row in torch.nonzero((periods > 0) & torch.isfinite(self.scores)).flatten().tolist():
-            keep = self.history.shape[1] - (_REPEAT_COUNT - 1) * int(periods[row])
-            self._finish(row // self.beams, self.history[row, :keep], float(self.token_logprobs[row, :keep].sum()))
-            self.scores[row] = -math.inf
-
-    def _finish(self, group: int, tokens: Tensor, score: float) -> None:
-        done = self.finished[int(self.items[group])]
-        if len(done) < self.beams:
-            key = tuple(tokens.tolist())
-            done[key] = max(score, done.get(key, -math.inf))
-
-
-def _repeat_periods(tokens: Tensor) -> Tensor:
-    """Per row of ``[R, t]``, the shortest period whose chunk ends the row ``_REPEAT_COUNT`` times (0: none)."""
-    periods = torch.zeros(tokens.shape[0], dtype=torch.long)
-    for period in range(_REPEAT_MAX_PERIOD, 0, -1):  # descending, so the shortest match is written last
-        span = period * _REPEAT_COUNT
-        if span <= tokens.shape[1]:
-            tail = tokens[:, -span:].reshape(-1, _REPEAT_COUNT, period)
-            periods[(tail == tail[:, :1]).all(dim=2).all(dim=1)] = period
-    return periods
-
-
-def _checked_beam_size(beam_size: int) -> int:
-    if isinstance(beam_size, bool) or not isinstance(beam_size, int | np.integer) or beam_size < 1:
-        raise BadInputError(f"beam_size must be a whole number of at least 1, got {beam_size!r}")
-    return int(beam_size)
