@@ -9,9 +9,10 @@ import pytest
 
 from synthcheck.asr import get_recognizer
 from synthcheck.attacks import TargetedAttack, TargetedAttackConfig, UntargetedAttackConfig
-from synthcheck.attacks.adaptive import LikelihoodTerm
+from synthcheck.attacks.adaptive import AdaptiveTargetedAttack
 from synthcheck.audio.io import save_wav
 from synthcheck.cli import main
+from synthcheck.detect import build_detector
 from synthcheck.errors import BadInputError
 
 LONG_TARGET = " ".join(["word"] * 500)
@@ -33,8 +34,8 @@ def test_library_rejects_bad_input(tiny, hello):
         attack.run([hello], None)
     with pytest.raises(BadInputError, match="TargetedAttack needs gradients .* check transfer to 'pocketsphinx'"):
         TargetedAttack(get_recognizer("pocketsphinx"), TargetedAttackConfig())
-    with pytest.raises(BadInputError, match="the likelihood judge needs gradients"):
-        LikelihoodTerm(get_recognizer("pocketsphinx"), 0.5)
+    with pytest.raises(BadInputError, match="needs a differentiable detector; align has none"):
+        AdaptiveTargetedAttack(tiny, build_detector(tiny, "align"))
 
 
 @pytest.mark.parametrize(

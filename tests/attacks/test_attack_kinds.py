@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from synthcheck.asr.registry import get_recognizer
-from synthcheck.attacks.adaptive import AdaptiveAttackConfig, AdaptiveTargetedAttack, AllOfTerm, DtwTerm
+from synthcheck.attacks.adaptive import AdaptiveAttackConfig, AdaptiveTargetedAttack
 from synthcheck.attacks.kinds import ATTACK_KINDS, REFERENCE_KIND, attack_target, build_attack, check_attack_kinds
 from synthcheck.attacks.targeted import TargetedAttack
-from synthcheck.detect import DETECTOR_CONFIGS
+from synthcheck.detect import DETECTOR_CONFIGS, AllOfDetector, ConsistencyDetector
+from synthcheck.detect.dtw_comparator import DtwComparator
+from synthcheck.detect.voice_search import VoiceSearch
 from synthcheck.errors import BadInputError
-from synthcheck.experiments.adaptive_eval import FIXED_TARGET, STAGES
+from synthcheck.experiments.adaptive_eval import ATTACK_STAGES, FIXED_TARGET
 
 EXPECTED_TERMS = {
     "adaptive-likelihood": "likelihood-base",
@@ -27,7 +29,7 @@ def test_kind_builds_its_attack(kind: str) -> None:
     if kind in ("targeted", "small-edit"):
         assert type(attack) is TargetedAttack and not hasattr(attack.config, "detector_weight")
         return
-    assert isinstance(attack, AdaptiveTargetedAttack) and attack.term.name == EXPECTED_TERMS[kind]
+    assert isinstance(attack, AdaptiveTargetedAttack) and attack.detector.score_name == EXPECTED_TERMS[kind]
     assert attack.config.detector_weight == 2.0
     assert REFERENCE_KIND[kind] in ("targeted", "small-edit")
 
@@ -42,18 +44,20 @@ def test_results_carry_the_requested_kind(kind: str, best) -> None:
 
 
 def test_combined_kind_attacks_both_members_at_their_thresholds() -> None:
-    term = build_attack("adaptive-combined", get_recognizer("whisper-tiny.en"), AdaptiveAttackConfig()).term
-    assert isinstance(term, AllOfTerm) and term.threshold == 1.0
-    likelihood, dtw = term.members
+    detector = build_attack("adaptive-combined", get_recognizer("whisper-tiny.en"), AdaptiveAttackConfig()).detector
+    assert isinstance(detector, AllOfDetector) and detector.threshold == 1.0
+    likelihood, dtw = detector.members
     assert likelihood.threshold == DETECTOR_CONFIGS["likelihood-base"].threshold
-    assert isinstance(dtw, DtwTerm) and dtw.threshold == DETECTOR_CONFIGS["voices-dtw"].threshold
-    assert dtw.voices == DETECTOR_CONFIGS["voices-dtw"].voices
+    assert isinstance(dtw, ConsistencyDetector) and isinstance(dtw.comparator, DtwComparator)
+    assert dtw.threshold == DETECTOR_CONFIGS["voices-dtw"].threshold
+    assert isinstance(dtw.synthesizer, VoiceSearch) and dtw.synthesizer.speeds == (1.0,)
+    assert tuple(s.id for s in dtw.synthesizer.synthesizers) == DETECTOR_CONFIGS["voices-dtw"].voices
 
 
 def test_targets_small_edits_for_the_judge_kinds_fixed_otherwise() -> None:
     assert attack_target("adaptive-combined", "It was the best of times", FIXED_TARGET) == "it was the best of dimes"
     assert attack_target("adaptive-dtw", "It was the best of times", FIXED_TARGET) == FIXED_TARGET
-    assert STAGES == ATTACK_KINDS
+    assert ATTACK_STAGES == ATTACK_KINDS
 
 
 def test_unknown_kind_is_one_clear_error() -> None:

@@ -16,6 +16,8 @@ from synthcheck.audio.windows import quietest_sample
 from synthcheck.data.alignment import WordSpan, match_words, normalize_words, segment_cut_points
 from synthcheck.data.datasets import (
     DATASETS,
+    RECORDED_DATASETS,
+    dataset_spec,
     load_dataset,
     split_clauses,
     two_cities_clauses,
@@ -91,6 +93,18 @@ def test_unknown_dataset_is_a_one_line_error() -> None:
         load_dataset("librispeech")
     assert "\n" not in str(info.value)
     assert set(DATASETS) == {"two-cities-human", "two-cities-tts", "alsa-human"}
+    with pytest.raises(BadInputError, match="unknown dataset 'tts'"):
+        dataset_spec("tts")  # the experiment's TTS rendering is not a set of fixed utterances
+
+
+def test_the_registry_says_who_spoke_each_set() -> None:
+    assert [name for name, spec in DATASETS.items() if spec.synthetic] == ["two-cities-tts"]
+    assert RECORDED_DATASETS == ("two-cities-human", "alsa-human")
+    assert all(spec.name == name for name, spec in DATASETS.items())
+    assert dataset_spec("two-cities-human").texts() == two_cities_clauses()  # no audio needed
+    assert dataset_spec("alsa-human").texts is None
+    alsa = dataset_spec("alsa-human").load()
+    assert [u.text for u in alsa] == [u.text for u in load_dataset("alsa-human")]
 
 
 def test_match_words_interpolates_misheard_words() -> None:

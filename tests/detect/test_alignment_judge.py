@@ -16,8 +16,9 @@ from synthcheck.attacks.adaptive import small_edit_target
 from synthcheck.audio.channel import AwgnChannel
 from synthcheck.data.datasets import Utterance, load_dataset
 from synthcheck.detect.alignment_judge import LLR_SCALE, AlignmentComparator
-from synthcheck.detect.comparators import COMPARATORS, TranscriptComparator, get_comparator
+from synthcheck.detect.comparators import TranscriptComparator
 from synthcheck.detect.detector import ConsistencyDetector
+from synthcheck.detect.registry import COMPARATORS, get_comparator
 from synthcheck.errors import BadInputError
 
 

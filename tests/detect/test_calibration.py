@@ -76,7 +76,7 @@ def test_configured_dtw_threshold_is_reproduced_from_the_clean_human_clips():
     """detect/configs.py: ``dtw`` 0.305, the 5 % FPR calibration on the 21 clean human clips Whisper base gets
     right (LibriVox clauses and alsa recordings, pooled). Recompute it from those clips' real scores."""
     from synthcheck.detect.configs import DETECTOR_CONFIGS
-    from synthcheck.experiments.detectors import POOLED_HUMAN, human_speech_evaluation
+    from synthcheck.experiments.detector_evaluation import POOLED_HUMAN, human_speech_evaluation
 
     results = human_speech_evaluation("whisper-base", configs=["dtw"], sources=("two-cities-human", "alsa-human"))
     (pooled,) = [r for r in results if r.source == POOLED_HUMAN]

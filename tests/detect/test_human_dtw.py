@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from synthcheck.audio.io import SAMPLE_RATE
-from synthcheck.detect.comparators import get_comparator
 from synthcheck.detect.dtw_comparator import DtwComparator, band_limits, cosine_cost_matrix, dtw_cost, dtw_path
 from synthcheck.detect.features import (
     HOP_LENGTH,
@@ -20,6 +19,7 @@ from synthcheck.detect.features import (
     speech_features,
     speech_features_torch,
 )
+from synthcheck.detect.registry import get_comparator
 from synthcheck.errors import BadInputError
 from synthcheck.tts import get_synthesizer
 

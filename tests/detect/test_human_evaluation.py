@@ -1,4 +1,4 @@
-"""Evaluation of detector configurations (experiments/detectors.py) on the real alsa-utils recordings."""
+"""Evaluation of detector configurations (experiments/detector_evaluation.py) on the real alsa-utils recordings."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from synthcheck.audio.channel import paper_channel
 from synthcheck.data.datasets import load_dataset
 from synthcheck.errors import BadInputError
 from synthcheck.detect import DetectorConfig
-from synthcheck.experiments.detectors import (
+from synthcheck.experiments.detector_evaluation import (
     EvalRecord,
     evaluate_configs,
     evaluation_audio,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from synthcheck.cli import main
-from synthcheck.detect.comparators import get_comparator
+from synthcheck.detect.registry import get_comparator
 from synthcheck.experiments.store import ResultsStore
 from synthcheck.tts import get_synthesizer
 

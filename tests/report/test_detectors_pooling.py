@@ -45,7 +45,7 @@ def test_pooled_metrics_are_recomputed_from_all_attacked_scores() -> None:
     assert dtw.detection_rate == pytest.approx(2 / 6) and dtw.auc == pytest.approx(13.5 / 36)
     assert pooled.stages["targeted"]["two-cities-tts"]["n"] == 6 and pooled.settings["attack_offset"] == [0, 3]
     assert len(pooled.items) == 2 * len(data["items"])
-    assert len(pooled.bound["targeted"]["two-cities-tts"]["items"]) == 2
+    assert len(pooled.theorem13["targeted"]["two-cities-tts"]["items"]) == 2
 
 
 def test_mismatched_runs_are_refused() -> None:

@@ -96,7 +96,7 @@ def build_results(attacked: dict = ATTACKED) -> dict:
                 "n": 3, "successes": len(ok), "steps": 120, "seconds": 86.4,
                 "median_db_x": float(np.median([i["db_x"] for i in ok])) if ok else math.nan,
                 "median_snr_db": float(np.median([i["snr_db"] for i in ok])) if ok else math.nan}
-    evaluation.bound = {"targeted": {
+    evaluation.theorem13 = {"targeted": {
         TTS: {"radius": 1.16, "items": [{"key": "clause-00", "target": FIXED_TARGET, "distance": 19.06,
                                          "bound": 17.9, "bound_snr_db": 0.74, "norm": 20.0}]},
         HUMAN: {"radius": 2.93, "items": [{"key": "clause-00", "target": INJECTION, "distance": 1.7,

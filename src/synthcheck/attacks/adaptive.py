@@ -6,21 +6,21 @@ the transcript the recogniser emits passes the consistency check:
 
     loss = CE_attacked(target) + λ · (−log s(y, target))
 
-where ``s`` is a differentiable twin of the detector's score (a :class:`DetectorTerm`):
+where ``s`` is the detector's own score in torch (:meth:`~synthcheck.detect.detector.Detector.penalty`; any
+built detector whose comparator is differentiable, see :mod:`synthcheck.detect.detector`):
 
-* :class:`LikelihoodTerm` — the likelihood detector's own score, ``s = exp(−CE_judge)`` under the independent
-  judge Whisper, so ``−log s`` is the judge's teacher-forced loss (both models are differentiable);
-* :class:`CorrelationTerm` — the template correlation ``xcorr-template`` (centre slice of the
-  target's fixed TTS rendering; the attacker knows the target, so the rendering is a constant signal),
-  computed in torch by FFT: the max over lags passes its gradient to the best lag;
-* :class:`DtwTerm` — the DTW detector's score against the target's renderings by one or several voices
-  (best take), differentiable along the optimal DTW path;
-* :class:`AllOfTerm` — several detectors at once (the input must pass every one).
+* a likelihood detector — ``s = exp(−CE_judge)`` under the independent judge Whisper, so ``−log s`` is the
+  judge's teacher-forced loss (both models are differentiable);
+* a template correlation detector (``xcorr-template``) — against the target's fixed TTS rendering (the
+  attacker knows the target, so the rendering is a constant signal), by FFT: the max over lags passes its
+  gradient to the best lag;
+* a DTW detector (``dtw``, ``voices-dtw``) — against the target's renderings by one or several voices (best
+  take), differentiable along the optimal DTW path;
+* an all-of detector — several detectors at once (the penalties add; the input must pass every member).
 
 An item succeeds when the attacked model would decode the target (teacher-forced mask, as the targeted
-attack) AND the term passes (:meth:`DetectorTerm.passes`: ``s >= threshold``, for :class:`AllOfTerm` every
-member's); the final confirmation asks the same of the 16-bit adversarial (greedy decode + the term's
-decision, from scores equal to the detectors' comparator scores).
+attack) AND the detector passes (``s >= threshold``, for an all-of detector every member's); the final
+confirmation asks the same of the 16-bit adversarial (greedy decode + the detector's decision).
 
 :func:`small_edit_target` makes the other adaptive choice of target: keep the words, swap one for a
 near-homophone ("it was the best of times" → "it was the best of dimes"), which a transcript-level judge
@@ -29,27 +29,17 @@ finds far more plausible than a different sentence.
 
 from __future__ import annotations
 
-import logging
-import math
 import re
-from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from synthcheck.asr.base import Recognizer, require_differentiable
+from synthcheck.asr.base import Recognizer
 from synthcheck.attacks.targeted import TargetedAttack, TargetedAttackConfig
-from synthcheck.detect.configs import PAPER_VOICE
-from synthcheck.detect.dtw_comparator import DEFAULT_BAND, DtwComparator, cosine_cost_matrix, dtw_path
-from synthcheck.detect.features import speech_features, speech_features_torch
-from synthcheck.detect.voice_search import DEFAULT_VOICES, VoiceSearch
+from synthcheck.detect.detector import Detector
 from synthcheck.errors import BadInputError
-from synthcheck.tts.base import Synthesizer
-
-log = logging.getLogger(__name__)
 
 #: Near-homophones / rhymes used by :func:`small_edit_target` (lower-case word → replacement).
 SMALL_EDITS: dict[str, str] = {
@@ -90,222 +80,9 @@ def small_edit_target(text: str) -> str:
     raise BadInputError(f"no word of {text!r} can be edited into a near-homophone target; give a longer text")
 
 
-class DetectorTerm(ABC):
-    """A differentiable twin of a detector's consistency score for the attack's target text.
-
-    :meth:`evaluate` gives, from one forward pass, the penalty the attack adds to its loss and the
-    detector's decision; :meth:`passes` is that decision alone. Subclasses implement :meth:`score` and
-    override :meth:`evaluate` when the penalty or the decision is not simply ``−log score`` / ``score >= threshold``.
-    """
-
-    #: Short name stored with results ("likelihood-base", "xcorr-template").
-    name: str = "term"
-
-    def __init__(self, threshold: float) -> None:
-        if not math.isfinite(threshold) or threshold <= 0:
-            raise BadInputError(f"detector threshold must be a positive number, got {threshold}")
-        self.threshold = float(threshold)
-
-    @abstractmethod
-    def score(self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None) -> torch.Tensor:
-        """Per-item score ``[B]`` of ``audio`` (``[B, T]``; item ``i`` is ``lengths[i]`` samples long,
-        the rest zero padding; None: all of the row) against its label; differentiable."""
-
-    def evaluate(
-        self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None
-    ) -> tuple[torch.Tensor, np.ndarray]:
-        """``(−log score [B], passes [B])``: the differentiable penalty and the detector's per-item decision."""
-        score = self.score(audio, labels, lengths)
-        return -torch.log(score.clamp_min(1e-6)), score.detach().double().numpy() >= self.threshold
-
-    def neg_log_score(self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None) -> torch.Tensor:
-        """``−log score`` per item (the term added to the attack loss)."""
-        return self.evaluate(audio, labels, lengths)[0]
-
-    def passes(self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None) -> np.ndarray:
-        """Per-item bool: would the detector accept ``audio`` as its label? (No gradients.)"""
-        with torch.no_grad():
-            return self.evaluate(audio, labels, lengths)[1]
-
-
-class LikelihoodTerm(DetectorTerm):
-    """The likelihood detector's score ``exp(−CE_judge(target))`` under an independent Whisper judge.
-
-    Parameters
-    ----------
-    judge
-        The judging differentiable recogniser (e.g. Whisper base when tiny.en is attacked).
-    threshold
-        The likelihood detector's threshold (score at or above it passes).
-    """
-
-    def __init__(self, judge: Recognizer, threshold: float) -> None:
-        super().__init__(threshold)
-        self.judge = require_differentiable(judge, "the likelihood judge")
-        self.name = f"likelihood-{judge.name.removeprefix('whisper-')}"
-
-    def evaluate(
-        self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None
-    ) -> tuple[torch.Tensor, np.ndarray]:
-        """The judge's teacher-forced cross-entropy of each label (exactly ``−log score``; Whisper zero-pads
-        anyway) and ``exp(−CE) >= threshold``, from one forward pass of the judge."""
-        loss = self.judge.loss(audio, labels, reduction="none")
-        return loss, torch.exp(-loss.detach().double()).numpy() >= self.threshold
-
-    def score(self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None) -> torch.Tensor:
-        """``exp(−CE_judge)`` per item."""
-        return torch.exp(-self.neg_log_score(audio, labels, lengths))
-
-
-class CorrelationTerm(DetectorTerm):
-    """The template correlation ``xcorr-template``: normalised max cross-correlation of the rendering's centre slice.
-
-    Matches :class:`~synthcheck.detect.comparators.CorrelationComparator` (``mode="template"``, centre template)
-    for inputs at least as long as the template; padding beyond an item's length is excluded from the lags.
-
-    Parameters
-    ----------
-    synthesizer
-        The detector's TTS voice; each label is rendered once and kept.
-    threshold
-        The correlation detector's threshold.
-    template_fraction
-        Template length as a fraction of the rendering (the paper: 0.1).
-    """
-
-    name = "xcorr-template"
-
-    def __init__(self, synthesizer: Synthesizer, threshold: float, template_fraction: float = 0.1) -> None:
-        super().__init__(threshold)
-        if not 0.0 < template_fraction <= 1.0:
-            raise BadInputError(f"template_fraction must be in (0, 1], got {template_fraction}")
-        self.synthesizer = synthesizer
-        self.template_fraction = template_fraction
-        self._templates: dict[str, torch.Tensor] = {}
-
-    def template(self, label: str) -> torch.Tensor:
-        """The centre slice of ``label``'s rendering (float64), as the paper's comparator cuts it."""
-        if label not in self._templates:
-            rendering = np.asarray(self.synthesizer.synthesize(label), dtype=np.float64)
-            length = max(1, int(round(self.template_fraction * rendering.size)))
-            start = (rendering.size - length) // 2
-            self._templates[label] = torch.from_numpy(rendering[start : start + length].copy())
-        return self._templates[label]
-
-    def score(self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None) -> torch.Tensor:
-        """Max over valid lags of ``|<t, y_k>| / (‖t‖ ‖y_k‖)`` per item (FFT correlation, float64)."""
-        y_all = audio.double()
-        scores = []
-        for i, label in enumerate(labels):
-            t = self.template(label)
-            y = y_all[i, : (y_all.shape[1] if lengths is None else lengths[i])]
-            if t.numel() > y.numel():
-                raise BadInputError(f"item {i}: the input is shorter than the {t.numel()}-sample template; lengthen it")
-            n_lags = y.numel() - t.numel() + 1
-            n_fft = 1 << int(math.ceil(math.log2(y.numel())))
-            numerator = torch.fft.irfft(torch.fft.rfft(y, n_fft) * torch.fft.rfft(t, n_fft).conj(), n_fft)[:n_lags]
-            prefix = torch.cat([y.new_zeros(1), torch.cumsum(y.square(), 0)])
-            window = (prefix[t.numel() :] - prefix[:n_lags]).clamp_min(1e-12)
-            rho = numerator.abs() / (t.norm() * window.sqrt())
-            scores.append(rho.max().clamp(max=1.0))
-        return torch.stack(scores).float()
-
-
-class DtwTerm(DetectorTerm):
-    """The DTW detector's score: :class:`~synthcheck.detect.dtw_comparator.DtwComparator` against the best take.
-
-    Each item's audio (its ``lengths[i]`` samples) is compared with the renderings of its label by every
-    voice (one take per voice at speed 1, as the ``dtw`` and ``voices-dtw`` detectors render) and the
-    best-scoring take counts, as the detector's nearest take does.
-
-    Not an approximation (no soft-DTW): the value equals the comparator's score and the gradient is an
-    exact subgradient of it. The DTW cost is a minimum over alignment paths of sums that are linear in the
-    frame-cost matrix, so its gradient is that of the optimal path, found on the detached costs
-    (:func:`~synthcheck.detect.dtw_comparator.dtw_path`); the score ``clamp(1 − Σ w·cost[path] / (n + m), 0, 1)``
-    is then built from the torch cost matrix, whose features
-    (:func:`~synthcheck.detect.features.speech_features_torch`) pass the gradient to the waveform. The
-    discrete choices (path, best take, silence-trimming bounds) are constant between their switch points.
-
-    Parameters
-    ----------
-    threshold
-        The DTW detector's threshold (``dtw``: 0.305, ``voices-dtw``: 0.362).
-    voices
-        ``engine:voice`` ids rendering the label (default the paper's pico2wave en-US; ``voices-dtw``
-        uses :data:`~synthcheck.detect.voice_search.DEFAULT_VOICES`). Voices that cannot render a label are
-        skipped, as in the detector's voice search.
-    band
-        Sakoe–Chiba half-width of the comparator.
-    """
-
-    def __init__(self, threshold: float, voices: Sequence[str] = (PAPER_VOICE,), band: float = DEFAULT_BAND) -> None:
-        super().__init__(threshold)
-        self.comparator = DtwComparator(band)
-        self.voices = tuple(voices)
-        self.renderer = VoiceSearch(self.voices, speeds=(1.0,))
-        if len(self.voices) == 1:
-            self.name = "dtw-mfcc"
-        else:
-            self.name = "voices-dtw" if self.voices == DEFAULT_VOICES else f"voices{len(self.voices)}-dtw"
-        self._takes: dict[str, list[torch.Tensor]] = {}
-
-    def take_features(self, label: str) -> list[torch.Tensor]:
-        """Speech features of each voice's rendering of ``label`` (computed once per label and voice)."""
-        if label not in self._takes:
-            takes = self.renderer.render_takes(label)
-            self._takes[label] = [torch.from_numpy(speech_features(take.audio)) for take in takes]
-        return self._takes[label]
-
-    def score(self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None) -> torch.Tensor:
-        """The comparator's score against the best take, per item (float32 ``[B]``; computed in float64)."""
-        scores = []
-        for i, label in enumerate(labels):
-            observed = speech_features_torch(audio[i, : (audio.shape[1] if lengths is None else lengths[i])])
-            scores.append(torch.stack([self._path_score(observed, take) for take in self.take_features(label)]).max())
-        return torch.stack(scores).float()
-
-    def _path_score(self, observed: torch.Tensor, take: torch.Tensor) -> torch.Tensor:
-        cost = cosine_cost_matrix(observed, take)
-        path = dtw_path(cost.detach().numpy(), self.comparator.band)
-        total = (torch.from_numpy(path.weights) * cost[path.rows, path.cols]).sum()
-        return (1.0 - total / (len(observed) + len(take))).clamp(0.0, 1.0)
-
-
-class AllOfTerm(DetectorTerm):
-    """Several detectors at once: an input passes only if it passes every member.
-
-    The penalty is the sum of the members' ``−log score``; :meth:`score` is ``min_k score_k / threshold_k``
-    (at least 1 exactly when every member passes), so the combined threshold is 1.
-
-    Parameters
-    ----------
-    members
-        The member terms (at least one), each with its own threshold.
-    """
-
-    def __init__(self, members: Sequence[DetectorTerm]) -> None:
-        super().__init__(1.0)
-        if not members:
-            raise BadInputError("AllOfTerm needs at least one detector term")
-        self.members = tuple(members)
-        self.name = "+".join(member.name for member in self.members)
-
-    def score(self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None) -> torch.Tensor:
-        """``min_k score_k / threshold_k`` per item."""
-        ratios = [member.score(audio, labels, lengths) / member.threshold for member in self.members]
-        return torch.stack(ratios).min(dim=0).values
-
-    def evaluate(
-        self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None
-    ) -> tuple[torch.Tensor, np.ndarray]:
-        """The sum of the members' penalties and the AND of their decisions (one forward pass each)."""
-        penalties, decisions = zip(*(member.evaluate(audio, labels, lengths) for member in self.members))
-        return sum(penalties), np.logical_and.reduce(decisions)
-
-
 @dataclass
 class AdaptiveAttackConfig(TargetedAttackConfig):
-    """Settings of :class:`AdaptiveTargetedAttack`; ``detector_weight`` is λ of the detector term."""
+    """Settings of :class:`AdaptiveTargetedAttack`; ``detector_weight`` is λ of the detector penalty."""
 
     detector_weight: float = 1.0
 
@@ -322,47 +99,59 @@ class AdaptiveTargetedAttack(TargetedAttack):
     ----------
     recognizer
         The protected (attacked) differentiable recogniser.
-    term
-        The detector's differentiable score (:class:`LikelihoodTerm`, :class:`CorrelationTerm`,
-        :class:`DtwTerm`, :class:`AllOfTerm`).
+    detector
+        The detector attacked, e.g. from :func:`synthcheck.detect.configs.build_detector`; it must be
+        differentiable (:attr:`~synthcheck.detect.detector.Detector.differentiable`).
     config
         Attack settings; ``detector_weight`` is λ.
+
+    Raises
+    ------
+    BadInputError
+        The detector has no differentiable score (e.g. ``align``: pocketsphinx).
     """
 
     kind = "adaptive-targeted"
 
-    def __init__(self, recognizer: Recognizer, term: DetectorTerm, config: AdaptiveAttackConfig | None = None) -> None:
+    def __init__(self, recognizer: Recognizer, detector: Detector, config: AdaptiveAttackConfig | None = None) -> None:
         super().__init__(recognizer, config or AdaptiveAttackConfig())
-        self.term = term
-        self.kind = f"adaptive-{term.name}"
+        if not detector.differentiable:
+            raise BadInputError(
+                f"the adaptive attack needs a differentiable detector; {detector.name} has none: "
+                "choose a likelihood, xcorr-template or dtw detector (or an all-of detector of them)"
+            )
+        self.detector = detector
+        self.kind = f"adaptive-{detector.score_name}"
         self._lengths: list[int] | None = None
 
     def run(self, audios, targets, **kwargs):  # type: ignore[no-untyped-def]
-        """As :meth:`~synthcheck.attacks.base.Attack.run`; results' ``config`` also names the detector term."""
+        """As :meth:`~synthcheck.attacks.base.Attack.run`; results' ``config`` also names the detector's score."""
         self._lengths = [int(np.asarray(a).size) for a in audios]
         results = super().run(audios, targets, **kwargs)
         for result in results:
-            result.config = {**result.config, "detector_term": self.term.name, "detector_threshold": self.term.threshold}
+            result.config = {**result.config, "detector_term": self.detector.score_name,
+                             "detector_threshold": self.detector.threshold}
         return results
 
     def detector_scores(self, audios: list[np.ndarray], labels: list[str]) -> np.ndarray:
-        """The term's score of each (unpadded) audio for its label, without gradients."""
+        """The detector's torch score of each (unpadded) audio for its label, without gradients."""
         if not audios:
             return np.zeros(0)
         batch, lengths = _padded(audios)
         with torch.no_grad():
-            return self.term.score(batch, list(labels), lengths).double().numpy()
+            return self.detector.torch_score(batch, list(labels), lengths).double().numpy()
 
     def detector_passes(self, audios: list[np.ndarray], labels: list[str]) -> np.ndarray:
-        """Whether the detector (the term's :meth:`~DetectorTerm.passes`) accepts each (unpadded) audio as its label."""
+        """Whether the detector accepts each (unpadded) audio as its label (its :meth:`~Detector.penalty` decision)."""
         if not audios:
             return np.zeros(0, dtype=bool)
         batch, lengths = _padded(audios)
-        return self.term.passes(batch, list(labels), lengths)
+        with torch.no_grad():
+            return self.detector.penalty(batch, list(labels), lengths)[1]
 
     def _objective(self, audio: torch.Tensor, labels: list[str], check: bool) -> tuple[torch.Tensor, np.ndarray | None]:
         loss, decodes = self.recognizer.loss_and_success(audio, labels)
-        penalty, passes = self.term.evaluate(audio, labels, self._lengths)
+        penalty, passes = self.detector.penalty(audio, labels, self._lengths)
         total = loss + self.config.detector_weight * penalty
         if not check:
             return total, None
@@ -371,7 +160,7 @@ class AdaptiveTargetedAttack(TargetedAttack):
     def _confirm(
         self, candidates: list[deque[np.ndarray]], labels: list[str]
     ) -> tuple[list[np.ndarray], list[str], np.ndarray]:
-        """Keep only candidates that pass the detector term, then confirm by decoding (as the base class)."""
+        """Keep only candidates that pass the detector, then confirm by decoding (as the base class)."""
         for queue, label in zip(candidates, labels):
             fallback, kept = queue[0], list(queue)[1:]
             passing = [c for c, ok in zip(kept, self.detector_passes(kept, [label] * len(kept))) if ok]

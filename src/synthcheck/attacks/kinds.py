@@ -7,37 +7,28 @@ One registry serves ``synthcheck reproduce --attacks`` and ``synthcheck evaluate
 ``small-edit``
     The same attack to a one-word near-homophone edit of the clause (:func:`~.adaptive.small_edit_target`).
 ``adaptive-likelihood``
-    :class:`~.adaptive.AdaptiveTargetedAttack` with the independent judge's :class:`~.adaptive.LikelihoodTerm`,
-    small-edit targets.
+    :class:`~.adaptive.AdaptiveTargetedAttack` against the ``likelihood`` detector (the independent judge's
+    likelihood), small-edit targets.
 ``adaptive-xcorr``
-    The adaptive attack with :class:`~.adaptive.CorrelationTerm` (the template correlation ``xcorr-template``,
-    synthcheck's first reading of the paper's check), fixed target.
+    The adaptive attack against ``xcorr-template`` (the template correlation, synthcheck's first reading of
+    the paper's check), fixed target.
 ``adaptive-dtw``
-    The adaptive attack with the ``voices-dtw`` detector's :class:`~.adaptive.DtwTerm` (8 voices, exact
-    subgradient along the DTW path), fixed target.
+    The adaptive attack against ``voices-dtw`` (8 voices, exact subgradient along the DTW path), fixed target.
 ``adaptive-combined``
-    The adaptive attack against ``likelihood+voices-dtw``: :class:`~.adaptive.AllOfTerm` of the judge's
-    likelihood and the 8-voice DTW, small-edit targets (the attacker's best choice against the judge).
+    The adaptive attack against ``likelihood+voices-dtw`` (the judge's likelihood and the 8-voice DTW must both
+    pass), small-edit targets (the attacker's best choice against the judge).
 
-Adaptive kinds attack the detector configurations at their calibrated thresholds
-(:data:`synthcheck.detect.DETECTOR_CONFIGS`).
+Adaptive kinds attack the detectors :func:`synthcheck.detect.configs.build_detector` builds, at their calibrated
+thresholds (:data:`synthcheck.detect.DETECTOR_CONFIGS`).
 """
 
 from __future__ import annotations
 
 from synthcheck.asr.base import Recognizer
-from synthcheck.attacks.adaptive import (
-    AdaptiveAttackConfig,
-    AdaptiveTargetedAttack,
-    AllOfTerm,
-    CorrelationTerm,
-    DetectorTerm,
-    DtwTerm,
-    LikelihoodTerm,
-    small_edit_target,
-)
+from synthcheck.attacks.adaptive import AdaptiveAttackConfig, AdaptiveTargetedAttack, small_edit_target
 from synthcheck.attacks.base import Attack
 from synthcheck.attacks.targeted import TargetedAttack, TargetedAttackConfig
+from synthcheck.detect.configs import build_detector
 from synthcheck.errors import BadInputError
 
 #: Every attack kind, non-adaptive first.
@@ -47,6 +38,9 @@ SMALL_EDIT_KINDS = frozenset({"small-edit", "adaptive-likelihood", "adaptive-com
 #: For each adaptive kind, the non-adaptive kind with the same targets: its perturbation is the "budget".
 REFERENCE_KIND = {"adaptive-likelihood": "small-edit", "adaptive-xcorr": "targeted", "adaptive-dtw": "targeted",
                   "adaptive-combined": "small-edit"}
+#: For each adaptive kind, the detector configuration it attacks (a :func:`~synthcheck.detect.configs.build_detector` name).
+ATTACKED_DETECTOR = {"adaptive-likelihood": "likelihood", "adaptive-xcorr": "xcorr-template",
+                     "adaptive-dtw": "voices-dtw", "adaptive-combined": "likelihood+voices-dtw"}
 
 
 def check_attack_kinds(kinds: tuple[str, ...] | list[str]) -> None:
@@ -73,22 +67,7 @@ def build_attack(kind: str, recognizer: Recognizer, config: AdaptiveAttackConfig
         plain = {k: v for k, v in vars(config).items() if k != "detector_weight"}
         attack: Attack = TargetedAttack(recognizer, TargetedAttackConfig(**plain))
     else:
-        attack = AdaptiveTargetedAttack(recognizer, _detector_term(kind, recognizer), config)
+        attack = AdaptiveTargetedAttack(recognizer, build_detector(recognizer, ATTACKED_DETECTOR[kind]), config)
     attack.kind = kind
     return attack
 
-
-def _detector_term(kind: str, recognizer: Recognizer) -> DetectorTerm:
-    from synthcheck.asr.registry import get_recognizer
-    from synthcheck.detect.configs import DETECTOR_CONFIGS, PAPER_VOICE, independent_judge, resolve_config_name
-    from synthcheck.tts import synthesizer_from_id
-
-    if kind == "adaptive-xcorr":
-        return CorrelationTerm(synthesizer_from_id(PAPER_VOICE), DETECTOR_CONFIGS["xcorr-template"].threshold)
-    voices_dtw = DETECTOR_CONFIGS["voices-dtw"]
-    dtw = DtwTerm(voices_dtw.threshold, voices_dtw.voices)
-    if kind == "adaptive-dtw":
-        return dtw
-    judge = get_recognizer(f"whisper-{independent_judge(recognizer.name)}")
-    likelihood = LikelihoodTerm(judge, DETECTOR_CONFIGS[resolve_config_name("likelihood", recognizer.name)].threshold)
-    return likelihood if kind == "adaptive-likelihood" else AllOfTerm([likelihood, dtw])

@@ -253,19 +253,29 @@ def _plan(
     """Validate inputs; return (template, signal, reference slice start, slice length, swapped)."""
     ref = validate_audio(reference, name="reference", allow_silent=True).astype(np.float64)
     obs = validate_audio(observed, name="observed", allow_silent=True).astype(np.float64)
-    if mode == "full":
-        start, length = 0, ref.size
-    elif mode == "template":
-        if not 0.0 < template_fraction <= 1.0:
-            raise BadInputError(f"template_fraction must be in (0, 1], got {template_fraction}")
-        length = max(1, int(round(template_fraction * ref.size)))
-        start = _template_start(ref, length, template_position)
-    else:
-        raise BadInputError(f"unknown correlation mode {mode!r}; use 'template' or 'full'")
+    start, length = template_bounds(ref, mode, template_fraction, template_position)
     template = ref[start : start + length]
     if template.size > obs.size:
         return obs, template, start, length, True
     return template, obs, start, length, False
+
+
+def template_bounds(ref: np.ndarray, mode: str, template_fraction: float, template_position: str) -> tuple[int, int]:
+    """``(start, length)`` of the template :func:`max_normalized_xcorr` cuts from the reference ``ref`` (float64).
+
+    Raises
+    ------
+    BadInputError
+        An invalid mode, fraction or position.
+    """
+    if mode == "full":
+        return 0, ref.size
+    if mode == "template":
+        if not 0.0 < template_fraction <= 1.0:
+            raise BadInputError(f"template_fraction must be in (0, 1], got {template_fraction}")
+        length = max(1, int(round(template_fraction * ref.size)))
+        return _template_start(ref, length, template_position), length
+    raise BadInputError(f"unknown correlation mode {mode!r}; use 'template' or 'full'")
 
 
 def _template_start(ref: np.ndarray, length: int, position: str) -> int:

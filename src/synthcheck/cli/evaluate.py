@@ -46,20 +46,21 @@ def evaluate_detectors(
     from synthcheck.detect.voice_search import DEFAULT_VOICES
     from synthcheck.experiments.pipeline import software_versions
     from synthcheck.experiments.adaptive_eval import (
-        STAGES,
+        ATTACK_STAGES,
         AdaptiveEvalSettings,
-        bound_table,
         evasion_table,
         run_adaptive_evaluation,
         stage_table,
+        theorem13_table,
     )
-    from synthcheck.experiments.detectors import markdown_table
+    from synthcheck.experiments.detector_evaluation import markdown_table
     from synthcheck.report.detectors_report import write_detectors_report
 
     settings = AdaptiveEvalSettings(
         recognizer=recognizer, sources=tuple(dataset), detectors=tuple(d for d in detectors.split(",") if d),
         n_attack=n, attack_offset=offset, n_clean=n_clean, steps=steps, stop_db_x=stop_db_x, stage_budget_s=stage_budget,
-        stages=tuple(x for x in stages.split(",") if x) or (STAGES if adaptive else STAGES[:2]), seed=seed,
+        stages=tuple(x for x in stages.split(",") if x) or (ATTACK_STAGES if adaptive else ATTACK_STAGES[:2]),
+        seed=seed,
     )
     key = settings.key()
     path = output or Path("runs") / f"detectors-{key}.json"
@@ -95,7 +96,7 @@ def evaluate_detectors(
     out.print("\n## Adaptive attacks: evasion\n")
     out.print(evasion_table(result), markup=False)
     out.print("\n## Theorem 1.3 estimate\n")
-    out.print(bound_table(result), markup=False)
+    out.print(theorem13_table(result), markup=False)
     err.print(f"results written to {path}")
 
 

@@ -18,7 +18,7 @@ from synthcheck.experiments.config import ExperimentConfig, read_config_file, re
 from synthcheck.experiments.executors import DEFAULT_THREADS, EXECUTORS, make_executor
 from synthcheck.experiments.metrics import DetectorMetrics, ExperimentMetrics
 from synthcheck.experiments.pipeline import CHECKPOINT_SECONDS
-from synthcheck.experiments.sources import DATASET_NAMES
+from synthcheck.experiments.sources import EXPERIMENT_DATASETS
 from synthcheck.experiments.sweep import parse_float_list, parse_list
 
 #: Root of the default run directories (``runs/<name>``), relative to the working directory.
@@ -50,7 +50,7 @@ _BATCH = typer.Option(None, "--batch-size", help="Items per batched attack call.
 _STOP = typer.Option(None, "--stop-db-x", help="Stop a batch's attack once every item succeeded at or below this dB_x (default -45).")
 _THRESHOLD = typer.Option(None, "--threshold",
                           help="Threshold of the primary detector (default: its calibrated one; paper: 0.4).")
-_DATASET = typer.Option(None, "--dataset", help=f"Source speech: {', '.join(DATASET_NAMES)} (default tts: "
+_DATASET = typer.Option(None, "--dataset", help=f"Source speech: {', '.join(EXPERIMENT_DATASETS)} (default tts: "
                         "render the sentences; the recorded sets are human speech).")
 _DETECTORS = typer.Option(None, "--detectors", help="Comma-separated detector configurations scoring every item, "
                           "the first is primary (default: paper, then the original code's seed-corrcoef, "

@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synthcheck.asr.registry import RECOGNIZERS
-from synthcheck.detect.comparators import COMPARATORS
 from synthcheck.detect.configs import DEFAULT_DETECTOR, DETECTOR_NAMES
+from synthcheck.detect.registry import COMPARATORS
 
 if TYPE_CHECKING:
     from synthcheck.detect import Verdict

@@ -3,14 +3,20 @@
 ==================  ============================================================================
 name                contents
 ==================  ============================================================================
+two-cities-tts      the clauses of two-cities-human rendered by pico2wave (en-US), the paper's
+                    setting
 two-cities-human    the LibriVox reading of the first paragraph of *A Tale of Two Cities* cut into
                     its clauses (the first ten are the paper's sentences); cut points found by
                     Whisper word alignment (:mod:`synthcheck.data.alignment`), cached
-two-cities-tts      the same clauses rendered by pico2wave (en-US), the paper's setting
 alsa-human          the alsa-utils recordings ``/usr/share/sounds/alsa/*.wav`` (48 kHz, one human
                     voice), text = file name (``Front_Center.wav`` → "front center"); ``Noise.wav``
                     is not speech and is left out
 ==================  ============================================================================
+
+:data:`DATASETS` is the one registry of speech sets: each name maps to a frozen :class:`DatasetSpec` that
+says whether a TTS engine spoke the set (``synthetic``) or people did (a *recorded* set) and loads it. Every
+set is a source of the detector evaluations, in registry order; an experiment reads the recorded ones
+(:data:`RECORDED_DATASETS`, see :mod:`synthcheck.experiments.sources`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -136,16 +142,52 @@ def alsa_human(directory: Path = ALSA_SOUNDS) -> list[Utterance]:
     return [Utterance(p.stem.lower().replace("_", "-"), p.stem.replace("_", " ").lower(), load_audio(p)) for p in files]
 
 
-DATASETS: dict[str, Callable[[], list[Utterance]]] = {
-    "two-cities-human": two_cities_human,
-    "two-cities-tts": two_cities_tts,
-    "alsa-human": alsa_human,
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A built-in speech set: its name, who spoke it, and how to load it.
+
+    Attributes
+    ----------
+    synthetic
+        Spoken by a TTS engine (evaluations pass such clean clips through the paper's channel first, else they
+        would be bit-identical to their re-synthesis); False: a recorded set of human speech.
+    loader
+        Returns the set's utterances, in the set's order.
+    texts
+        Returns the utterances' texts without loading any audio, when the set can; None: :meth:`load` and read them.
+    """
+
+    name: str
+    synthetic: bool
+    loader: Callable[[], list[Utterance]] = field(repr=False)
+    texts: Callable[[], list[str]] | None = field(default=None, repr=False)
+
+    def load(self) -> list[Utterance]:
+        """The set's utterances (recordings are read, TTS renderings synthesised)."""
+        return self.loader()
+
+
+#: Every built-in speech set by name, in the order evaluations report them (see the module table).
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec("two-cities-tts", synthetic=True, loader=two_cities_tts, texts=two_cities_clauses),
+        DatasetSpec("two-cities-human", synthetic=False, loader=two_cities_human, texts=two_cities_clauses),
+        DatasetSpec("alsa-human", synthetic=False, loader=alsa_human),
+    )
 }
+#: The recorded (human-speech) sets, in registry order: the ones an experiment can read in place of TTS.
+RECORDED_DATASETS = tuple(name for name, spec in DATASETS.items() if not spec.synthetic)
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The registered :class:`DatasetSpec` called ``name``; raise :class:`BadInputError` if unknown."""
+    spec = DATASETS.get(name)
+    if spec is None:
+        raise BadInputError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return spec
 
 
 def load_dataset(name: str) -> list[Utterance]:
     """Load a built-in speech set by name (see the module table); raise :class:`BadInputError` if unknown."""
-    loader = DATASETS.get(name)
-    if loader is None:
-        raise BadInputError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-    return loader()
+    return dataset_spec(name).load()

@@ -1,14 +1,15 @@
-"""Consistency detection: comparators, the detector and its verdicts, named configurations, calibration."""
+"""Consistency detection: comparators (by name in :mod:`~synthcheck.detect.registry`), the detector and its
+verdicts, named configurations, calibration."""
 
 from synthcheck.detect.calibration import calibrate_threshold, detection_rate, false_positive_rate
 from synthcheck.detect.comparators import (
-    COMPARATORS,
     Comparator,
     Comparison,
     CorrelationComparator,
+    DifferentiableComparator,
+    DifferentiableTranscriptComparator,
     PearsonComparator,
     TranscriptComparator,
-    get_comparator,
 )
 from synthcheck.detect.configs import (
     DEFAULT_DETECTOR,
@@ -20,10 +21,13 @@ from synthcheck.detect.configs import (
 )
 from synthcheck.detect.combined import AllOfDetector
 from synthcheck.detect.detector import DEFAULT_THRESHOLD, ConsistencyDetector, Detector, Verdict
+from synthcheck.detect.registry import COMPARATOR_CONFIGS, COMPARATORS, ComparatorConfig, get_comparator
 
 __all__ = [
     "AllOfDetector",
+    "COMPARATOR_CONFIGS",
     "COMPARATORS",
+    "ComparatorConfig",
     "DEFAULT_DETECTOR",
     "DEFAULT_THRESHOLD",
     "DETECTOR_CONFIGS",
@@ -33,6 +37,8 @@ __all__ = [
     "ConsistencyDetector",
     "CorrelationComparator",
     "Detector",
+    "DifferentiableComparator",
+    "DifferentiableTranscriptComparator",
     "DetectorConfig",
     "PearsonComparator",
     "TranscriptComparator",

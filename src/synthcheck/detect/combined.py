@@ -11,18 +11,25 @@ Score (documented range [0, ∞), consistent at or above 1 by default):
 so ``score >= 1`` exactly when every member passes at its own calibrated threshold; a threshold above 1 is
 stricter on every member alike. Each member keeps its calibrated threshold (5 % false positives on clean human
 speech), so the union's false-positive rate is at most the sum of the members' — measure it, do not assume it.
+
+When every member is differentiable so is the union: its torch score is the same ``min_k score_k / threshold_k``,
+its penalty the sum of the members' penalties and its decision the AND of theirs (each at its own threshold).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from synthcheck.audio.io import validate_audio
 from synthcheck.detect.detector import Detector, Verdict
 from synthcheck.errors import BadInputError
+
+if TYPE_CHECKING:
+    import torch
 
 #: Default threshold of the normalised score: every member at its own threshold.
 ALL_OF_THRESHOLD = 1.0
@@ -85,3 +92,37 @@ class AllOfDetector(Detector):
             detector=self.name,
             resynthesized=rendered.resynthesized if rendered else None,
         )
+
+    @property
+    def score_name(self) -> str:
+        """The members' score names joined by ``+`` (e.g. ``likelihood-base+voices-dtw``)."""
+        return "+".join(member.score_name for member in self.members)
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether every member is differentiable."""
+        return all(member.differentiable for member in self.members)
+
+    def torch_score(self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None) -> torch.Tensor:
+        """``min_k score_k / threshold_k`` per item, from the members' torch scores."""
+        import torch
+
+        self._require_differentiable()
+        ratios = [member.torch_score(audio, labels, lengths) / member.threshold for member in self.members]
+        return torch.stack(ratios).min(dim=0).values
+
+    def penalty(
+        self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """The sum of the members' penalties and the AND of their decisions (one forward pass each)."""
+        self._require_differentiable()
+        penalties, decisions = zip(*(member.penalty(audio, labels, lengths) for member in self.members))
+        return sum(penalties), np.logical_and.reduce(decisions)
+
+    def _require_differentiable(self) -> None:
+        rigid = [member.name for member in self.members if not member.differentiable]
+        if rigid:
+            raise BadInputError(
+                f"detector {self.name} has no differentiable score: member {', '.join(rigid)} has none; "
+                "attack an all-of detector of likelihood, xcorr or dtw detectors"
+            )

@@ -5,24 +5,29 @@ Most comparators judge the input against a re-synthesis of the transcript (:meth
 :meth:`Comparator.score_transcript`) and the detector then skips TTS. Either way the answer is a
 :class:`Comparison` whose score is higher for more consistent inputs; each comparator documents its range
 in ``score_range``.
+
+Comparators an adaptive attacker can differentiate also offer their score in torch, equal (to float
+tolerance) to the numpy one: :class:`DifferentiableComparator` (against a re-synthesis) and
+:class:`DifferentiableTranscriptComparator` (against a transcript). Comparators by name:
+:mod:`synthcheck.detect.registry`.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthcheck.audio.correlation import CorrelationMode, TemplatePosition, max_normalized_xcorr
+from synthcheck.audio.correlation import CorrelationMode, TemplatePosition, max_normalized_xcorr, template_bounds
 from synthcheck.audio.io import validate_audio
 from synthcheck.audio.pearson import ORIGIN, PEARSON_MEASURES, SAMPLE_FRACTION, pearson_measure
 from synthcheck.errors import BadInputError
 
-#: Comparator names accepted by :func:`get_comparator` (and ``synthcheck detect --comparator``).
-COMPARATORS = (*PEARSON_MEASURES, "xcorr-template", "xcorr-full", "dtw-mfcc", "likelihood-tiny.en", "likelihood-base",
-               "align-pocketsphinx")
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,36 @@ class TranscriptComparator(Comparator):
         raise BadInputError(f"comparator {self.name} judges the transcript, not a re-synthesis: call score_transcript")
 
 
+class DifferentiableComparator(Comparator):
+    """A comparator whose score of an input against a re-synthesis also exists in torch, with gradients to the input.
+
+    :meth:`torch_reference` turns a re-synthesis (a constant for the attacker, who knows his target) into what
+    :meth:`torch_score` compares with; the detector computes it once per take.
+    """
+
+    @abstractmethod
+    def torch_reference(self, resynthesized: np.ndarray) -> torch.Tensor:
+        """The constant part of the comparison with ``resynthesized`` (1-D float32 at 16 kHz)."""
+
+    @abstractmethod
+    def torch_score(self, observed: torch.Tensor, references: list[torch.Tensor]) -> torch.Tensor:
+        """The best :meth:`~Comparator.score` of ``observed`` (1-D) against the takes behind ``references``: a
+        differentiable float64 scalar (the gradient follows the best take)."""
+
+
+class DifferentiableTranscriptComparator(TranscriptComparator):
+    """A transcript comparator whose score also exists in torch, batched, with gradients to the input."""
+
+    @abstractmethod
+    def torch_penalty(self, audio: torch.Tensor, transcripts: list[str]) -> tuple[torch.Tensor, np.ndarray]:
+        """``(−log score [B], score [B])`` of ``audio`` (``[B, T]``, zero-padded) against ``transcripts``: the
+        differentiable penalty and the detached float64 score a detector decides on, from one forward pass."""
+
+    @abstractmethod
+    def torch_score(self, audio: torch.Tensor, transcripts: list[str]) -> torch.Tensor:
+        """:meth:`~Comparator.score_transcript` of each row of ``audio`` against its transcript, ``[B]``, differentiable."""
+
+
 class PearsonComparator(Comparator):
     """The paper's measure (``xcorr-paper``) and the original code's three (``seed-*``): ``|Pearson rho|`` in [0, 1].
 
@@ -104,7 +139,7 @@ class PearsonComparator(Comparator):
         return Comparison(score=result.score, lag=result.lag, details=details)
 
 
-class CorrelationComparator(Comparator):
+class CorrelationComparator(DifferentiableComparator):
     """Template cross-correlation (``xcorr-template``, ``xcorr-full``): score in [0, 1].
 
     A contiguous slice of ``template_fraction`` of the re-synthesis (``mode="template"``) or all of it
@@ -112,6 +147,9 @@ class CorrelationComparator(Comparator):
     :func:`synthcheck.audio.correlation.max_normalized_xcorr`. ``xcorr-template`` was synthcheck's first
     reading of the paper's check (kept so older runs stay comparable); the paper's own is ``xcorr-paper``
     (:class:`PearsonComparator`). The lag is the delay of the input relative to the re-synthesis.
+
+    The torch score (:meth:`torch_score`) slides the same template over the whole input (by FFT, float64; the
+    max over lags passes its gradient to the best lag); it needs an input at least as long as the template.
     """
 
     score_range = (0.0, 1.0)
@@ -143,23 +181,32 @@ class CorrelationComparator(Comparator):
         }
         return Comparison(score=result.score, lag=result.lag, details=details)
 
+    def torch_reference(self, resynthesized: np.ndarray) -> torch.Tensor:
+        """The template cut from ``resynthesized`` (float64), as :meth:`score` cuts it."""
+        import torch
 
-def get_comparator(name: str) -> Comparator:
-    """The comparator called ``name`` (one of :data:`COMPARATORS`; ``xcorr-paper`` is the paper's)."""
-    if name in PEARSON_MEASURES:
-        return PearsonComparator(name)
-    if name in ("xcorr-template", "xcorr-full"):
-        return CorrelationComparator(mode=name.removeprefix("xcorr-"))
-    if name == "dtw-mfcc":
-        from synthcheck.detect.dtw_comparator import DtwComparator
+        rendering = np.asarray(resynthesized, dtype=np.float64)
+        start, length = template_bounds(rendering, self.mode, self.template_fraction, self.template_position)
+        return torch.from_numpy(rendering[start : start + length].copy())
 
-        return DtwComparator()
-    if name in ("likelihood-tiny.en", "likelihood-base"):
-        from synthcheck.detect.likelihood import LikelihoodComparator
+    def torch_score(self, observed: torch.Tensor, references: list[torch.Tensor]) -> torch.Tensor:
+        """Max over takes and lags of ``|<t, y_k>| / (‖t‖ ‖y_k‖)`` of each template ``t`` over ``observed``."""
+        import torch
 
-        return LikelihoodComparator(name.removeprefix("likelihood-"))
-    if name == "align-pocketsphinx":
-        from synthcheck.detect.alignment_judge import AlignmentComparator
+        y = observed.double()
+        return torch.stack([self._torch_template_score(y, t) for t in references]).max()
 
-        return AlignmentComparator()
-    raise BadInputError(f"unknown comparator {name!r}; choose one of: {', '.join(COMPARATORS)}")
+    @staticmethod
+    def _torch_template_score(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Max over lags of the normalised correlation of template ``t`` over ``y`` (FFT, float64)."""
+        import torch
+
+        if t.numel() > y.numel():
+            raise BadInputError(f"the input is shorter than the {t.numel()}-sample template; lengthen it")
+        n_lags = y.numel() - t.numel() + 1
+        n_fft = 1 << int(math.ceil(math.log2(y.numel())))
+        numerator = torch.fft.irfft(torch.fft.rfft(y, n_fft) * torch.fft.rfft(t, n_fft).conj(), n_fft)[:n_lags]
+        prefix = torch.cat([y.new_zeros(1), torch.cumsum(y.square(), 0)])
+        window = (prefix[t.numel() :] - prefix[:n_lags]).clamp_min(1e-12)
+        rho = numerator.abs() / (t.norm() * window.sqrt())
+        return rho.max().clamp(max=1.0)

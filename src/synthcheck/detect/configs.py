@@ -6,7 +6,7 @@ the LibriVox clauses and the alsa recordings (for ``likelihood-base``: the 20 cl
 right, judged against tiny.en's transcripts) — the ``human (pooled)`` rows of ``docs/human-speech.md``,
 seed 0 — except ``paper``, the original code's measures (``seed-*``) and ``xcorr-template``, which keep the
 paper's 0.4. Reproduce with
-:func:`synthcheck.experiments.detectors.human_speech_evaluation`.
+:func:`synthcheck.experiments.detector_evaluation.human_speech_evaluation`.
 
 ``"likelihood"`` is not a configuration of its own: :func:`resolve_config_name` maps it to the likelihood
 judge *independent* of the protected recogniser (tiny.en for base and for pocketsphinx, base for tiny.en).
@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from synthcheck.asr.base import Recognizer
-from synthcheck.detect.comparators import COMPARATORS, get_comparator
 from synthcheck.detect.combined import ALL_OF_THRESHOLD, AllOfDetector
 from synthcheck.detect.detector import ConsistencyDetector, Detector
+from synthcheck.detect.registry import COMPARATORS, get_comparator
 from synthcheck.detect.voice_search import DEFAULT_SPEEDS, DEFAULT_VOICES, VoiceSearch
 from synthcheck.errors import BadInputError
 from synthcheck.tts.base import Synthesizer
@@ -41,7 +41,7 @@ class DetectorConfig:
     name, description
         Registry name and a one-line summary.
     comparator
-        A :func:`~synthcheck.detect.get_comparator` name.
+        A :func:`~synthcheck.detect.registry.get_comparator` name.
     threshold
         Default decision threshold (see the module docstring for its provenance).
     voices, speeds

@@ -5,6 +5,11 @@ transcript (:meth:`~synthcheck.tts.base.Synthesizer.render_takes`: one for a pla
 speeds for :class:`~synthcheck.detect.voice_search.VoiceSearch`), the comparator scores the input against
 each, and the best take wins (argmax score = argmin distance over the nuisance parameters). Comparators
 that judge the transcript directly (``needs_rendering = False``) skip TTS altogether.
+
+A detector whose comparator is differentiable (:class:`~synthcheck.detect.comparators.DifferentiableComparator`,
+:class:`~synthcheck.detect.comparators.DifferentiableTranscriptComparator`) also offers its score in torch for
+labels the attacker chooses (:meth:`Detector.torch_score`, :meth:`Detector.penalty`): the same takes, the same
+comparator, the best take — what an adaptive attack optimises against.
 """
 
 from __future__ import annotations
@@ -14,17 +19,26 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from synthcheck.asr.base import Recognizer
 from synthcheck.audio.io import SAMPLE_RATE, validate_audio
 from synthcheck.audio.windows import split_at_pauses
-from synthcheck.detect.comparators import Comparator, Comparison, PearsonComparator
+from synthcheck.detect.comparators import (
+    Comparator,
+    Comparison,
+    DifferentiableComparator,
+    DifferentiableTranscriptComparator,
+    PearsonComparator,
+)
 from synthcheck.errors import BadInputError
 from synthcheck.tts.base import Synthesizer, Take
 from synthcheck.jsonable import json_safe
+
+if TYPE_CHECKING:
+    import torch
 
 #: The paper's threshold for the normalised max cross-correlation.
 DEFAULT_THRESHOLD = 0.4
@@ -93,7 +107,8 @@ class Verdict:
 class Detector(ABC):
     """Anything that judges a recording against its transcript: transcribe, then :meth:`check_transcript`.
 
-    Subclasses set ``recognizer``, ``threshold`` and ``name`` and implement :meth:`check_transcript`.
+    Subclasses set ``recognizer``, ``threshold`` and ``name`` and implement :meth:`check_transcript` and the
+    differentiable score (:attr:`differentiable`, :meth:`torch_score`, :meth:`penalty`).
     """
 
     recognizer: Recognizer
@@ -120,6 +135,40 @@ class Detector(ABC):
     @abstractmethod
     def check_transcript(self, audio: np.ndarray, transcript: str, *, asr_seconds: float = 0.0) -> Verdict:
         """Judge ``audio`` (at most 30 s for Whisper judges) against a known ``transcript``."""
+
+    @property
+    def score_name(self) -> str:
+        """The name of this detector's score with aliases resolved (adaptive attacks store it as ``detector_term``)."""
+        return self.name
+
+    @property
+    @abstractmethod
+    def differentiable(self) -> bool:
+        """Whether :meth:`torch_score` and :meth:`penalty` exist (an adaptive attack can optimise against them)."""
+
+    @abstractmethod
+    def torch_score(self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None) -> torch.Tensor:
+        """The verdict's score, per item ``[B]``, of ``audio`` (``[B, T]``; item ``i`` is ``lengths[i]`` samples
+        long, the rest zero padding; None: all of the row) judged against its label; differentiable.
+
+        Raises
+        ------
+        BadInputError
+            The detector is not :attr:`differentiable`.
+        """
+
+    @abstractmethod
+    def penalty(
+        self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """``(penalty [B], passes [B])`` from one forward pass: the differentiable ``−log score`` an attack adds to
+        its loss and the detector's per-item decision (arguments as :meth:`torch_score`).
+
+        Raises
+        ------
+        BadInputError
+            The detector is not :attr:`differentiable`.
+        """
 
 
 class ConsistencyDetector(Detector):
@@ -156,6 +205,7 @@ class ConsistencyDetector(Detector):
             raise BadInputError(f"comparator {self.comparator.name} compares with a re-synthesis: give a synthesiser")
         self.threshold = float(threshold)
         self.name = name
+        self._torch_references: dict[str, list[torch.Tensor]] = {}
 
     @property
     def synthesizer_id(self) -> str:
@@ -223,6 +273,56 @@ class ConsistencyDetector(Detector):
             "take_scores": [float(c.score) for c in comparisons],
         }
         return Comparison(comparisons[best].score, comparisons[best].lag, details), takes[best]
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether the comparator offers its score in torch."""
+        return isinstance(self.comparator, (DifferentiableComparator, DifferentiableTranscriptComparator))
+
+    def torch_score(self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None) -> torch.Tensor:
+        """The comparator's torch score of each item against its label, for a re-synthesis the best take's
+        (float32 ``[B]``; computed in float64)."""
+        comparator = self._differentiable_comparator()
+        if isinstance(comparator, DifferentiableTranscriptComparator):
+            return comparator.torch_score(audio, labels)
+        import torch
+
+        scores = [
+            comparator.torch_score(audio[i, : (audio.shape[1] if lengths is None else lengths[i])], self._references(label))
+            for i, label in enumerate(labels)
+        ]
+        return torch.stack(scores).float()
+
+    def penalty(
+        self, audio: torch.Tensor, labels: list[str], lengths: list[int] | None = None
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """``(−log score, score >= threshold)`` per item (a transcript comparator's penalty is its own, e.g. the
+        likelihood judge's loss)."""
+        comparator = self._differentiable_comparator()
+        if isinstance(comparator, DifferentiableTranscriptComparator):
+            penalty, score = comparator.torch_penalty(audio, labels)
+            return penalty, score >= self.threshold
+        import torch
+
+        score = self.torch_score(audio, labels, lengths)
+        return -torch.log(score.clamp_min(1e-6)), score.detach().double().numpy() >= self.threshold
+
+    def _differentiable_comparator(self) -> DifferentiableComparator | DifferentiableTranscriptComparator:
+        if not self.differentiable:
+            raise BadInputError(
+                f"detector {self.name} has no differentiable score (comparator {self.comparator.name}); "
+                "attack a likelihood, xcorr or dtw detector"
+            )
+        return self.comparator  # type: ignore[return-value]
+
+    def _references(self, label: str) -> list[torch.Tensor]:
+        """The comparator's torch reference of every take of ``label`` (rendered once per label)."""
+        if label not in self._torch_references:
+            assert self.synthesizer is not None  # guaranteed by __init__ for rendering comparators
+            takes = self.synthesizer.render_takes(label)
+            comparator = self._differentiable_comparator()
+            self._torch_references[label] = [comparator.torch_reference(take.audio) for take in takes]  # type: ignore[union-attr]
+        return self._torch_references[label]
 
 
 def _least_consistent(verdicts: list[Verdict], starts: list[int]) -> Verdict:

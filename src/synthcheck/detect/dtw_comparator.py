@@ -18,7 +18,7 @@ better than chance.
 
 For adaptive attacks the score has an exact differentiable form: D is a minimum over paths of linear
 functions of the cost matrix, so its gradient follows the optimal path (:func:`dtw_path`); see
-:class:`synthcheck.attacks.adaptive.DtwTerm`.
+:meth:`DtwComparator.torch_score`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from synthcheck.audio.io import validate_audio
-from synthcheck.detect.comparators import Comparator, Comparison
-from synthcheck.detect.features import numpy_or_torch, speech_features
+from synthcheck.detect.comparators import Comparison, DifferentiableComparator
+from synthcheck.detect.features import numpy_or_torch, speech_features, speech_features_torch
 from synthcheck.errors import BadInputError
 
 #: Sakoe–Chiba band half-width as a fraction of the longer sequence (around the stretched diagonal).
@@ -126,8 +126,16 @@ def dtw_path(cost: np.ndarray, band: float = DEFAULT_BAND) -> DtwPath:
     return DtwPath(rows, cols, np.array(weights[::-1]), float(total[-1, -1]))
 
 
-class DtwComparator(Comparator):
+class DtwComparator(DifferentiableComparator):
     """Banded DTW over CMVN-normalised MFCCs; score = mean cosine similarity along the alignment, in [0, 1].
+
+    The torch score (:meth:`torch_score`) is not an approximation (no soft-DTW): its value equals
+    :meth:`score` and its gradient is an exact subgradient of it. The DTW cost is a minimum over alignment
+    paths of sums that are linear in the frame-cost matrix, so its gradient is that of the optimal path,
+    found on the detached costs (:func:`dtw_path`); the score ``clamp(1 − Σ w·cost[path] / (n + m), 0, 1)``
+    is then built from the torch cost matrix, whose features
+    (:func:`~synthcheck.detect.features.speech_features_torch`) pass the gradient to the waveform. The
+    discrete choices (path, silence-trimming bounds) are constant between their switch points.
 
     Parameters
     ----------
@@ -150,3 +158,18 @@ class DtwComparator(Comparator):
         total = dtw_cost(cosine_cost_matrix(a, b), self.band)
         value = float(np.clip(1.0 - total / (len(a) + len(b)), 0.0, 1.0))
         return Comparison(score=value, lag=0, details={"dtw_cost": total, "frames": [len(a), len(b)], "band": self.band})
+
+    def torch_reference(self, resynthesized: np.ndarray) -> torch.Tensor:
+        """The speech features of ``resynthesized`` (float64)."""
+        return torch.from_numpy(speech_features(resynthesized))
+
+    def torch_score(self, observed: torch.Tensor, references: list[torch.Tensor]) -> torch.Tensor:
+        """The best DTW score of ``observed`` against the takes with features ``references``, each along its optimal path."""
+        features = speech_features_torch(observed)
+        return torch.stack([self._path_score(features, take) for take in references]).max()
+
+    def _path_score(self, observed: torch.Tensor, take: torch.Tensor) -> torch.Tensor:
+        cost = cosine_cost_matrix(observed, take)
+        path = dtw_path(cost.detach().numpy(), self.band)
+        total = (torch.from_numpy(path.weights) * cost[path.rows, path.cols]).sum()
+        return (1.0 - total / (len(observed) + len(take))).clamp(0.0, 1.0)

@@ -12,6 +12,9 @@ near 0 for a transcript of other words.
 It judges the transcript directly (``needs_rendering = False``), so the detector renders nothing::
 
     ConsistencyDetector(recognizer, None, LikelihoodComparator("tiny.en"))
+
+Both models are differentiable, so the score also exists in torch (:meth:`LikelihoodComparator.torch_penalty`):
+an adaptive attacker's penalty ``−log score`` is exactly the judge's teacher-forced loss.
 """
 
 from __future__ import annotations
@@ -23,14 +26,16 @@ import numpy as np
 
 from synthcheck.asr.registry import RECOGNIZERS, get_recognizer
 from synthcheck.audio.io import validate_audio
-from synthcheck.detect.comparators import Comparison, TranscriptComparator
+from synthcheck.detect.comparators import Comparison, DifferentiableTranscriptComparator
 from synthcheck.errors import BadInputError
 
 if TYPE_CHECKING:
+    import torch
+
     from synthcheck.asr.whisper import WhisperRecognizer
 
 
-class LikelihoodComparator(TranscriptComparator):
+class LikelihoodComparator(DifferentiableTranscriptComparator):
     """Teacher-forced likelihood of the transcript under an independent Whisper model; score = exp(−mean CE).
 
     Parameters
@@ -63,3 +68,17 @@ class LikelihoodComparator(TranscriptComparator):
         with torch.no_grad():
             loss = float(self.recognizer.loss(torch.from_numpy(audio)[None, :], [transcript])[0])
         return Comparison(score=math.exp(-loss), lag=None, details={"judge": self.recognizer.name, "token_loss": loss})
+
+    def torch_penalty(self, audio: torch.Tensor, transcripts: list[str]) -> tuple[torch.Tensor, np.ndarray]:
+        """The judge's teacher-forced cross-entropy of each transcript (exactly ``−log score``; Whisper zero-pads
+        anyway) and ``exp(−CE)`` in float64, from one forward pass of the judge."""
+        import torch
+
+        loss = self.recognizer.loss(audio, transcripts, reduction="none")
+        return loss, torch.exp(-loss.detach().double()).numpy()
+
+    def torch_score(self, audio: torch.Tensor, transcripts: list[str]) -> torch.Tensor:
+        """``exp(−CE_judge)`` per row of ``audio``."""
+        import torch
+
+        return torch.exp(-self.torch_penalty(audio, transcripts)[0])

@@ -15,14 +15,13 @@ from synthcheck.experiments.metrics import (
     roc_curve,
     score_roc,
 )
-from synthcheck.experiments.sources import DATASET_NAMES, RECORDED_DATASETS
+from synthcheck.experiments.sources import EXPERIMENT_DATASETS
 from synthcheck.experiments.store import ConfigMismatchError, ItemRecord, ResultsStore
 
 __all__ = [
-    "DATASET_NAMES",
     "EXECUTORS",
+    "EXPERIMENT_DATASETS",
     "PAPER_TARGET",
-    "RECORDED_DATASETS",
     "ConfigMismatchError",
     "DetectorEvaluation",
     "DetectorMetrics",

@@ -6,7 +6,9 @@ recogniser, every item of every source in one batch): ``targeted``, ``small-edit
 Every stage's adversarials are cached (``<work_dir>/<stage>.npz`` + ``.json``), so an interrupted run resumes
 at the first unfinished stage. Each detector configuration then scores the clean clips (calibration: all
 ``n_clean`` clips of a source the recogniser transcribes right) and every *successful* adversarial of each
-stage (judged against what the recogniser decoded). The Theorem 1.3 estimate is :func:`theorem_bound`.
+stage (judged against what the recogniser decoded). The Theorem 1.3 estimate is :func:`estimate_theorem13`; it is
+stored under the key ``"bound"`` (its rows' ``"bound"``: the estimated margin ``min‖c − x‖ − r``), not to be
+confused with an attack's shrinking L∞ bound.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from synthcheck.cache import atomic_write_bytes, content_key
 from synthcheck.detect.configs import DETECTOR_CONFIGS, resolve_config_name
 from synthcheck.detect.voice_search import DEFAULT_VOICES
 from synthcheck.errors import BadInputError
-from synthcheck.experiments.detectors import evaluation_audio, score_items, standard_configs
+from synthcheck.experiments.detector_evaluation import evaluation_audio, score_items, standard_configs
 from synthcheck.experiments.metrics import DetectorEvaluation, evaluation_from_scores
 from synthcheck.experiments.config import PAPER_TARGET
 from synthcheck.jsonable import json_safe
@@ -40,8 +42,8 @@ log = logging.getLogger(__name__)
 
 #: The non-adaptive target phrase (Carlini & Wagner's, the paper's).
 FIXED_TARGET = PAPER_TARGET
-#: Attack stages in run order (the attack kinds).
-STAGES = ATTACK_KINDS
+#: The evaluation's attack stages in run order: one per attack kind.
+ATTACK_STAGES = ATTACK_KINDS
 
 
 @dataclass
@@ -62,7 +64,7 @@ class AdaptiveEvalSettings:
     steps: int = 300
     stop_db_x: float = -45.0
     stage_budget_s: float | None = None
-    stages: tuple[str, ...] = STAGES
+    stages: tuple[str, ...] = ATTACK_STAGES
     detector_weight: float = 1.0
     target_fpr: float = 0.05
     seed: int = 0
@@ -73,9 +75,9 @@ class AdaptiveEvalSettings:
             raise BadInputError("n_attack and n_clean must be at least 1")
         if self.attack_offset < 0:
             raise BadInputError(f"attack_offset must be >= 0, got {self.attack_offset}")
-        unknown = set(self.stages) - set(STAGES)
+        unknown = set(self.stages) - set(ATTACK_STAGES)
         if unknown:
-            raise BadInputError(f"unknown stage(s) {sorted(unknown)}; choose from: {', '.join(STAGES)}")
+            raise BadInputError(f"unknown stage(s) {sorted(unknown)}; choose from: {', '.join(ATTACK_STAGES)}")
         if self.steps < 1:
             raise BadInputError(f"steps must be at least 1 (with {self.steps} steps no attack runs)")
         for name in self.detectors:  # unknown names fail here, before any attack runs
@@ -108,8 +110,8 @@ class Clip:
 
 
 @dataclass
-class StageOutcome:
-    """One attack stage: per-item results (audio kept) and its distortion summary."""
+class AttackStageResults:
+    """One attack stage's per-item attack results (audio kept) on its clips, and their distortion summary."""
 
     stage: str
     results: list[AttackResult]
@@ -134,19 +136,22 @@ class StageOutcome:
 
 @dataclass
 class AdaptiveEvaluation:
-    """Everything measured: stage summaries, detector tables, evasion and the Theorem 1.3 estimate."""
+    """Everything measured: stage summaries, detector tables, evasion and the Theorem 1.3 estimate.
+
+    ``theorem13`` (per stage, then source: :func:`estimate_theorem13`) is serialised under the key ``"bound"``.
+    """
 
     settings: dict[str, Any]
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     evaluations: list[DetectorEvaluation] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
-    bound: dict[str, Any] = field(default_factory=dict)
+    theorem13: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary (NaN as None)."""
         return json_safe({
             "settings": self.settings, "stages": self.stages, "evaluations": [e.to_dict() for e in self.evaluations],
-            "items": self.items, "bound": self.bound, "evasion": evasion_rows(self),
+            "items": self.items, "bound": self.theorem13, "evasion": evasion_rows(self),
         })
 
     @classmethod
@@ -160,7 +165,7 @@ class AdaptiveEvaluation:
                        for e in data["evaluations"]]
         items = [{**item, "db_x": number(item["db_x"]), "snr_db": number(item["snr_db"])} for item in data["items"]]
         return cls(settings=data["settings"], stages=data["stages"], evaluations=evaluations, items=items,
-                   bound=data["bound"])
+                   theorem13=data["bound"])
 
 
 def pool_evaluations(parts: Sequence[AdaptiveEvaluation]) -> AdaptiveEvaluation:
@@ -218,10 +223,11 @@ def pool_evaluations(parts: Sequence[AdaptiveEvaluation]) -> AdaptiveEvaluation:
                 "median_db_x": _median([i["db_x"] for i in ok]), "median_snr_db": _median([i["snr_db"] for i in ok]),
                 "seconds": sum(s["seconds"] for s in summaries), "steps": max(s["steps"] for s in summaries),
             }
-    for stage in parts[0].bound:
-        pooled.bound[stage] = {
-            source: {"radius": b["radius"], "items": [row for p in parts for row in p.bound[stage][source]["items"]]}
-            for source, b in parts[0].bound[stage].items()
+    for stage in parts[0].theorem13:
+        pooled.theorem13[stage] = {
+            source: {"radius": b["radius"],
+                     "items": [row for p in parts for row in p.theorem13[stage][source]["items"]]}
+            for source, b in parts[0].theorem13[stage].items()
         }
     return pooled
 
@@ -251,21 +257,21 @@ def run_stage(
     settings: AdaptiveEvalSettings,
     work_dir: Path,
     progress: Callable[[AttackProgress], None] | None = None,
-) -> StageOutcome:
+) -> AttackStageResults:
     """Run (or load from ``work_dir``) one attack stage on all ``clips`` in one batch."""
     path = work_dir / f"{stage}.npz"
     if path.exists():
-        return StageOutcome(stage, _load_results(path), list(clips))
+        return AttackStageResults(stage, _load_results(path), list(clips))
     config = AdaptiveAttackConfig(max_steps=settings.steps, stop_db_x=settings.stop_db_x,
                                   time_budget_s=settings.stage_budget_s, seed=settings.seed,
                                   detector_weight=settings.detector_weight)
     attack = build_attack(stage, recognizer, config)
     results = attack.run([c.audio for c in clips], stage_targets(stage, clips), seed=settings.seed, progress=progress)
     _save_results(path, results)
-    return StageOutcome(stage, results, list(clips))
+    return AttackStageResults(stage, results, list(clips))
 
 
-def theorem_bound(
+def estimate_theorem13(
     attacked: Sequence[Clip], targets: Sequence[str], clean: Sequence[Clip], voices: Sequence[str] = DEFAULT_VOICES
 ) -> dict[str, Any]:
     """Estimate Theorem 1.3's perturbation lower bound ``min_{c ∈ X_i} ‖c − x‖ − r`` for each attacked clip.
@@ -274,7 +280,8 @@ def theorem_bound(
     ``r``: the largest ``min_c ‖y − c‖`` over the correctly recognised clean clips ``y`` of the same source,
     ``c`` ranging over renderings of ``y``'s transcript. An estimate: a finite voice set stands in for
     ``X_i``, and ``r`` for the detector's acceptance radius. Returned per source: ``r``, and per clip the
-    distance, the bound and the bound as an SNR ``20·log10(‖x‖ / bound)`` (None when the bound is ≤ 0: vacuous).
+    distance, the bound (key ``"bound"``) and the bound as an SNR ``20·log10(‖x‖ / bound)`` (``"bound_snr_db"``;
+    None when the bound is ≤ 0: vacuous).
     """
     from synthcheck.tts import synthesizer_from_id
 
@@ -291,10 +298,10 @@ def theorem_bound(
             if clip.source != source:
                 continue
             distance = nearest(clip.audio, target)
-            bound = distance - radius
+            margin = distance - radius
             norm = float(np.linalg.norm(clip.audio.astype(np.float64)))
-            rows.append({"key": clip.key, "target": target, "distance": distance, "bound": bound,
-                         "bound_snr_db": 20 * math.log10(norm / bound) if bound > 0 else None, "norm": norm})
+            rows.append({"key": clip.key, "target": target, "distance": distance, "bound": margin,
+                         "bound_snr_db": 20 * math.log10(norm / margin) if margin > 0 else None, "norm": norm})
         out[source] = {"radius": radius, "items": rows}
     return out
 
@@ -353,8 +360,9 @@ def run_adaptive_evaluation(
                     row["scores"][config.name] = s
                     row["evades"][config.name] = bool(s >= result.threshold)
     evaluation.items = list(items.values())
-    bound_stages = [o for o in outcomes if o.stage in ("targeted", "small-edit")]
-    evaluation.bound = {o.stage: theorem_bound(attacked, stage_targets(o.stage, attacked), clean) for o in bound_stages}
+    estimated = [o for o in outcomes if o.stage in ("targeted", "small-edit")]
+    evaluation.theorem13 = {o.stage: estimate_theorem13(attacked, stage_targets(o.stage, attacked), clean)
+                            for o in estimated}
     return evaluation
 
 
@@ -406,10 +414,10 @@ def evasion_table(evaluation: AdaptiveEvaluation) -> str:
     return "\n".join(lines)
 
 
-def bound_table(evaluation: AdaptiveEvaluation) -> str:
+def theorem13_table(evaluation: AdaptiveEvaluation) -> str:
     """Markdown table of the Theorem 1.3 estimates per attacked clip."""
     lines = ["| stage | source | clip | target | r | min ‖c−x‖ | bound | bound as SNR dB |", "|---|---|---|---|---|---|---|---|"]
-    for stage, per_source in evaluation.bound.items():
+    for stage, per_source in evaluation.theorem13.items():
         for source, b in per_source.items():
             for row in b["items"]:
                 snr = "vacuous (≤ 0)" if row["bound_snr_db"] is None else f"{row['bound_snr_db']:.1f}"

@@ -33,7 +33,8 @@ import numpy as np
 
 from synthcheck.audio.channel import CHANNEL_KINDS, PAPER_ATTENUATION, PAPER_SNR_DB
 from synthcheck.errors import BadInputError
-from synthcheck.experiments.sources import DATASET_NAMES, RECORDED_DATASETS, TTS_DATASET, select_recorded
+from synthcheck.data.datasets import RECORDED_DATASETS
+from synthcheck.experiments.sources import EXPERIMENT_DATASETS, TTS_DATASET, select_recorded
 
 PAPER_TARGET = "he travels the fastest who travels alone"
 #: The paper's attack kind (see :mod:`synthcheck.attacks.kinds`).
@@ -163,8 +164,9 @@ class ExperimentConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASET_NAMES:
-            raise BadInputError(f"config: unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASET_NAMES)}")
+        if self.dataset not in EXPERIMENT_DATASETS:
+            raise BadInputError(f"config: unknown dataset {self.dataset!r}; "
+                                f"choose one of: {', '.join(EXPERIMENT_DATASETS)}")
         sentences = tuple(str(s).strip() for s in self.sentences)
         if any(not s for s in sentences):
             raise BadInputError("config: empty sentence in the sentence list; remove blank lines")
@@ -179,7 +181,7 @@ class ExperimentConfig:
         self._validate()
 
     def _validate_detectors(self) -> None:
-        from synthcheck.detect.comparators import COMPARATORS
+        from synthcheck.detect.registry import COMPARATORS
         from synthcheck.detect.configs import DETECTOR_NAMES
 
         if not self.detectors:

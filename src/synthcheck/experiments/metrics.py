@@ -9,8 +9,8 @@ its clean and attacked scores alone give (AUC, a threshold calibrated for a targ
 leave-one-out FPR, detection rate); ``evaluate-detectors`` reports it as is. :class:`DetectorMetrics`, a row of
 ``reproduce``, carries one as ``calibrated`` and adds only what a run's stored verdicts know: the configured
 threshold and the rates at it. Both live here, beside the ROC they use, so that
-:mod:`synthcheck.experiments.detectors` (running detectors on clips) and the run report share one
-implementation without an import cycle.
+:mod:`synthcheck.experiments.detector_evaluation` (running detectors on clips) and the run report share
+one implementation without an import cycle.
 
 With several detector configurations (:attr:`ExperimentConfig.detectors`) every stage result holds each
 one's score and verdict under ``"detectors"`` (:func:`detector_results`); :func:`detector_metrics` gives

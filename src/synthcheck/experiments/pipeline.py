@@ -55,7 +55,7 @@ from synthcheck.experiments.lock import RunLock
 from synthcheck.experiments.machine import cpu_facts
 from synthcheck.experiments.metrics import DetectorMetrics, ExperimentMetrics, compute_metrics, detector_metrics
 from synthcheck.experiments.sources import TTS_DATASET, recorded_audio
-from synthcheck.experiments.store import CHECKPOINT_DIR, STAGES, ItemRecord, ResultsStore
+from synthcheck.experiments.store import CHECKPOINT_DIR, PIPELINE_STAGES, ItemRecord, ResultsStore
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,8 @@ _PACKAGES = ("synthcheck", "numpy", "scipy", "torch", "openai-whisper", "pockets
 
 
 @dataclass
-class StageOutput:
-    """What a worker returns for one item and stage: the JSON result and the audio to store."""
+class ItemStageResult:
+    """One item's result of one stage, as a worker returns it: the JSON result and the audio to store."""
 
     key: str
     result: dict[str, Any]
@@ -121,7 +121,7 @@ def run_experiment(
     new: bool = False,
     force: bool = False,
     progress: ProgressCallback | None = None,
-    stages: Sequence[str] = STAGES,
+    stages: Sequence[str] = PIPELINE_STAGES,
     checkpoint_seconds: float | None = CHECKPOINT_SECONDS,
 ) -> ExperimentRun:
     """Run (or resume) the experiment of ``config`` in ``run_dir``.
@@ -151,9 +151,9 @@ def run_experiment(
     ExperimentRun
         Records and metrics of every item in the store; ``computed`` counts items computed in this call.
     """
-    unknown = sorted(set(stages) - set(STAGES))
+    unknown = sorted(set(stages) - set(PIPELINE_STAGES))
     if unknown:
-        raise BadInputError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+        raise BadInputError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(PIPELINE_STAGES)}")
     if checkpoint_seconds is not None and not checkpoint_seconds >= 0:
         raise BadInputError(f"the checkpoint interval must be >= 0 seconds, got {checkpoint_seconds}")
     if "attack" in stages:
@@ -325,7 +325,9 @@ def source_audio(config: ExperimentConfig, spec: ItemSpec) -> np.ndarray:
     return recorded_audio(spec.dataset)[spec.sentence]
 
 
-def judge(detectors: dict[str, Any], audio: np.ndarray, transcript: str | None = None) -> tuple[Any, dict[str, Any]]:
+def check_with_detectors(
+    detectors: dict[str, Any], audio: np.ndarray, transcript: str | None = None
+) -> tuple[Any, dict[str, Any]]:
     """The primary detector's verdict on ``audio`` and every detector's stored fields.
 
     The primary detector transcribes ``audio`` unless ``transcript`` is given; the others judge the same
@@ -337,7 +339,7 @@ def judge(detectors: dict[str, Any], audio: np.ndarray, transcript: str | None =
     return verdict, {name: _detector_fields(v) for name, v in zip(detectors, verdicts)}
 
 
-def run_clean_item(task: CleanTask) -> StageOutput:
+def run_clean_item(task: CleanTask) -> ItemStageResult:
     """Stage 1 for one item: synthesise (or load), pass through the channel, detect (see the module docstring)."""
     from synthcheck.audio.channel import channel_for
     from synthcheck.audio.metrics import word_error_rate
@@ -347,7 +349,7 @@ def run_clean_item(task: CleanTask) -> StageOutput:
     x = source_audio(config, spec)
     channel = channel_for(config.channel, snr_db=spec.snr_db, attenuation=config.attenuation)
     y1 = channel.apply(x, config.item_rng(spec.key))
-    verdict, per_detector = judge(detectors_for(config, spec.voice), y1)
+    verdict, per_detector = check_with_detectors(detectors_for(config, spec.voice), y1)
     result = {
         **_verdict_fields(verdict),
         "detectors": per_detector,
@@ -358,10 +360,10 @@ def run_clean_item(task: CleanTask) -> StageOutput:
     audio = {"clean": x, "channel": y1}
     if verdict.resynthesized is not None:
         audio["clean_resynth"] = verdict.resynthesized
-    return StageOutput(spec.key, result, audio)
+    return ItemStageResult(spec.key, result, audio)
 
 
-def run_attack_batch(task: AttackTask) -> list[StageOutput]:
+def run_attack_batch(task: AttackTask) -> list[ItemStageResult]:
     """Stage 2 for a batch (items of one attack kind): one batched attack, then detect on each 16-bit adversarial."""
     from synthcheck.asr import get_recognizer
     from synthcheck.attacks.adaptive import AdaptiveAttackConfig
@@ -379,7 +381,8 @@ def run_attack_batch(task: AttackTask) -> list[StageOutput]:
     outputs = []
     for spec, attacked in zip(task.specs, results):
         # The attack's confirming greedy decode of the 16-bit y2 is t2 = ASR(y2): no second decode.
-        verdict, per_detector = judge(detectors_for(config, spec.voice), attacked.adversarial, attacked.transcript)
+        detectors = detectors_for(config, spec.voice)
+        verdict, per_detector = check_with_detectors(detectors, attacked.adversarial, attacked.transcript)
         summary = attacked.to_dict()
         result = {
             **_verdict_fields(verdict),
@@ -393,7 +396,7 @@ def run_attack_batch(task: AttackTask) -> list[StageOutput]:
         audio = {"adversarial": attacked.adversarial}
         if verdict.resynthesized is not None:
             audio["adversarial_resynth"] = verdict.resynthesized
-        outputs.append(StageOutput(spec.key, result, audio))
+        outputs.append(ItemStageResult(spec.key, result, audio))
     return outputs
 
 
@@ -438,12 +441,12 @@ __all__ = [
     "AttackTask",
     "CleanTask",
     "ExperimentRun",
-    "StageOutput",
+    "ItemStageResult",
     "attack_seed",
+    "check_with_detectors",
     "collect_versions",
     "software_versions",
     "detectors_for",
-    "judge",
     "run_attack_batch",
     "run_clean_item",
     "run_experiment",

@@ -1,7 +1,7 @@
-"""Where an experiment's source utterances come from: TTS renderings or a named set of recordings.
+"""Where an experiment's source utterances come from: TTS renderings or a recorded speech set.
 
-``dataset = "tts"`` renders each sentence with the configured engine and voice (the paper's setting).
-A recorded set (:data:`RECORDED_DATASETS`, loaded with :func:`synthcheck.data.datasets.load_dataset`)
+``dataset = "tts"`` (:data:`TTS_DATASET`) renders each sentence with the configured engine and voice (the
+paper's setting). A recorded set of the dataset registry (:data:`synthcheck.data.datasets.RECORDED_DATASETS`)
 supplies human speech instead; its items are chosen by their text, and that text is the item's true
 transcript. Either way the channel is applied afterwards.
 """
@@ -12,27 +12,24 @@ from functools import lru_cache
 
 import numpy as np
 
+from synthcheck.data.datasets import RECORDED_DATASETS, dataset_spec
 from synthcheck.errors import BadInputError
 
-#: The source that renders sentences with TTS.
+#: The source that renders the config's sentences with its TTS engine and voice.
 TTS_DATASET = "tts"
-#: Recorded speech sets an experiment can use (names of :func:`synthcheck.data.datasets.load_dataset`).
-RECORDED_DATASETS = ("two-cities-human", "alsa-human")
-DATASET_NAMES = (TTS_DATASET, *RECORDED_DATASETS)
+#: Every value of an experiment's ``dataset``: TTS rendering, then the recorded sets.
+EXPERIMENT_DATASETS = (TTS_DATASET, *RECORDED_DATASETS)
 #: Items of a recorded set used when no sentences are given (two-cities-human: the paper's ten clauses).
 DEFAULT_RECORDED_ITEMS = 10
 
 
 @lru_cache(maxsize=len(RECORDED_DATASETS))
 def recorded_texts(dataset: str) -> tuple[str, ...]:
-    """The texts of a recorded set's utterances, in the set's order (two-cities-human needs no audio)."""
+    """The texts of a recorded set's utterances, in the set's order (without audio when the set can)."""
     if dataset not in RECORDED_DATASETS:
-        raise BadInputError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASET_NAMES)}")
-    if dataset == "two-cities-human":
-        from synthcheck.data.datasets import two_cities_clauses
-
-        return tuple(two_cities_clauses())
-    return tuple(recorded_audio(dataset))
+        raise BadInputError(f"unknown dataset {dataset!r}; choose one of: {', '.join(EXPERIMENT_DATASETS)}")
+    texts = dataset_spec(dataset).texts
+    return tuple(texts()) if texts is not None else tuple(recorded_audio(dataset))
 
 
 def select_recorded(dataset: str, sentences: tuple[str, ...]) -> tuple[str, ...]:
@@ -59,10 +56,8 @@ def select_recorded(dataset: str, sentences: tuple[str, ...]) -> tuple[str, ...]
 @lru_cache(maxsize=len(RECORDED_DATASETS))
 def recorded_audio(dataset: str) -> dict[str, np.ndarray]:
     """Text -> 16 kHz audio of every utterance of a recorded set (loaded once per process)."""
-    from synthcheck.data.datasets import load_dataset
-
-    return {u.text: u.audio for u in load_dataset(dataset)}
+    return {u.text: u.audio for u in dataset_spec(dataset).load()}
 
 
-__all__ = ["DATASET_NAMES", "DEFAULT_RECORDED_ITEMS", "RECORDED_DATASETS", "TTS_DATASET", "recorded_audio",
-           "recorded_texts", "select_recorded"]
+__all__ = ["DEFAULT_RECORDED_ITEMS", "EXPERIMENT_DATASETS", "TTS_DATASET", "recorded_audio", "recorded_texts",
+           "select_recorded"]

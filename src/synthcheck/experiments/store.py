@@ -45,7 +45,8 @@ AUDIO_DIR = "audio"
 CHECKPOINT_DIR = "checkpoints"
 #: Files the report writes into a run directory (removed by ``--new``).
 REPORT_FILES = ("report.html", "scores_by_sentence.png", "roc.png", "score_histogram.png")
-STAGES = ("clean", "attack")
+#: The experiment's per-item stages, in run order (each has ``<stage>_json``/``_done_at``/``_attempts`` columns).
+PIPELINE_STAGES = ("clean", "attack")
 #: Item columns added after runs were first stored, with the value older rows mean (SQL literals).
 _LATER_COLUMNS = {"dataset": "'tts'", "attack": "'targeted'"}
 
@@ -398,8 +399,8 @@ def _set_meta(cur: sqlite3.Cursor, key: str, value: str) -> None:
 
 
 def _stage_column(stage: str, suffix: str) -> str:
-    if stage not in STAGES:
-        raise BadInputError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    if stage not in PIPELINE_STAGES:
+        raise BadInputError(f"unknown stage {stage!r}; stages are {', '.join(PIPELINE_STAGES)}")
     return f"{stage}_{suffix}"
 
 
@@ -410,5 +411,5 @@ def _safe_name(part: str) -> str:
     return "_" if not name.strip(".") else name
 
 
-__all__ = ["AUDIO_DIR", "CHECKPOINT_DIR", "DB_NAME", "REPORT_FILES", "STAGES", "ConfigMismatchError", "ItemRecord",
-           "ResultsStore", "wav_bytes"]
+__all__ = ["AUDIO_DIR", "CHECKPOINT_DIR", "DB_NAME", "PIPELINE_STAGES", "REPORT_FILES", "ConfigMismatchError",
+           "ItemRecord", "ResultsStore", "wav_bytes"]

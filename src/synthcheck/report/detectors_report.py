@@ -32,7 +32,7 @@ _EVALUATION_KEYS = ("config", "source", "n_attacked", "auc", "threshold", "fpr",
 _STAGE_KEYS = ("n", "successes", "median_db_x", "median_snr_db")
 _ITEM_KEYS = ("stage", "source", "key", "target", "transcript", "db_x", "snr_db", "scores", "evades")
 _EVASION_KEYS = ("stage", "source", "detector", "n", "evaded", "within_budget", "median_db_x", "median_snr_db")
-_BOUND_KEYS = ("key", "target", "distance", "bound", "bound_snr_db")
+_THEOREM13_KEYS = ("key", "target", "distance", "bound", "bound_snr_db")
 _EXTRA_STYLE = """
 td.best{font-weight:bold;background:#dff3df} .evade{color:#b00;font-weight:bold} td.n{text-align:right}
 figure{margin:8px 0} figcaption{font-size:13px;color:#444}
@@ -125,7 +125,7 @@ def render_detectors_report(evaluation: dict[str, Any]) -> str:
         _stage_table(evaluation["stages"]),
         _detector_table(grid, settings.get("target_fpr")),
         _evasion_table(evaluation.get("evasion", [])),
-        _bound_table(evaluation.get("bound", {})),
+        _theorem13_table(evaluation.get("bound", {})),
         _plots(grid),
         _item_table(evaluation.get("items", [])),
         "<h2>Settings</h2><pre id='settings'>" + esc(json.dumps(settings, indent=2)) + "</pre>",
@@ -179,7 +179,7 @@ def _check_structure(evaluation: Any) -> None:
     _require(evaluation.get("bound", {}).values(), (), "'bound' (an object per stage)")
     per_source = [b for per in evaluation.get("bound", {}).values() for b in per.values()]
     _require(per_source, ("radius", "items"), "'bound'")
-    _require((row for b in per_source for row in b["items"]), _BOUND_KEYS, "'bound' items")
+    _require((row for b in per_source for row in b["items"]), _THEOREM13_KEYS, "'bound' items")
 
 
 def _require(entries: Iterable[Any], keys: Sequence[str], where: str) -> None:
@@ -268,19 +268,20 @@ def _evasion_table(rows: Sequence[Mapping[str, Any]]) -> str:
          _num(r["median_db_x"], 1), _num(r["median_snr_db"], 1)) for r in rows])
 
 
-def _bound_table(bound: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+def _theorem13_table(estimates: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    """The Theorem 1.3 estimates (stored under ``"bound"``), per stage, source and attacked clip."""
     title = ("<h2>Theorem 1.3 estimate</h2><p>Lower bound min&#8214;c&minus;x&#8214; &minus; r on the perturbation "
              "(L2) a detector with acceptance radius r must let through, per attacked clip.</p>")
-    if not bound:
+    if not estimates:
         return title + "<p id='bound'>No estimate in these results.</p>"
     head = ("stage", "source", "clip", "target", "r", "min‖c−x‖", "bound", "bound as SNR (dB)")
     return title + _table("bound", head, [
         (stage, source, row["key"], row["target"], _num(b["radius"], 3), _num(row["distance"], 3),
-         _num(row["bound"], 3), _bound_snr(row))
-        for stage, per_source in bound.items() for source, b in per_source.items() for row in b["items"]])
+         _num(row["bound"], 3), _theorem13_snr(row))
+        for stage, per_source in estimates.items() for source, b in per_source.items() for row in b["items"]])
 
 
-def _bound_snr(row: Mapping[str, Any]) -> str:
+def _theorem13_snr(row: Mapping[str, Any]) -> str:
     if not math.isfinite(_finite(row["bound"])):
         return MISSING
     return "vacuous (≤ 0)" if row["bound_snr_db"] is None else _num(row["bound_snr_db"], 1)

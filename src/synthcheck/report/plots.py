@@ -34,7 +34,7 @@ def scores_by_sentence_png(records: Sequence[ItemRecord], detectors: Sequence[st
         ax.set_visible(False)
     for ax, name, threshold in zip(axes.flat, detectors, thresholds):
         _fig4_panel(ax, records, name, detectors[0], threshold)
-        ax.set_title(f"{name}: paper Fig. 4" if name == detectors[0] else name, fontsize=10)
+        ax.set_title(f"{name} (the paper's Fig. 4)" if name == detectors[0] else name, fontsize=10)
     axes.flat[0].legend(loc="best", fontsize=7)
     return png_bytes(fig)
 

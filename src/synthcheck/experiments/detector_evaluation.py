@@ -33,6 +33,7 @@ from synthcheck.asr.base import Recognizer
 from synthcheck.audio.channel import paper_channel
 from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.audio.metrics import word_error_rate
+from synthcheck.data.datasets import DATASETS, dataset_spec
 from synthcheck.detect.configs import DETECTOR_CONFIGS, DetectorConfig, resolve_config_name
 from synthcheck.detect.detector import Detector
 from synthcheck.errors import BadInputError
@@ -87,8 +88,9 @@ def standard_configs(recognizer: str = "whisper-base") -> list[DetectorConfig]:
 
     All of them, except the likelihood judge that is not independent of ``recognizer``.
     """
-    judge = resolve_config_name("likelihood", recognizer)
-    return [c for c in DETECTOR_CONFIGS.values() if c.name == judge or not c.comparator.startswith("likelihood-")]
+    independent_likelihood = resolve_config_name("likelihood", recognizer)
+    return [c for c in DETECTOR_CONFIGS.values()
+            if c.name == independent_likelihood or not c.comparator.startswith("likelihood-")]
 
 
 def score_items(
@@ -170,29 +172,23 @@ def dataset_proxy_records(dataset: str, recognizer: Recognizer, rng: np.random.G
 
     The clips are heard as :func:`evaluation_audio` makes them (TTS sets through the channel, noise from ``rng``).
     """
-    from synthcheck.data.datasets import load_dataset
-
-    utterances = load_dataset(dataset)
+    utterances = dataset_spec(dataset).load()
     audios = evaluation_audio(dataset, [u.audio for u in utterances], rng)
     transcripts = recognizer.transcribe_batch(audios)
     return wrong_transcript_records([u.key for u in utterances], audios, [u.text for u in utterances], transcripts, rng)
 
 
 def evaluation_audio(source: str, audios: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """The clean clips of ``source`` as every evaluation hears them: TTS sets (:data:`SYNTHETIC_SOURCES`) through
-    the paper's channel (:func:`~synthcheck.audio.channel.paper_channel`: attenuation 0.5, AWGN at 28 dB, 16 bits;
-    noise drawn from ``rng``), human sets unchanged."""
-    if source not in SYNTHETIC_SOURCES:
+    """The clean clips of the dataset ``source`` as every evaluation hears them: synthetic sets
+    (:attr:`~synthcheck.data.datasets.DatasetSpec.synthetic`, whose clean audio would otherwise be bit-identical to
+    the re-synthesis) through the paper's channel (:func:`~synthcheck.audio.channel.paper_channel`: attenuation 0.5,
+    AWGN at 28 dB, 16 bits; noise drawn from ``rng``), recorded sets unchanged."""
+    if not dataset_spec(source).synthetic:
         return list(audios)
     channel = paper_channel()
     return [channel.apply(audio, rng) for audio in audios]
 
 
-#: Speech sets of the human-speech evaluation, in table order.
-EVALUATION_SOURCES = ("two-cities-tts", "two-cities-human", "alsa-human")
-#: Sets whose clean audio would otherwise be bit-identical to the re-synthesis: they pass the paper's
-#: channel (:func:`~synthcheck.audio.channel.paper_channel`) first.
-SYNTHETIC_SOURCES = frozenset({"two-cities-tts"})
 #: Name of the extra row pooling all human sets.
 POOLED_HUMAN = "human (pooled)"
 
@@ -202,15 +198,16 @@ def human_speech_evaluation(
     *,
     seed: int = 0,
     configs: Sequence[str] | None = None,
-    sources: Sequence[str] = EVALUATION_SOURCES,
+    sources: Sequence[str] = tuple(DATASETS),
     target_fpr: float = 0.05,
     progress: Callable[[], None] | None = None,
 ) -> list[DetectorEvaluation]:
     """The measurement of ``docs/human-speech.md``: every configuration on TTS and human speech.
 
     Adversarial items are the wrong-transcript proxy (:func:`wrong_transcript_records`, drawn with ``seed``)
-    until attack runs are plugged in through :func:`evaluate_configs`. TTS sets pass the paper's channel
-    (:func:`evaluation_audio`); the human sets are also evaluated pooled (:data:`POOLED_HUMAN`).
+    until attack runs are plugged in through :func:`evaluate_configs`. ``sources`` are dataset names (default: every
+    registered set, :data:`~synthcheck.data.datasets.DATASETS`, in its order); synthetic sets pass the paper's channel
+    (:func:`evaluation_audio`); two or more recorded sets are also evaluated pooled (:data:`POOLED_HUMAN`).
 
     Parameters
     ----------
@@ -228,9 +225,9 @@ def human_speech_evaluation(
     asr = get_recognizer(recognizer)
     rng = np.random.default_rng(seed)
     records = {source: dataset_proxy_records(source, asr, rng) for source in sources}
-    human = [r for source in sources if source not in SYNTHETIC_SOURCES for r in records[source]]
-    if len(records) - len(SYNTHETIC_SOURCES & set(records)) > 1:
-        records[POOLED_HUMAN] = human
+    recorded = [source for source in sources if not dataset_spec(source).synthetic]
+    if len(set(recorded)) > 1:
+        records[POOLED_HUMAN] = [r for source in recorded for r in records[source]]
     return evaluate_configs(asr, chosen, records, target_fpr=target_fpr, progress=progress)
 
 

@@ -1,0 +1,65 @@
+"""Comparators by name: each name maps to a frozen :class:`ComparatorConfig` whose :meth:`~ComparatorConfig.build`
+makes the comparator.
+
+The registry, not :mod:`synthcheck.detect.comparators`, knows the concrete comparator modules, so the base
+module imports none of its subclasses. A configuration names its class by module and class name and imports
+it on :meth:`~ComparatorConfig.build`: listing the names (``synthcheck detect --help``) loads neither torch
+nor pocketsphinx.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from synthcheck.audio.pearson import PEARSON_MEASURES
+from synthcheck.detect.comparators import Comparator
+from synthcheck.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class ComparatorConfig:
+    """A named comparator: the class (``module``, ``cls``) and the keyword options it is built with."""
+
+    name: str
+    module: str
+    cls: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def build(self) -> Comparator:
+        """A new comparator of this configuration."""
+        return getattr(importlib.import_module(self.module), self.cls)(**dict(self.options))
+
+
+_COMPARATORS_MODULE = "synthcheck.detect.comparators"
+
+#: Every named comparator (``xcorr-paper`` is the paper's).
+COMPARATOR_CONFIGS: dict[str, ComparatorConfig] = {
+    c.name: c
+    for c in (
+        *(ComparatorConfig(m, _COMPARATORS_MODULE, "PearsonComparator", (("measure", m),)) for m in PEARSON_MEASURES),
+        ComparatorConfig("xcorr-template", _COMPARATORS_MODULE, "CorrelationComparator", (("mode", "template"),)),
+        ComparatorConfig("xcorr-full", _COMPARATORS_MODULE, "CorrelationComparator", (("mode", "full"),)),
+        ComparatorConfig("dtw-mfcc", "synthcheck.detect.dtw_comparator", "DtwComparator"),
+        ComparatorConfig("likelihood-tiny.en", "synthcheck.detect.likelihood", "LikelihoodComparator",
+                         (("judge", "tiny.en"),)),
+        ComparatorConfig("likelihood-base", "synthcheck.detect.likelihood", "LikelihoodComparator", (("judge", "base"),)),
+        ComparatorConfig("align-pocketsphinx", "synthcheck.detect.alignment_judge", "AlignmentComparator"),
+    )
+}
+#: Comparator names accepted by :func:`get_comparator` (and ``synthcheck detect --comparator``).
+COMPARATORS = tuple(COMPARATOR_CONFIGS)
+
+
+def get_comparator(name: str) -> Comparator:
+    """The comparator called ``name`` (one of :data:`COMPARATORS`).
+
+    Raises
+    ------
+    BadInputError
+        Unknown name (the message lists :data:`COMPARATORS`).
+    """
+    if name not in COMPARATOR_CONFIGS:
+        raise BadInputError(f"unknown comparator {name!r}; choose one of: {', '.join(COMPARATORS)}")
+    return COMPARATOR_CONFIGS[name].build()
