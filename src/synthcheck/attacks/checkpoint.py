@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 
+def check_interval(seconds: float) -> float:
+    """``seconds`` as a checkpoint interval (0: after every step); NaN and negative values are refused."""
+    if not seconds >= 0:
+        raise BadInputError(f"the checkpoint interval must be >= 0 seconds, got {seconds}")
+    return seconds
+
+
 @dataclass
 class AttackCheckpoint:
     """Where and how often one attack batch saves its state.
@@ -50,8 +57,7 @@ class AttackCheckpoint:
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        if not self.every_seconds >= 0:
-            raise BadInputError(f"checkpoint interval must be >= 0 seconds, got {self.every_seconds}")
+        check_interval(self.every_seconds)
 
     def due(self) -> bool:
         """Whether the interval since the last save (or since creation / :meth:`load`) has passed."""
@@ -90,4 +96,4 @@ class AttackCheckpoint:
         self.path.unlink(missing_ok=True)
 
 
-__all__ = ["FORMAT_VERSION", "AttackCheckpoint"]
+__all__ = ["FORMAT_VERSION", "AttackCheckpoint", "check_interval"]

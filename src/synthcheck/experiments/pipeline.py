@@ -154,8 +154,10 @@ def run_experiment(
     unknown = sorted(set(stages) - set(PIPELINE_STAGES))
     if unknown:
         raise BadInputError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(PIPELINE_STAGES)}")
-    if checkpoint_seconds is not None and not checkpoint_seconds >= 0:
-        raise BadInputError(f"the checkpoint interval must be >= 0 seconds, got {checkpoint_seconds}")
+    if checkpoint_seconds is not None:
+        from synthcheck.attacks.checkpoint import check_interval  # torch: imported only when a run starts
+
+        check_interval(checkpoint_seconds)  # before the lock and any work
     if "attack" in stages:
         _require_gradients(config.recognizer)
     with RunLock.acquire(run_dir):
