@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from synthcheck.asr import get_recognizer
-from synthcheck.attacks import TargetedAttack, TargetedAttackConfig
+from synthcheck.attacks import Attack, AttackConfig, TargetText
 from synthcheck.audio.channel import AwgnChannel
 from synthcheck.data.two_cities import PAPER_SENTENCES
 from synthcheck.tts import get_synthesizer
@@ -55,9 +55,9 @@ def bare_step_seconds(recognizer, audios: list[np.ndarray], steps: int) -> float
 def attack_step_seconds(recognizer, audios: list[np.ndarray], steps: int) -> tuple[float, float]:
     """Seconds per attack step (first step excluded) and the seconds of the final confirmation decode."""
     stamps: list[float] = []
-    attack = TargetedAttack(recognizer, TargetedAttackConfig(max_steps=steps))
+    attack = Attack(recognizer, AttackConfig(max_steps=steps))
     start = time.perf_counter()
-    results = attack.run(audios, TARGET, progress=lambda p: stamps.append(time.perf_counter()))
+    results = attack.run(audios, TargetText(TARGET), progress=lambda p: stamps.append(time.perf_counter()))
     confirm = start + results[0].seconds - stamps[-1]
     return (stamps[-1] - stamps[0]) / (steps - 1), confirm
 
@@ -87,7 +87,7 @@ def overhead(args: argparse.Namespace) -> int:
 def paper_clauses(args: argparse.Namespace) -> int:
     recognizer = get_recognizer(args.asr)
     audios = clauses(args.clauses, args.seed)
-    config = TargetedAttackConfig(
+    config = AttackConfig(
         max_steps=args.max_steps, learning_rate=args.learning_rate, seed=args.seed,
         time_budget_s=args.time_budget or 600.0 * len(audios),
     )
@@ -97,7 +97,7 @@ def paper_clauses(args: argparse.Namespace) -> int:
             print(f"step {p.step}: loss {p.loss:.3f} median dB_x {p.db_x:.1f} successes {p.successes}/{p.n_items} "
                   f"({p.elapsed_s:.0f} s)", file=sys.stderr, flush=True)
 
-    results = TargetedAttack(recognizer, config).run(audios, TARGET, seed=args.seed, progress=show)
+    results = Attack(recognizer, config).run(audios, TargetText(TARGET), progress=show)
     print(f"\n{args.asr}: {len(audios)} clauses -> {TARGET!r}, batch wall time {results[0].seconds:.0f} s "
           f"({results[0].seconds / len(audios) / 60:.1f} min per clause), {results[0].steps} steps")
     print(f"{'clause':44}{'ok':>4}{'first':>7}{'dB_x':>8}{'SNR':>7}{'fitSNR':>8}  transcript")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from synthcheck.asr import get_recognizer
-from synthcheck.attacks import TargetedAttack, TargetedAttackConfig, UntargetedAttackConfig
-from synthcheck.attacks.adaptive import AdaptiveTargetedAttack
+from synthcheck.attacks import Attack, AttackConfig, AudioDomain, TargetText, WordErrorAbove
+from synthcheck.attacks.adaptive import DetectorPenalty
 from synthcheck.audio.io import save_wav
 from synthcheck.cli import main
 from synthcheck.detect import build_detector
@@ -19,34 +19,49 @@ LONG_TARGET = " ".join(["word"] * 500)
 
 
 def test_library_rejects_bad_input(tiny, hello):
-    attack = TargetedAttack(tiny, TargetedAttackConfig(max_steps=1))
-    with pytest.raises(BadInputError, match="empty"):
-        attack.run([hello], "   ")
+    attack = Attack(tiny, AttackConfig(max_steps=1))
+    with pytest.raises(BadInputError, match="targeted attack: the target/reference text is empty"):
+        TargetText("   ")
+    with pytest.raises(BadInputError, match="untargeted attack: the target/reference text is empty"):
+        WordErrorAbove(["fine", ""])
     with pytest.raises(BadInputError, match="longer than"):
-        attack.run([hello], LONG_TARGET)
+        attack.run([hello], TargetText(LONG_TARGET))
     with pytest.raises(BadInputError, match="too short"):
-        attack.run([hello[:800]], "open the door")
+        attack.run([hello[:800]], TargetText("open the door"))
     with pytest.raises(BadInputError, match="silent"):
-        attack.run([np.zeros(16000, dtype=np.float32)], "open the door")
+        attack.run([np.zeros(16000, dtype=np.float32)], TargetText("open the door"))
+    with pytest.raises(BadInputError, match="exceed"):
+        attack.run([hello * 4], TargetText("open the door"))
     with pytest.raises(BadInputError, match="2 target texts"):
-        attack.run([hello], ["open", "close"])
+        attack.run([hello], TargetText(["open", "close"]))
     with pytest.raises(BadInputError, match="no target"):
-        attack.run([hello], None)
-    with pytest.raises(BadInputError, match="TargetedAttack needs gradients .* check transfer to 'pocketsphinx'"):
-        TargetedAttack(get_recognizer("pocketsphinx"), TargetedAttackConfig())
+        attack.run([hello], TargetText(None))
+    with pytest.raises(BadInputError, match="no utterances"):
+        attack.run([], TargetText("open the door"))
+    with pytest.raises(BadInputError, match="Attack needs gradients .* check transfer to 'pocketsphinx'"):
+        Attack(get_recognizer("pocketsphinx"), AttackConfig())
     with pytest.raises(BadInputError, match="needs a differentiable detector; align has none"):
-        AdaptiveTargetedAttack(tiny, build_detector(tiny, "align"))
+        DetectorPenalty(build_detector(tiny, "align"))
+    with pytest.raises(BadInputError, match=r"initial_bound must be in \(0, 32768\]"):
+        Attack(tiny, AttackConfig(initial_bound=40000.0))
+    with pytest.raises(BadInputError, match="wer_threshold"):
+        WordErrorAbove(threshold=-0.1)
 
 
 @pytest.mark.parametrize(
     "settings",
-    [dict(shrink=1.5), dict(learning_rate=0), dict(initial_bound=0), dict(check_every=0), dict(max_steps=-1)],
+    [dict(shrink=1.5), dict(learning_rate=0), dict(initial_bound=0), dict(check_every=0), dict(max_steps=-1),
+     dict(detector_weight=-1.0), dict(time_budget_s=0), dict(init_noise=-1)],
 )
 def test_config_rejects_nonsense(settings):
     with pytest.raises(BadInputError):
-        TargetedAttackConfig(**settings)
-    with pytest.raises(BadInputError):
-        UntargetedAttackConfig(**settings)
+        AttackConfig(**settings)
+
+
+def test_config_bound_is_checked_against_the_domain_scale():
+    AttackConfig(initial_bound=AudioDomain.scale).check_scale(AudioDomain.scale)
+    with pytest.raises(BadInputError, match="initial_bound"):
+        AttackConfig(initial_bound=AudioDomain.scale + 1).check_scale(AudioDomain.scale)
 
 
 @pytest.fixture(scope="module")

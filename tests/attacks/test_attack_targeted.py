@@ -1,4 +1,4 @@
-"""Targeted attack on real Whisper tiny.en with real pico2wave speech."""
+"""Targeted attack (one Attack loop, TargetText criterion) on real Whisper tiny.en with real pico2wave speech."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from synthcheck.attacks import TargetedAttack, TargetedAttackConfig
+from synthcheck.attacks import Attack, AttackConfig, TargetText
 from synthcheck.audio.io import load_audio
 from synthcheck.audio.metrics import normalize_text
+from synthcheck.errors import BadInputError
 
 TARGET = "open the door"
 
@@ -17,9 +18,9 @@ TARGET = "open the door"
 @pytest.fixture(scope="module")
 def batch_results(tiny, hello, best):
     """Two utterances of different lengths attacked in one batch, stopping once both are below -30 dB."""
-    config = TargetedAttackConfig(max_steps=60, learning_rate=20.0, stop_db_x=-30.0)
+    config = AttackConfig(max_steps=60, learning_rate=20.0, stop_db_x=-30.0, seed=0)
     steps_seen: list[int] = []
-    results = TargetedAttack(tiny, config).run([hello, best], TARGET, seed=0, progress=lambda p: steps_seen.append(p.step))
+    results = Attack(tiny, config).run([hello, best], TargetText(TARGET), progress=lambda p: steps_seen.append(p.step))
     return results, steps_seen
 
 
@@ -27,11 +28,12 @@ def test_batch_succeeds_confirmed_by_decode(batch_results, tiny, hello, best):
     results, steps_seen = batch_results
     assert [r.success for r in results] == [True, True]
     for result, clean in zip(results, (hello, best)):
+        assert result.kind == "targeted"  # the criterion's kind when the attack is not a named one
         assert result.adversarial.shape == clean.shape  # padding was not attached to the item
         assert normalize_text(result.transcript) == TARGET
         assert result.first_success_step is not None and result.first_success_step <= result.steps
         assert len(result.loss_curve) == result.steps
-        assert result.bound < 2000.0  # the bound shrank after a success
+        assert result.linf_bound < 2000.0  # the bound shrank after a success
     assert steps_seen == list(range(1, results[0].steps + 1))
     # an independent greedy decode of the returned audio agrees
     assert [normalize_text(t) for t in tiny.transcribe_batch([r.adversarial for r in results])] == [TARGET, TARGET]
@@ -49,6 +51,7 @@ def test_distortion_matches_independent_numpy(batch_results, hello):
     assert result.snr_db == pytest.approx(expected_snr, abs=1e-3)
     assert result.db_x <= -30.0
     assert result.fitted_snr_db == pytest.approx(result.snr_db, abs=1.0)  # no delay/attenuation involved
+    assert np.abs(delta).max() * 32768 <= result.linf_bound / 0.8 + 1e-6  # within the radius before its last shrink
 
 
 def test_saved_wav_read_back_decodes_to_target(batch_results, tiny, tmp_path):
@@ -59,15 +62,32 @@ def test_saved_wav_read_back_decodes_to_target(batch_results, tiny, tmp_path):
     assert normalize_text(tiny.transcribe(loaded)) == TARGET
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["success"] is True and sidecar["target"] == TARGET
-    assert sidecar["db_x"] == pytest.approx(result.db_x)
-    assert sidecar["config"]["type"] == "TargetedAttackConfig" and sidecar["config"]["max_steps"] == 60
+    assert sidecar["db_x"] == pytest.approx(result.db_x) and sidecar["linf_bound"] == result.linf_bound
+    assert sidecar["config"]["type"] == "AttackConfig" and sidecar["config"]["max_steps"] == 60
+    assert sidecar["config"]["criterion"] == "TargetText"
 
 
-def test_same_seed_same_result_other_seed_differs(tiny, hello):
-    attack = TargetedAttack(tiny, TargetedAttackConfig(max_steps=2))
-    first = attack.run([hello], TARGET, seed=7)[0]
-    again = attack.run([hello], TARGET, seed=7)[0]
-    other = attack.run([hello], TARGET, seed=8)[0]
+def test_result_from_dict_inverts_to_dict(batch_results):
+    result = batch_results[0][0]
+    again = type(result).from_dict(json.loads(json.dumps(result.to_dict())), result.adversarial, result.original)
+    assert again.to_dict() == result.to_dict() and again.adversarial is result.adversarial
+    assert (again.db_x, again.linf_bound, again.loss_curve) == (result.db_x, result.linf_bound, result.loss_curve)
+    zero = type(result).from_dict(
+        {**result.to_dict(), "db_x": None, "snr_db": None, "fitted_snr_db": None}, result.original, result.original
+    )
+    assert (zero.db_x, zero.snr_db, zero.fitted_snr_db) == (-np.inf, np.inf, np.inf)
+    stale = {**result.to_dict(), "bound": result.linf_bound}
+    del stale["linf_bound"]
+    with pytest.raises(BadInputError, match="not an attack result summary .*bound"):
+        type(result).from_dict(stale, result.adversarial, result.original)
+
+
+def test_same_config_seed_same_result_other_seed_differs(tiny, hello):
+    def run(seed: int):
+        return Attack(tiny, AttackConfig(max_steps=2, seed=seed)).run([hello], TargetText(TARGET))[0]
+
+    first, again, other = run(7), run(7), run(8)
     assert np.array_equal(first.adversarial, again.adversarial)
     assert first.loss_curve == again.loss_curve
     assert not np.array_equal(first.adversarial, other.adversarial)
+    assert first.config["seed"] == 7 and other.config["seed"] == 8

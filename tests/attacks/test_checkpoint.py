@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from synthcheck.attacks import TargetedAttack, TargetedAttackConfig
+from synthcheck.attacks import Attack, AttackConfig, TargetText, WordErrorAbove
 from synthcheck.attacks.checkpoint import AttackCheckpoint
 from synthcheck.errors import BadInputError, StorageError
 
@@ -33,9 +33,9 @@ def _kill_at(step: int):
     return progress
 
 
-def _attack(tiny, **overrides) -> TargetedAttack:
-    settings = {"max_steps": STEPS, "learning_rate": 60.0, "init_noise": 8.0, **overrides}
-    return TargetedAttack(tiny, TargetedAttackConfig(**settings))
+def _attack(tiny, **overrides) -> Attack:
+    settings = {"max_steps": STEPS, "learning_rate": 60.0, "init_noise": 8.0, "seed": 7, **overrides}
+    return Attack(tiny, AttackConfig(**settings))
 
 
 def _fields(result) -> dict:
@@ -47,18 +47,18 @@ def _fields(result) -> dict:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tiny, hello, best):
-    return _attack(tiny).run([hello, best], TARGET, seed=7)
+    return _attack(tiny).run([hello, best], TargetText(TARGET))
 
 
 def test_resumed_attack_is_bit_identical_to_an_uninterrupted_one(tiny, hello, best, uninterrupted, tmp_path):
     checkpoint = AttackCheckpoint(tmp_path / "batch.pt", every_seconds=0)
     with pytest.raises(_Killed):
-        _attack(tiny).run([hello, best], TARGET, seed=7, checkpoint=checkpoint, progress=_kill_at(2))
+        _attack(tiny).run([hello, best], TargetText(TARGET), checkpoint=checkpoint, progress=_kill_at(2))
     stored = torch.load(checkpoint.path, weights_only=True)
     assert stored["state"]["steps"] == 2 and len(stored["state"]["loss_curves"][0]) == 2
 
     seen: list[int] = []
-    resumed = _attack(tiny).run([hello, best], TARGET, seed=7, checkpoint=AttackCheckpoint(checkpoint.path, 0),
+    resumed = _attack(tiny).run([hello, best], TargetText(TARGET), checkpoint=AttackCheckpoint(checkpoint.path, 0),
                                 progress=lambda p: seen.append(p.step))
     assert seen == [3], "the resumed run must continue after the checkpointed step, not start over"
     for a, b in zip(uninterrupted, resumed):
@@ -68,14 +68,16 @@ def test_resumed_attack_is_bit_identical_to_an_uninterrupted_one(tiny, hello, be
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_a_checkpoint_of_another_seed_or_setting_is_not_resumed(tiny, hello, tmp_path):
+def test_a_checkpoint_of_another_seed_setting_or_criterion_is_not_resumed(tiny, hello, tmp_path):
     path = tmp_path / "batch.pt"
-    _attack(tiny, max_steps=1).run([hello], TARGET, seed=1, checkpoint=AttackCheckpoint(path, 0))
-    for changed, seed in (({}, 2), ({"learning_rate": 30.0}, 1)):
+    _attack(tiny, max_steps=1, seed=1).run([hello], TargetText(TARGET), checkpoint=AttackCheckpoint(path, 0))
+    for changed, criterion in (({"seed": 2}, TargetText(TARGET)), ({"learning_rate": 30.0}, TargetText(TARGET)),
+                               ({}, WordErrorAbove(TARGET, threshold=0.9))):
         seen: list[int] = []
-        _attack(tiny, max_steps=1, **changed).run([hello], TARGET, seed=seed, checkpoint=AttackCheckpoint(path, 0),
-                                                  progress=lambda p: seen.append(p.step))
-        assert seen == [1], f"a stale checkpoint was resumed for {changed or {'seed': seed}}"
+        _attack(tiny, **{"max_steps": 1, "seed": 1, **changed}).run(
+            [hello], criterion, checkpoint=AttackCheckpoint(path, 0), progress=lambda p: seen.append(p.step)
+        )
+        assert seen == [1], f"a stale checkpoint was resumed for {changed or criterion.to_dict()}"
 
 
 def test_checkpoint_file_round_trip_and_unreadable_files(tmp_path):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -17,7 +20,7 @@ from synthcheck.data.alignment import WordSpan, match_words, normalize_words, se
 from synthcheck.data.datasets import (
     DATASETS,
     RECORDED_DATASETS,
-    dataset_spec,
+    Utterance,
     load_dataset,
     split_clauses,
     two_cities_clauses,
@@ -88,23 +91,35 @@ def test_alsa_recordings_are_named_by_their_text() -> None:
     assert all(0.8 < u.seconds < 3.0 for u in alsa)
 
 
-def test_unknown_dataset_is_a_one_line_error() -> None:
-    with pytest.raises(BadInputError, match="two-cities-human") as info:
+def test_listing_the_sets_imports_no_torch() -> None:
+    code = "import sys; from synthcheck.data.datasets import DATASETS; print(*DATASETS.names, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["two-cities-tts", "two-cities-human", "alsa-human", "False"]
+
+
+def test_unknown_dataset_is_a_one_line_error_listing_the_sets() -> None:
+    with pytest.raises(BadInputError, match="choose one of: two-cities-tts, two-cities-human, alsa-human$") as info:
         load_dataset("librispeech")
     assert "\n" not in str(info.value)
-    assert set(DATASETS) == {"two-cities-human", "two-cities-tts", "alsa-human"}
     with pytest.raises(BadInputError, match="unknown dataset 'tts'"):
-        dataset_spec("tts")  # the experiment's TTS rendering is not a set of fixed utterances
+        DATASETS["tts"]  # the experiment's TTS rendering is not a set of fixed utterances
 
 
 def test_the_registry_says_who_spoke_each_set() -> None:
     assert [name for name, spec in DATASETS.items() if spec.synthetic] == ["two-cities-tts"]
     assert RECORDED_DATASETS == ("two-cities-human", "alsa-human")
     assert all(spec.name == name for name, spec in DATASETS.items())
-    assert dataset_spec("two-cities-human").texts() == two_cities_clauses()  # no audio needed
-    assert dataset_spec("alsa-human").texts is None
-    alsa = dataset_spec("alsa-human").load()
-    assert [u.text for u in alsa] == [u.text for u in load_dataset("alsa-human")]
+    assert DATASETS["two-cities-human"].texts() == two_cities_clauses()  # no audio needed
+    assert DATASETS["alsa-human"].texts is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DATASETS["alsa-human"].synthetic = True  # type: ignore[misc]
+
+
+def test_build_loads_the_sets_utterances() -> None:
+    alsa = DATASETS["alsa-human"].build()
+    assert all(isinstance(u, Utterance) for u in alsa) and len(alsa) == 8
+    assert [(u.key, u.text) for u in alsa] == [(u.key, u.text) for u in load_dataset("alsa-human")]
+    np.testing.assert_array_equal(alsa[0].audio, load_dataset("alsa-human")[0].audio)
 
 
 def test_match_words_interpolates_misheard_words() -> None:

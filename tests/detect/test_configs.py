@@ -6,7 +6,7 @@ import pytest
 
 from synthcheck.asr.registry import get_recognizer
 from synthcheck.detect import DEFAULT_DETECTOR, DETECTOR_CONFIGS, DETECTOR_NAMES, build_detector, custom_config
-from synthcheck.detect.configs import independent_judge, resolve_config_name
+from synthcheck.detect.configs import independent_whisper_size, resolve_config_name
 from synthcheck.detect.dtw_comparator import DtwComparator
 from synthcheck.detect.likelihood import LikelihoodComparator
 from synthcheck.detect.voice_search import VoiceSearch
@@ -46,11 +46,11 @@ def test_components_of_the_main_configurations(sphinx) -> None:
     assert isinstance(likelihood.comparator, LikelihoodComparator) and likelihood.synthesizer is None
 
 
-@pytest.mark.parametrize(("recognizer", "judge"), [("whisper-base", "tiny.en"), ("whisper-tiny.en", "base"),
-                                                   ("pocketsphinx", "tiny.en")])
-def test_likelihood_uses_the_independent_judge(recognizer: str, judge: str) -> None:
-    assert independent_judge(recognizer) == judge
-    assert resolve_config_name("likelihood", recognizer) == f"likelihood-{judge}"
+@pytest.mark.parametrize(("recognizer", "size"), [("whisper-base", "tiny.en"), ("whisper-tiny.en", "base"),
+                                                  ("pocketsphinx", "tiny.en")])
+def test_likelihood_uses_the_independent_whisper(recognizer: str, size: str) -> None:
+    assert independent_whisper_size(recognizer) == size
+    assert resolve_config_name("likelihood", recognizer) == f"likelihood-{size}"
     assert resolve_config_name("dtw", recognizer) == "dtw"
 
 

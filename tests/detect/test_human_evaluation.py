@@ -101,7 +101,7 @@ def test_evaluates_configurations_on_human_speech(alsa_records: list[EvalRecord]
     assert table.count("\n") == 3 and "alsa-human (proxy)" in table
 
 
-def test_standard_configurations_are_the_registry_with_the_independent_judge() -> None:
+def test_standard_configurations_are_the_registry_with_the_independent_likelihood() -> None:
     common = {"paper", "seed-corrcoef", "seed-xcorrelation", "seed-stretched", "xcorr-template", "xcorr-full", "dtw",
               "voices-xcorr", "voices-dtw", "align", "likelihood+voices-dtw", "likelihood+align"}
     assert {c.name for c in standard_configs()} == common | {"likelihood-tiny.en"}

@@ -1,4 +1,5 @@
-"""The comparator registry (detect/registry.py): one frozen config per name, and no import cycle."""
+"""The comparator and detector registries (detect/registry.py, detect/configs.py): one frozen config per name,
+listed without torch, and no import cycle."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import sys
 
 import pytest
 
-from synthcheck.detect import DETECTOR_CONFIGS
+from synthcheck.asr import get_recognizer
+from synthcheck.detect import DETECTOR_CONFIGS, ConsistencyDetector
+from synthcheck.detect.configs import DETECTOR_NAMES
 from synthcheck.detect.comparators import DifferentiableComparator, DifferentiableTranscriptComparator
 from synthcheck.detect.registry import COMPARATOR_CONFIGS, COMPARATORS, get_comparator
 from synthcheck.errors import BadInputError
+from synthcheck.registry import Registry
 
 DIFFERENTIABLE = {"xcorr-template", "xcorr-full", "dtw-mfcc", "likelihood-tiny.en", "likelihood-base"}
 
@@ -28,8 +32,23 @@ def test_every_name_builds_its_comparator(name: str) -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(BadInputError, match="unknown comparator 'euclid'; choose one of: seed-corrcoef"):
+    with pytest.raises(BadInputError, match="unknown comparator 'euclid'; choose one of: seed-corrcoef") as info:
         get_comparator("euclid")
+    assert str(info.value).endswith(", ".join(COMPARATORS))
+    with pytest.raises(BadInputError, match="unknown detector 'nope'; choose one of: paper, seed-corrcoef"):
+        DETECTOR_CONFIGS["nope"]
+
+
+def test_detector_registry_holds_frozen_configs_that_build_detectors() -> None:
+    assert isinstance(DETECTOR_CONFIGS, Registry) and isinstance(COMPARATOR_CONFIGS, Registry)
+    assert DETECTOR_NAMES == ("likelihood", *DETECTOR_CONFIGS.names)
+    assert "dtw" in DETECTOR_CONFIGS and "likelihood" not in DETECTOR_CONFIGS  # an alias, not a configuration
+    config = DETECTOR_CONFIGS["dtw"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.threshold = 0.9  # type: ignore[misc]
+    detector = config.build(get_recognizer("pocketsphinx"))
+    assert isinstance(detector, ConsistencyDetector) and detector.comparator.name == "dtw-mfcc"
+    assert detector.threshold == config.threshold and detector.synthesizer.id == "pico2wave:en-US"
 
 
 def test_every_detector_configuration_names_a_registered_comparator() -> None:
@@ -44,3 +63,10 @@ def test_the_base_module_and_the_registry_load_no_concrete_comparator() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "'torch'" not in loaded and "dtw_comparator" not in loaded and "likelihood" not in loaded
     assert "synthcheck.detect.registry" in loaded
+
+
+def test_listing_the_detector_names_loads_neither_torch_nor_pocketsphinx() -> None:
+    code = ("import sys; from synthcheck.detect.configs import DETECTOR_NAMES; assert 'paper' in DETECTOR_NAMES; "
+            "print('torch' in sys.modules, 'pocketsphinx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

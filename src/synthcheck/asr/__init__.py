@@ -1,6 +1,14 @@
-"""Speech recognisers behind one interface."""
+"""Speech recognisers behind one interface, by name in :mod:`~synthcheck.asr.registry`."""
 
 from synthcheck.asr.base import DifferentiableRecognizer, Recognizer, require_differentiable
-from synthcheck.asr.registry import RECOGNIZERS, get_recognizer
+from synthcheck.asr.registry import RECOGNIZER_CONFIGS, RECOGNIZERS, RecognizerConfig, get_recognizer
 
-__all__ = ["RECOGNIZERS", "DifferentiableRecognizer", "Recognizer", "get_recognizer", "require_differentiable"]
+__all__ = [
+    "RECOGNIZERS",
+    "RECOGNIZER_CONFIGS",
+    "DifferentiableRecognizer",
+    "Recognizer",
+    "RecognizerConfig",
+    "get_recognizer",
+    "require_differentiable",
+]

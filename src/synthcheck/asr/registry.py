@@ -1,25 +1,64 @@
-"""Recognisers by name (imports are lazy: torch is only loaded for Whisper)."""
+"""Recognisers by name: each name maps to a frozen :class:`RecognizerConfig` whose :meth:`~RecognizerConfig.build`
+makes the recogniser.
+
+A configuration names what it builds by module and attribute and imports it on :meth:`~RecognizerConfig.build`:
+listing the names (CLI help texts) loads neither torch nor pocketsphinx.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from synthcheck.asr.base import Recognizer
-from synthcheck.errors import BadInputError
+from synthcheck.registry import Registry, import_object
 
-RECOGNIZERS = ("whisper-tiny.en", "whisper-base", "pocketsphinx")
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    """A named recogniser: a one-line description and the factory (``module``, ``factory``) called with ``options``.
+
+    ``factory`` is an attribute path inside ``module``: a class, or a classmethod such as
+    ``"WhisperRecognizer.load"``.
+    """
+
+    name: str
+    description: str
+    module: str
+    factory: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def build(self) -> Recognizer:
+        """A new recogniser of this configuration (loads its model: use :func:`get_recognizer` to share one)."""
+        return import_object(self.module, self.factory)(**dict(self.options))
+
+
+_WHISPER = "synthcheck.asr.whisper"
+
+#: Every named recogniser.
+RECOGNIZER_CONFIGS: Registry[RecognizerConfig] = Registry(
+    "recogniser",
+    [
+        RecognizerConfig("whisper-tiny.en", "OpenAI Whisper tiny.en (English only) in PyTorch, differentiable",
+                         _WHISPER, "WhisperRecognizer.load", (("size", "tiny.en"),)),
+        RecognizerConfig("whisper-base", "OpenAI Whisper base (multilingual, decoding English) in PyTorch, "
+                         "differentiable", _WHISPER, "WhisperRecognizer.load", (("size", "base"),)),
+        RecognizerConfig("pocketsphinx", "CMU PocketSphinx 5 with its bundled en-us model, non-differentiable",
+                         "synthcheck.asr.pocketsphinx", "PocketsphinxRecognizer"),
+    ],
+)
+#: Recogniser names accepted by :func:`get_recognizer` (and the CLI's ``--asr``).
+RECOGNIZERS = RECOGNIZER_CONFIGS.names
 
 
 @lru_cache(maxsize=4)
 def get_recognizer(name: str) -> Recognizer:
-    """Return a (cached) recogniser: ``whisper-tiny.en``, ``whisper-base`` or ``pocketsphinx``."""
-    if name == "pocketsphinx":
-        from synthcheck.asr.pocketsphinx import PocketsphinxRecognizer
+    """The shared recogniser called ``name`` (one of :data:`RECOGNIZERS`), built once per process.
 
-        return PocketsphinxRecognizer()
-    if name.startswith("whisper-"):
-        from synthcheck.asr.whisper import WhisperRecognizer
-
-        if name in RECOGNIZERS:
-            return WhisperRecognizer.load(name.removeprefix("whisper-"))
-    raise BadInputError(f"unknown recogniser {name!r}; choose one of: {', '.join(RECOGNIZERS)}")
+    Raises
+    ------
+    BadInputError
+        Unknown name (the message lists :data:`RECOGNIZERS`).
+    """
+    return RECOGNIZER_CONFIGS[name].build()

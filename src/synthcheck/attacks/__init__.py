@@ -1,20 +1,23 @@
-"""Adversarial attacks on speech recognisers (targeted and untargeted, L∞ on the 16-bit scale) and transfer checks."""
+"""White-box attacks on speech recognisers (one loop for every criterion, L∞ on the 16-bit scale) and transfer checks."""
 
+from synthcheck.attacks.audio_domain import AudioDomain
 from synthcheck.attacks.base import Attack, AttackConfig
+from synthcheck.attacks.batch import AttackBatch, pad_batch
+from synthcheck.attacks.criteria import Criterion, TargetText, WordErrorAbove
 from synthcheck.attacks.result import AttackProgress, AttackResult
-from synthcheck.attacks.targeted import TargetedAttack, TargetedAttackConfig
 from synthcheck.attacks.transfer import TRANSFER_RECOGNIZERS, transfer_check
-from synthcheck.attacks.untargeted import UntargetedAttack, UntargetedAttackConfig
 
 __all__ = [
     "TRANSFER_RECOGNIZERS",
     "Attack",
+    "AttackBatch",
     "AttackConfig",
     "AttackProgress",
     "AttackResult",
-    "TargetedAttack",
-    "TargetedAttackConfig",
-    "UntargetedAttack",
-    "UntargetedAttackConfig",
+    "AudioDomain",
+    "Criterion",
+    "TargetText",
+    "WordErrorAbove",
+    "pad_batch",
     "transfer_check",
 ]

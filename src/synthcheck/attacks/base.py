@@ -1,23 +1,27 @@
-"""The shared white-box attack loop (Carlini & Wagner style, L∞ on the 16-bit scale).
+"""The white-box attack loop (Carlini & Wagner style, L∞ bound), the same for every criterion and domain.
 
-An attack perturbs each utterance ``x`` by ``δ`` with ``‖δ‖∞ ≤ τ`` (per item, in 16-bit steps, i.e. units of
-1/32768) and minimises an objective of the recogniser with Adam. Whenever an item meets the attack's criterion,
-its bound shrinks to ``shrink · max|δ|`` and the 16-bit-rounded adversarial is kept as a candidate, so the
-reported perturbation is the smallest one found. At the end every item is confirmed by a real greedy decode of
-its 16-bit adversarial; the reported ``success`` is that confirmed one (never the optimiser's belief).
+An attack perturbs each input ``x`` by ``δ`` with ``‖δ‖∞ ≤ τ`` (per item, in units of ``1/domain.scale``: for
+audio, 16-bit steps) and minimises its criterion's objective (:mod:`synthcheck.attacks.criteria`) with Adam.
+Whenever an item meets the criterion, its bound shrinks to ``shrink · max|δ|`` and the quantised adversarial (what
+the domain stores) is kept as a candidate, so the reported perturbation is the smallest one found. At the end
+every item is confirmed by a real greedy decode of its quantised adversarial; the reported ``success`` is that
+confirmed one (never the optimiser's belief).
+
+What the loop needs from outside comes from three objects:
+
+* the :class:`~synthcheck.attacks.criteria.Criterion` (per run): the labels, the objective, the per-step success
+  mask or decode, and the final decision;
+* the :class:`Domain` hooks (per attack, default :class:`~synthcheck.attacks.audio_domain.AudioDomain`): input
+  checks, the valid range, quantisation, the scale of bounds and the distortion measures of the result;
+* an optional :class:`Penalty` (per attack, e.g. :class:`~synthcheck.attacks.adaptive.DetectorPenalty`): a term
+  ``detector_weight · penalty`` added to the objective, whose acceptance every success and every confirmed
+  candidate also needs (the adaptive attacks).
+
+The loop's own distortion measure (``stop_db_x``, progress) is the C&W ``dB_x = 20·log10(max|δ| / max|x|)``.
 
 Given an :class:`~synthcheck.attacks.checkpoint.AttackCheckpoint`, the loop saves its whole state every few
 seconds and when it ends, and resumes from a checkpoint of the same batch: a killed run loses at most that
 interval, and the resumed run's results are bit-identical to an uninterrupted one's.
-
-Subclasses (:class:`~synthcheck.attacks.targeted.TargetedAttack`,
-:class:`~synthcheck.attacks.untargeted.UntargetedAttack`) supply only the objective, the per-step success mask
-and the confirmation criterion; the loop below is shared.
-
-Every item gets an :class:`~synthcheck.attacks.result.AttackResult`. Distortion is reported as Carlini & Wagner
-do, ``dB_x(δ) = 20·log10 max|δ| − 20·log10 max|x|``, beside the energy SNR ``10·log10(‖x‖²/‖δ‖²)`` and the
-attenuation-fitted SNR of the adversarial (see :mod:`synthcheck.audio.metrics`), always computed on the exact
-16-bit adversarial.
 """
 
 from __future__ import annotations
@@ -26,47 +30,73 @@ import json
 import logging
 import math
 import time
-from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from synthcheck.asr.base import DifferentiableRecognizer, Recognizer, require_differentiable
+from synthcheck.attacks.audio_domain import AudioDomain
+from synthcheck.attacks.batch import AttackBatch, pad_batch
 from synthcheck.attacks.checkpoint import AttackCheckpoint
+from synthcheck.attacks.criteria import Criterion
 from synthcheck.attacks.result import AttackProgress, AttackResult
-from synthcheck.audio.io import SAMPLE_RATE, quantize_16bit, validate_audio
-from synthcheck.audio.metrics import db_x, fitted_snr_db, snr_db
 from synthcheck.cache import content_key
 from synthcheck.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
-#: 16-bit full scale: bounds, learning rates and noise are given in units of 1/FULL_SCALE.
-FULL_SCALE = 32768.0
-#: Shortest utterance an attack accepts (seconds).
-MIN_SECONDS = 0.1
-#: Longest utterance an attack accepts (seconds): Whisper's full window.
-MAX_SECONDS = 30.0
 #: How many of the latest successful candidates per item are kept for the final confirmation.
 KEEP_CANDIDATES = 3
 
 
+class Domain(Protocol):
+    """The hooks of everything domain-specific the loop does (see :class:`~.audio_domain.AudioDomain`)."""
+
+    #: Full scale: bounds, learning rates and noise are in units of ``1/scale``.
+    scale: float
+
+    def check_input(self, data: np.ndarray, index: int) -> np.ndarray:
+        """Input ``index`` as a 1-D float32 array, or a :class:`BadInputError` saying what is wrong."""
+
+    def project(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The batch ``[B, T]`` clamped into the valid range (differentiable)."""
+
+    def quantize(self, item: np.ndarray) -> np.ndarray:
+        """One unpadded item as it would be stored (what candidates and results hold)."""
+
+    def distortion(self, original: np.ndarray, adversarial: np.ndarray) -> dict[str, float]:
+        """The distortion fields of :class:`~synthcheck.attacks.result.AttackResult`."""
+
+
+class Penalty(Protocol):
+    """A second party the attack must satisfy too (e.g. a detector): a loss term and its acceptance."""
+
+    def __call__(self, batch: AttackBatch) -> tuple[torch.Tensor, np.ndarray]:
+        """``(penalty [B], accepted [B])`` of the current batch; the penalty is differentiable."""
+
+    def accepts(self, inputs: Sequence[np.ndarray], labels: Sequence[str]) -> np.ndarray:
+        """Per-item bool for unpadded stored inputs (no gradients)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its settings (stored in results' ``config`` and the checkpoint key)."""
+
+
 @dataclass
 class AttackConfig:
-    """Settings shared by all attacks (bounds, rates and noise on the 16-bit scale).
+    """Settings of an attack (bounds, rates and noise in units of ``1/domain.scale``: 16-bit steps for audio).
 
     Attributes
     ----------
     max_steps
         Optimiser steps at most.
     initial_bound
-        Starting L∞ bound τ (16-bit steps; Carlini & Wagner use 2000).
+        Starting L∞ bound τ (Carlini & Wagner use 2000 16-bit steps); at most the domain's full scale.
     learning_rate
-        Adam step size (16-bit steps).
+        Adam step size.
     shrink
         On success the bound becomes ``shrink · max|δ|``.
     l2_weight
@@ -76,11 +106,14 @@ class AttackConfig:
     init_noise
         δ starts uniform in ±init_noise: about 7 % of samples get exactly zero gradient at δ=0.
     check_every
-        Evaluate the success criterion every this many steps.
+        Check the success criterion every this many steps (None: the criterion's
+        :attr:`~synthcheck.attacks.criteria.Criterion.check_every`, 1 for a target text, 10 for a word error rate).
     stop_db_x
         Stop early once every item has a success at or below this dB_x (None: run all steps).
+    detector_weight
+        λ of the :class:`Penalty` term (the adaptive attacks' detector); unused without a penalty.
     seed
-        Seed of the torch generator for the initial noise (``run(seed=...)`` overrides it).
+        Seed of the torch generator for the initial noise: same seed, same result.
     """
 
     max_steps: int = 1000
@@ -90,128 +123,122 @@ class AttackConfig:
     l2_weight: float = 0.0
     time_budget_s: float | None = None
     init_noise: float = 8.0
-    check_every: int = 1
+    check_every: int | None = None
     stop_db_x: float | None = None
+    detector_weight: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
             raise BadInputError(f"max_steps must be at least 1 (with {self.max_steps} steps the attack never runs)")
-        if not 0 < self.initial_bound <= FULL_SCALE:
-            raise BadInputError(f"initial_bound must be in (0, 32768] (16-bit steps), got {self.initial_bound}")
-        if not self.learning_rate > 0:  # NaN too
-            raise BadInputError(f"learning_rate must be > 0 (16-bit steps), got {self.learning_rate}")
+        if not self.initial_bound > 0:  # NaN too
+            raise BadInputError(f"initial_bound must be > 0, got {self.initial_bound}")
+        if not self.learning_rate > 0:
+            raise BadInputError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0 < self.shrink < 1:
             raise BadInputError(f"shrink must be in (0, 1), got {self.shrink}")
-        if self.check_every < 1:
-            raise BadInputError(f"check_every must be >= 1, got {self.check_every}")
+        if self.check_every is not None and self.check_every < 1:
+            raise BadInputError(f"check_every must be >= 1 (or None: the criterion's own), got {self.check_every}")
         if self.init_noise < 0 or self.l2_weight < 0:
             raise BadInputError("init_noise and l2_weight must be >= 0")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             raise BadInputError(f"time_budget_s must be > 0 or None, got {self.time_budget_s}")
+        if not self.detector_weight >= 0:
+            raise BadInputError(f"detector_weight must be >= 0, got {self.detector_weight}")
+
+    def check_scale(self, scale: float) -> None:
+        """Refuse an ``initial_bound`` above a domain's full ``scale`` (e.g. 32768 for 16-bit audio)."""
+        if self.initial_bound > scale:
+            raise BadInputError(f"initial_bound must be in (0, {scale:g}] (steps of 1/{scale:g}), got {self.initial_bound}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of the settings (with the config class name under ``"type"``)."""
         return {"type": type(self).__name__, **asdict(self)}
 
 
-class Attack(ABC):
-    """A batched white-box attack on a differentiable recogniser.
+class Attack:
+    """A batched white-box attack on a differentiable recogniser, for any criterion.
 
-    Subclasses implement :meth:`_objective` (loss to minimise, plus an optional success mask from the same
-    forward pass) and :meth:`_criterion` (does a decoded transcript meet the goal?).
+    Parameters
+    ----------
+    recognizer
+        The attacked recogniser; it must be differentiable (:attr:`requires`).
+    config
+        Loop settings (default :class:`AttackConfig`).
+    kind
+        Attack kind stored with the results (default: the criterion's, ``"targeted"`` or ``"untargeted"``);
+        :meth:`AttackKind.build <synthcheck.attacks.kinds.AttackKind.build>` sets the kind's name.
+    domain
+        The domain hooks (default :class:`~synthcheck.attacks.audio_domain.AudioDomain`).
+    penalty
+        A second party to satisfy, weighted by ``config.detector_weight`` (None: the recogniser alone).
+
+    Raises
+    ------
+    BadInputError
+        The recogniser has no gradients, or ``config.initial_bound`` exceeds the domain's scale.
     """
 
-    #: Attack kind, stored with results ("targeted", "untargeted"; :func:`~.kinds.build_attack` sets the kind asked for).
-    kind: str = "attack"
     #: The recogniser interface the attack uses (as ART's ``_estimator_requirements``), checked once in ``__init__``.
     requires: type[DifferentiableRecognizer] = DifferentiableRecognizer
 
-    def __init__(self, recognizer: Recognizer, config: AttackConfig) -> None:
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        config: AttackConfig | None = None,
+        *,
+        kind: str | None = None,
+        domain: Domain | None = None,
+        penalty: Penalty | None = None,
+    ) -> None:
         self.recognizer = require_differentiable(
             recognizer, type(self).__name__, f", and check transfer to {recognizer.name!r} instead", self.requires
         )
-        self.config = config
-
-    @abstractmethod
-    def _objective(self, audio: torch.Tensor, labels: list[str], check: bool) -> tuple[torch.Tensor, np.ndarray | None]:
-        """Per-item loss to minimise ``[B]`` and, if ``check``, the per-item success mask (else None)."""
-
-    @abstractmethod
-    def _criterion(self, transcripts: list[str], labels: list[str]) -> np.ndarray:
-        """Per-item bool: does the decoded transcript meet the attack's goal for its label?"""
-
-    def _default_labels(self, audios: list[np.ndarray]) -> list[str]:
-        """Labels when the caller gives none (default: refuse)."""
-        raise BadInputError(f"{self.kind} attack: no target text given; give the words to aim for")
-
-    def _check_label(self, label: str) -> str:
-        """Validate one target/reference text; return it stripped."""
-        text = label.strip() if isinstance(label, str) else ""
-        if not text:
-            raise BadInputError(f"{self.kind} attack: the target/reference text is empty; give some words")
-        n_tokens = len(self.recognizer.tokenize(text))
-        capacity = int(self.recognizer.max_target_tokens)
-        if n_tokens > capacity:
-            raise BadInputError(
-                f"target is {n_tokens} tokens, longer than the {capacity} the decoder can hold; shorten it"
-            )
-        return text
-
-    def _prepare_labels(self, audios: list[np.ndarray], labels: Sequence[str] | str | None) -> list[str]:
-        if labels is None:
-            labels = self._default_labels(audios)
-        elif isinstance(labels, str):
-            labels = [labels] * len(audios)
-        if len(labels) != len(audios):
-            raise BadInputError(f"{self.kind} attack: got {len(audios)} utterances but {len(labels)} target texts")
-        return [self._check_label(label) for label in labels]
+        self.config = config or AttackConfig()
+        self.kind = kind
+        self.domain: Domain = domain or AudioDomain()
+        self.config.check_scale(self.domain.scale)
+        self.penalty = penalty
 
     def run(
         self,
-        audios: Sequence[np.ndarray],
-        targets: Sequence[str] | str | None,
+        inputs: Sequence[np.ndarray],
+        criterion: Criterion,
         *,
-        seed: int | None = None,
         progress: Callable[[AttackProgress], None] | None = None,
         checkpoint: AttackCheckpoint | None = None,
     ) -> list[AttackResult]:
-        """Attack a batch of utterances (different lengths allowed) and return one result per item.
+        """Attack a batch of inputs (different lengths allowed) and return one result per item.
 
         Parameters
         ----------
-        audios
-            1-D float32 16 kHz utterances in [-1, 1], each 0.1–30 s and not silent.
-        targets
-            One text per utterance (or one for all): the target (targeted) or reference (untargeted);
-            None lets the attack choose (untargeted: the clean transcripts).
-        seed
-            Seed for the initial random δ (default: ``config.seed``); same seed, same result.
+        inputs
+            Items the domain accepts (audio: 1-D float32 16 kHz utterances in [-1, 1], each 0.1–30 s, not silent).
+        criterion
+            What success is per item (its texts: one per input), e.g. ``TargetText(targets)``.
         progress
             Called after every step with an :class:`AttackProgress`.
         checkpoint
             Save the loop's state there when due and when the loop ends, and resume from it if it holds this
-            batch's state (same utterances, targets, seed and settings); the results are bit-identical to an
-            uninterrupted run's. The caller deletes it once the results are stored.
+            batch's state (same inputs, criterion, penalty and settings, seed included); the results are
+            bit-identical to an uninterrupted run's. The caller deletes it once the results are stored.
         """
-        originals = [_check_audio(a, i) for i, a in enumerate(audios)]
+        domain, cfg, scale = self.domain, self.config, self.domain.scale
+        originals = [domain.check_input(a, i) for i, a in enumerate(inputs)]
         if not originals:
             raise BadInputError("attack: no utterances given")
-        labels = self._prepare_labels(originals, targets)
-        cfg = self.config
-        seed = cfg.seed if seed is None else seed
-        lengths = np.array([a.size for a in originals])
-        batch, width = len(originals), int(lengths.max())
-        x = torch.zeros(batch, width)
-        for i, a in enumerate(originals):
-            x[i, : a.size] = torch.from_numpy(a)
-        inside = (torch.arange(width)[None, :] < torch.from_numpy(lengths)[:, None]).float()
+        labels = criterion.labels(self.recognizer, originals)
+        kind = self.kind or criterion.kind
+        check_every = cfg.check_every or criterion.check_every
+        x, lengths, inside = pad_batch(originals)
+        batch, width = x.shape
+        sizes = torch.tensor(lengths)
         peak = np.array([float(np.max(np.abs(a))) for a in originals])
 
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(cfg.seed)
         noise = (torch.rand(batch, width, generator=generator) * 2 - 1) * cfg.init_noise * inside
         state = _LoopState.start(noise, cfg)
-        key = self._checkpoint_key(originals, labels, seed)
+        key = self._checkpoint_key(kind, criterion, originals, labels)
         if checkpoint is not None and (saved := checkpoint.load(key)) is not None:
             state.load_state_dict(saved)
             log.info("resuming the attack of %d item(s) at step %d of %d from %s", batch, state.steps, cfg.max_steps,
@@ -229,26 +256,34 @@ class Attack(ABC):
             state.steps += 1
             steps = state.steps
             delta = torch.stack(deltas) * inside
-            adversarial = torch.clamp(x + delta / FULL_SCALE, -1.0, 1.0)
-            check = steps % cfg.check_every == 0
-            loss, success = self._objective(adversarial, labels, check)
+            adversarial = domain.project(x + delta / scale)
+            step_batch = AttackBatch(adversarial, inside, lengths, labels)
+            loss, success = criterion.objective(self.recognizer, step_batch)
+            accepted = None
+            if self.penalty is not None:
+                penalty, accepted = self.penalty(step_batch)
+                loss = loss + cfg.detector_weight * penalty
             total = loss.sum()
             if cfg.l2_weight > 0:
-                energy = (delta / cfg.initial_bound).square().sum(1) / torch.from_numpy(lengths)
+                energy = (delta / cfg.initial_bound).square().sum(1) / sizes
                 total = total + cfg.l2_weight * energy.sum()
             state.optimizer.zero_grad(set_to_none=True)
             total.backward()
             for i, value in enumerate(loss.detach().tolist()):
                 state.loss_curves[i].append(float(value))
-            if success is not None:
+            if steps % check_every == 0:
                 snapshot = adversarial.detach().numpy()
+                rounded = [domain.quantize(snapshot[i, : lengths[i]]) for i in range(batch)]
+                if success is None:  # the criterion has no teacher-forced mask: decode what would be stored
+                    success = criterion.decide(self.recognizer, rounded, labels)[0]
+                if accepted is not None:
+                    success = success & accepted
                 for i in np.flatnonzero(success):
-                    candidate = quantize_16bit(snapshot[i, : lengths[i]])
-                    linf = float(np.max(np.abs(candidate.astype(np.float64) - originals[i]))) * FULL_SCALE
+                    linf = float(np.max(np.abs(rounded[i].astype(np.float64) - originals[i]))) * scale
                     if state.first_success[i] is None:
                         state.first_success[i] = steps
-                    candidates[i].append(candidate)
-                    best_db_x[i] = min(best_db_x[i], _db(linf / FULL_SCALE, peak[i]))
+                    candidates[i].append(rounded[i])
+                    best_db_x[i] = min(best_db_x[i], _db(linf / scale, peak[i]))
                     bound[i] = min(float(bound[i]), linf) * cfg.shrink
             state.optimizer.step()
             with torch.no_grad():
@@ -258,7 +293,7 @@ class Attack(ABC):
             if checkpoint is not None and checkpoint.due():
                 checkpoint.save(key, state.state_dict())
             if progress is not None:
-                current = np.array([_db(float(d.detach().abs().max()) / FULL_SCALE, peak[i]) for i, d in enumerate(deltas)])
+                current = np.array([_db(float(d.detach().abs().max()) / scale, peak[i]) for i, d in enumerate(deltas)])
                 shown = np.where(np.isfinite(best_db_x), best_db_x, current)
                 progress(
                     AttackProgress(
@@ -275,35 +310,58 @@ class Attack(ABC):
             state.elapsed = time.perf_counter() - start
             checkpoint.save(key, state.state_dict())
 
-        final = torch.clamp(x + torch.stack(deltas).detach() * inside / FULL_SCALE, -1.0, 1.0).numpy()
+        final = domain.project(x + torch.stack(deltas).detach() * inside / scale).numpy()
         for i in range(batch):  # the last iterate is the fallback when no kept candidate is confirmed
-            candidates[i].appendleft(quantize_16bit(final[i, : lengths[i]]))
-        chosen, transcripts, confirmed = self._confirm(candidates, labels)
+            candidates[i].appendleft(domain.quantize(final[i, : lengths[i]]))
+        chosen, transcripts, confirmed = self._confirm(criterion, candidates, labels)
         seconds = time.perf_counter() - start
+        settings = self._settings(criterion)
         return [
-            self._result(
-                originals[i], chosen[i], labels[i], bool(confirmed[i]), transcripts[i], float(bound[i]), state.steps,
-                state.first_success[i], seconds, state.loss_curves[i],
+            AttackResult(
+                adversarial=chosen[i],
+                original=originals[i],
+                target=labels[i],
+                kind=kind,
+                recognizer=self.recognizer.name,
+                success=bool(confirmed[i]),
+                transcript=transcripts[i],
+                **domain.distortion(originals[i], chosen[i]),
+                linf_bound=float(bound[i]),
+                steps=state.steps,
+                first_success_step=state.first_success[i],
+                seconds=seconds,
+                loss_curve=state.loss_curves[i],
+                config=settings,
             )
             for i in range(batch)
         ]
 
-    def _checkpoint_key(self, originals: list[np.ndarray], labels: list[str], seed: int) -> str:
-        """What a checkpoint must match to be resumed: the batch's audio and labels, the seed, the attack."""
-        settings = json.dumps(self.config.to_dict(), sort_keys=True)
-        audio = (a.tobytes() for a in originals)
-        return content_key(self.kind, self.recognizer.name, settings, str(seed), *labels, *audio)
+    def _settings(self, criterion: Criterion) -> dict[str, Any]:
+        """The config, the criterion's and the penalty's settings: what results store as ``config``."""
+        penalty = {} if self.penalty is None else self.penalty.to_dict()
+        return {**self.config.to_dict(), **criterion.to_dict(), **penalty}
+
+    def _checkpoint_key(self, kind: str, criterion: Criterion, originals: list[np.ndarray], labels: list[str]) -> str:
+        """What a checkpoint must match to be resumed: the batch's inputs and labels, the settings, the attack."""
+        settings = json.dumps(self._settings(criterion), sort_keys=True)
+        return content_key(kind, self.recognizer.name, settings, *labels, *(a.tobytes() for a in originals))
 
     def _confirm(
-        self, candidates: list[deque[np.ndarray]], labels: list[str]
+        self, criterion: Criterion, candidates: list[deque[np.ndarray]], labels: list[str]
     ) -> tuple[list[np.ndarray], list[str], np.ndarray]:
         """Greedy-decode candidates newest first (batched across items) until each item is confirmed.
 
         Each ``candidates[i]`` holds the last iterate on the left and the kept successes after it, oldest to
-        newest; the newest success (smallest bound) is tried first, the last iterate last.
+        newest; the newest success (smallest bound) is tried first, the last iterate last. With a penalty, only
+        kept successes it accepts are tried, and a confirmation also needs its acceptance.
         """
         batch = len(candidates)
-        order = [list(reversed(c)) for c in candidates]  # newest success first ... last iterate last
+        order = []
+        for queue, label in zip(candidates, labels):
+            fallback, kept = queue[0], list(queue)[1:]
+            if self.penalty is not None:
+                kept = [c for c, ok in zip(kept, self.penalty.accepts(kept, [label] * len(kept))) if ok]
+            order.append([*reversed(kept), fallback])  # newest success first ... last iterate last
         chosen: list[np.ndarray] = [o[-1] for o in order]
         transcripts = [""] * batch
         confirmed = np.zeros(batch, dtype=bool)
@@ -311,47 +369,15 @@ class Attack(ABC):
             pending = [i for i in range(batch) if not confirmed[i] and rank < len(order[i])]
             if not pending:
                 break
-            texts = self.recognizer.transcribe_batch([order[i][rank] for i in pending])
-            ok = self._criterion(texts, [labels[i] for i in pending])
+            ok, texts = criterion.decide(self.recognizer, [order[i][rank] for i in pending], [labels[i] for i in pending])
             for i, text, good in zip(pending, texts, ok):
                 if good or rank == len(order[i]) - 1:
                     chosen[i], transcripts[i], confirmed[i] = order[i][rank], text, bool(good)
                 if rank > 0 and good:
                     log.info("item %d: confirmed with candidate %d (newer ones failed the greedy decode)", i, rank)
+        if self.penalty is not None:
+            confirmed &= self.penalty.accepts(chosen, labels)
         return chosen, transcripts, confirmed
-
-    def _result(
-        self,
-        original: np.ndarray,
-        adversarial: np.ndarray,
-        label: str,
-        success: bool,
-        transcript: str,
-        bound: float,
-        steps: int,
-        first_success_step: int | None,
-        seconds: float,
-        loss_curve: list[float],
-    ) -> AttackResult:
-        delta = adversarial.astype(np.float64) - original
-        return AttackResult(
-            adversarial=adversarial,
-            original=original,
-            target=label,
-            kind=self.kind,
-            recognizer=self.recognizer.name,
-            success=success,
-            transcript=transcript,
-            db_x=float(db_x(delta, original)),
-            snr_db=float(snr_db(original, delta)),
-            fitted_snr_db=float(fitted_snr_db(original, adversarial).snr_db),
-            bound=bound,
-            steps=steps,
-            first_success_step=first_success_step,
-            seconds=seconds,
-            loss_curve=loss_curve,
-            config=self.config.to_dict(),
-        )
 
 
 @dataclass
@@ -414,20 +440,6 @@ class _LoopState:
         self.steps, self.elapsed = int(state["steps"]), float(state["elapsed"])
 
 
-def _check_audio(audio: np.ndarray, index: int) -> np.ndarray:
-    audio = validate_audio(audio, name=f"utterance {index}")
-    seconds = audio.size / SAMPLE_RATE
-    if seconds < MIN_SECONDS:
-        raise BadInputError(f"utterance {index}: {seconds:.3f} s is too short to attack; give at least {MIN_SECONDS} s")
-    if seconds > MAX_SECONDS:
-        raise BadInputError(f"utterance {index}: {seconds:.1f} s is longer than {MAX_SECONDS:.0f} s; cut it first")
-    if float(np.max(np.abs(audio))) > 1.0:
-        raise BadInputError(f"utterance {index}: samples exceed [-1, 1]; normalise the audio first")
-    return audio
-
-
 def _db(linf: float, peak: float) -> float:
     """C&W dB_x from the two maxima (-inf for a zero perturbation)."""
     return 20.0 * math.log10(linf / peak) if linf > 0 else -math.inf
-
-

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,11 @@ import numpy as np
 
 from synthcheck.audio.io import SAMPLE_RATE, save_wav
 from synthcheck.cache import atomic_write_bytes
+from synthcheck.errors import BadInputError
 from synthcheck.jsonable import json_safe
+
+#: What a None distortion in :meth:`AttackResult.to_dict` stood for.
+_NONE_MEANS = {"db_x": -math.inf, "snr_db": math.inf, "fitted_snr_db": math.inf}
 
 
 @dataclass
@@ -35,7 +40,8 @@ class AttackResult:
     ``adversarial`` holds exact 16-bit values; every distortion number is computed from
     ``adversarial - original``. ``success`` is confirmed by a greedy decode of ``adversarial``.
     ``kind`` is the attack kind that was asked for (e.g. ``"targeted"``, ``"small-edit"``).
-    ``seconds`` is the wall time of the whole batch the item was attacked in.
+    ``seconds`` is the wall time of the whole batch the item was attacked in. ``linf_bound`` is the attack's
+    final L∞ radius τ in 16-bit steps (not the Theorem 1.3 estimate of :mod:`synthcheck.experiments`).
     """
 
     adversarial: np.ndarray
@@ -48,7 +54,7 @@ class AttackResult:
     db_x: float
     snr_db: float
     fitted_snr_db: float
-    bound: float
+    linf_bound: float
     steps: int
     first_success_step: int | None
     seconds: float
@@ -61,6 +67,29 @@ class AttackResult:
         out["n_samples"] = int(self.adversarial.size)
         out["sample_rate"] = SAMPLE_RATE
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], adversarial: np.ndarray, original: np.ndarray) -> AttackResult:
+        """The result :meth:`to_dict` summarised, with its two audio arrays.
+
+        Infinities stored as None come back: ``db_x`` as -inf (a zero perturbation), the SNRs as +inf, and a
+        non-finite loss in ``loss_curve`` as NaN.
+
+        Raises
+        ------
+        BadInputError
+            ``data`` lacks fields of an AttackResult or has others (a summary of another version).
+        """
+        values = {k: v for k, v in data.items() if k not in ("n_samples", "sample_rate")}
+        expected = {f.name for f in fields(cls)} - {"adversarial", "original"}
+        if set(values) != expected:
+            wrong = sorted(set(values) ^ expected)
+            raise BadInputError(f"not an attack result summary (fields {wrong} differ); rerun the attack")
+        for name, infinity in _NONE_MEANS.items():
+            if values[name] is None:
+                values[name] = infinity
+        values["loss_curve"] = [math.nan if v is None else v for v in values["loss_curve"]]
+        return cls(adversarial=adversarial, original=original, **values)
 
     def save(self, path_wav: str | Path) -> Path:
         """Write the adversarial as 16-bit WAV and :meth:`to_dict` beside it (``.json``); return the WAV path."""

@@ -245,7 +245,7 @@ _CHANNEL_TYPES: dict[str, type[Channel]] = {
     cls.kind: cls for cls in (AwgnChannel, RoomChannel, QuantizationChannel, ChannelChain)
 }
 #: Channels an experiment can name (:func:`channel_for`): the paper's AWGN, and the simulated recording room.
-CHANNEL_KINDS = ("awgn", "room")
+CHANNEL_KINDS = ("awgn", "room", "none")
 #: Pink noise is flat below this frequency (Hz), so its power stays finite.
 _PINK_FLOOR_HZ = 20.0
 #: Zeros appended to the room response before the band filters, so their tails are kept (0.1 s).
@@ -256,7 +256,8 @@ def channel_for(kind: str, snr_db: float, attenuation: float) -> ChannelChain:
     """A driver's channel: ``kind`` (one of :data:`CHANNEL_KINDS`) at ``snr_db`` after ``attenuation``, then 16 bits.
 
     ``"awgn"`` is ``ChannelChain((AwgnChannel(snr_db, attenuation), QuantizationChannel()))``, ``"room"`` the
-    same with :class:`RoomChannel` (default geometry) in place of the AWGN.
+    same with :class:`RoomChannel` (default geometry) in place of the AWGN; ``"none"`` only rounds to 16 bits
+    (recorded speech heard as recorded; ``snr_db`` and ``attenuation`` are then unused).
 
     Raises
     ------
@@ -265,6 +266,8 @@ def channel_for(kind: str, snr_db: float, attenuation: float) -> ChannelChain:
     """
     if kind not in CHANNEL_KINDS:
         raise BadInputError(f"unknown channel {kind!r}; choose one of: {', '.join(CHANNEL_KINDS)}")
+    if kind == "none":
+        return ChannelChain((QuantizationChannel(),))
     return ChannelChain((_CHANNEL_TYPES[kind](snr_db=snr_db, attenuation=attenuation), QuantizationChannel()))
 
 

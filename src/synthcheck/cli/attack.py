@@ -43,28 +43,23 @@ def attack(
 ) -> None:
     """Attack IN.wav so the recogniser hears --target (or, with --untargeted, anything else); write OUT.wav."""
     from synthcheck.asr.registry import get_recognizer
-    from synthcheck.attacks import (
-        TargetedAttack,
-        TargetedAttackConfig,
-        UntargetedAttack,
-        UntargetedAttackConfig,
-        transfer_check,
-    )
+    from synthcheck.attacks import Attack, AttackConfig, AudioDomain, TargetText, WordErrorAbove, transfer_check
     from synthcheck.audio.io import check_wav_output, load_audio
     from synthcheck.errors import BadInputError
 
     if not untargeted and (target is None or not target.strip()):
         raise BadInputError("attack: --target is empty; give the phrase to aim for (or use --untargeted)")
-    settings = dict(
+    # Everything the user typed is checked before the recogniser loads and the attack runs.
+    config = AttackConfig(
         max_steps=max_steps, learning_rate=learning_rate, initial_bound=initial_bound, time_budget_s=time_budget,
         stop_db_x=stop_db_x, seed=seed,
     )
-    # Everything the user typed is checked before the recogniser loads and the attack runs.
-    config = UntargetedAttackConfig(wer_threshold=wer_threshold, **settings) if untargeted else TargetedAttackConfig(**settings)
+    domain = AudioDomain()
+    config.check_scale(domain.scale)
+    criterion = WordErrorAbove(target, threshold=wer_threshold) if untargeted else TargetText(target)
     check_wav_output(output)
     audio = load_audio(audio_path, allow_truncated=allow_truncated)
-    recognizer = get_recognizer(asr)
-    runner = UntargetedAttack(recognizer, config) if untargeted else TargetedAttack(recognizer, config)
+    runner = Attack(get_recognizer(asr), config, domain=domain)
 
     console = Console(stderr=True)
     columns = (
@@ -80,7 +75,7 @@ def attack(
             bar.update(task, completed=p.step, status=status)
             lines.update("attack", p.step, max_steps, status)
 
-        (result,) = runner.run([audio], target, seed=seed, progress=show)
+        (result,) = runner.run([audio], criterion, progress=show)
     result.save(output)
     transcripts = transfer_check(result.adversarial) if transfer else None
 

@@ -1,17 +1,25 @@
 """``synthcheck evaluate-detectors``: detectors against real non-adaptive and adaptive attacks, as tables and an
-HTML report; ``synthcheck report-detectors`` re-renders the report of a saved results file."""
+HTML report; ``synthcheck report-detectors`` re-renders the report of finished work directories (several: pooled)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from synthcheck.asr.registry import RECOGNIZERS
 from synthcheck.cli.progress import PlainProgressLines
+from synthcheck.experiments.executors import DEFAULT_THREADS, EXECUTORS
+
+if TYPE_CHECKING:
+    from synthcheck.experiments.attack_evaluation import AttackEvaluation
+
+#: Where evaluations are stored: ``runs/detectors-<settings hash>/``.
+RUNS_ROOT = Path("runs")
 
 
 def register(app: typer.Typer) -> None:
@@ -35,86 +43,90 @@ def evaluate_detectors(
     stages: str = typer.Option("", "--stages", help="Comma-separated attack stages to run (default: all; targeted, "
                                "small-edit, adaptive-likelihood, adaptive-xcorr, adaptive-dtw, adaptive-combined)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the channel noise and the attacks' initial perturbation."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Results JSON (default runs/detectors-<hash>.json)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Results JSON (default: evaluation.json in the "
+                                       "work directory runs/detectors-<hash>/); the HTML report goes next to it."),
+    executor: str = typer.Option("local", "--executor", help=f"Where items run: {', '.join(EXECUTORS)}."),
+    address: str | None = typer.Option(None, "--address", help="Address of an existing Ray cluster (with --executor ray)."),
+    threads: int = typer.Option(DEFAULT_THREADS, "--threads", help="Torch threads per task."),
     as_json: bool = typer.Option(False, "--json", help="Print the results JSON instead of tables."),
 ) -> None:
     """Attack clauses (fixed target, small edits, adaptive to the detectors) and score every detector.
 
-    Finished stages are cached under runs/detectors-<hash>/ and reused when the command is run again. The HTML
-    report is written next to the results JSON (same name, .html).
+    Each dataset is one resumable experiment under runs/detectors-<hash>/<dataset>/ (the store, executors and
+    checkpoints of ``reproduce``): rerunning the command finishes what a killed run left and redoes nothing.
     """
-    from synthcheck.detect.voice_search import DEFAULT_VOICES
-    from synthcheck.experiments.pipeline import software_versions
-    from synthcheck.experiments.adaptive_eval import (
-        ATTACK_STAGES,
-        AdaptiveEvalSettings,
-        evasion_table,
-        run_adaptive_evaluation,
-        stage_table,
-        theorem13_table,
-    )
-    from synthcheck.experiments.detector_evaluation import markdown_table
-    from synthcheck.report.detectors_report import write_detectors_report
+    from synthcheck.attacks.kinds import ATTACK_KINDS
+    from synthcheck.experiments.attack_evaluation import EvaluationSettings, run_attack_evaluation
+    from synthcheck.experiments.executors import make_executor
 
-    settings = AdaptiveEvalSettings(
+    chosen = tuple(x for x in stages.split(",") if x) or tuple(
+        k for k in ATTACK_KINDS.names if adaptive or ATTACK_KINDS[k].detector is None)
+    settings = EvaluationSettings(
         recognizer=recognizer, sources=tuple(dataset), detectors=tuple(d for d in detectors.split(",") if d),
         n_attack=n, attack_offset=offset, n_clean=n_clean, steps=steps, stop_db_x=stop_db_x, stage_budget_s=stage_budget,
-        stages=tuple(x for x in stages.split(",") if x) or (ATTACK_STAGES if adaptive else ATTACK_STAGES[:2]),
-        seed=seed,
+        stages=chosen, seed=seed,
     )
-    key = settings.key()
-    path = output or Path("runs") / f"detectors-{key}.json"
+    work_dir = RUNS_ROOT / f"detectors-{settings.key()}"
     err = Console(stderr=True)
+    lines = PlainProgressLines(err)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
-        lines = PlainProgressLines(err)
+        tasks: dict[str, TaskID] = {}
 
-        def on_attack(stage: str, p) -> None:  # type: ignore[no-untyped-def]
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(f"attack {stage}", total=p.max_steps)
-            bar.update(tasks[stage], completed=p.step,
-                       description=f"attack {stage} ({p.successes}/{p.n_items} ok, {p.db_x:.1f} dB_x)")
-            lines.update(f"attack {stage}", p.step, p.max_steps, f"{p.successes}/{p.n_items} ok, {p.db_x:.1f} dB_x")
+        def on_progress(source: str, stage: str, done: float, total: float) -> None:
+            label = f"{source}: {'clean clips' if stage == 'clean' else 'attacks (item-steps)'}"
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done, total=total)
+            lines.update(label, done, total)
 
-        checks = bar.add_task("detector checks", total=None)
-        result = run_adaptive_evaluation(settings, Path("runs") / f"detectors-{key}",
-                                         attack_progress=on_attack, check_progress=lambda: bar.advance(checks))
-    one_voice_per_engine = {voice.partition(":")[0]: voice for voice in DEFAULT_VOICES}.values()
-    payload = {**result.to_dict(), "versions": software_versions(list(one_voice_per_engine))}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2))
-    err.print(f"report written to {write_detectors_report(path)}", markup=False, highlight=False, soft_wrap=True)
-    if as_json:
-        typer.echo(json.dumps(payload, indent=2))
-        return
-    out = Console(soft_wrap=True)  # markdown tables: never wrap a row
-    out.print("## Attack stages\n")
-    out.print(stage_table(result), markup=False)
-    out.print("\n## Detectors\n")
-    out.print(markdown_table(result.evaluations), markup=False)
-    out.print("\n## Adaptive attacks: evasion\n")
-    out.print(evasion_table(result), markup=False)
-    out.print("\n## Theorem 1.3 estimate\n")
-    out.print(theorem13_table(result), markup=False)
-    err.print(f"results written to {path}")
+        with make_executor(executor, address, threads) as pool:
+            result = run_attack_evaluation(settings, work_dir, executor=pool, progress=on_progress)
+    _write_and_show(result, output or work_dir / "evaluation.json", as_json, err)
 
 
 def report_detectors(
-    results: list[Path] = typer.Argument(..., help="Results JSON written by evaluate-detectors (several: pooled)."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="HTML file (default: RESULTS with .html)."),
+    work_dirs: list[Path] = typer.Argument(..., help="Work directories runs/detectors-<hash>/ of evaluate-detectors "
+                                           "(several, over different --offset: pooled)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="HTML file (default: report.html in the first "
+                                       "directory; needed when pooling). The results JSON goes next to it."),
 ) -> None:
-    """Re-render the HTML report of a saved ``evaluate-detectors`` results file; prints the page's path.
-
-    Several files (runs over different clauses, ``--offset``) are pooled into one report; ``-o`` names it, and the
-    pooled results are written next to it as JSON.
-    """
+    """Re-render the report (and results JSON) of finished ``evaluate-detectors`` runs; prints the page's path."""
     from synthcheck.errors import BadInputError
-    from synthcheck.report.detectors_report import write_detectors_report, write_pooled_report
+    from synthcheck.experiments.attack_evaluation import read_attack_evaluation
+    from synthcheck.report.detectors_report import write_detectors_report
 
-    if len(results) == 1:
-        typer.echo(write_detectors_report(results[0], output))
+    if len(work_dirs) > 1 and output is None:
+        raise BadInputError("pooling several work directories needs -o OUT.html (the pooled JSON goes next to it)")
+    evaluation = read_attack_evaluation(work_dirs)
+    page = output or Path(work_dirs[0]) / "report.html"
+    _write_json(evaluation, page.with_suffix(".json"))
+    typer.echo(write_detectors_report(evaluation, page))
+
+
+def _write_json(evaluation: AttackEvaluation, path: Path) -> str:
+    from synthcheck.cache import atomic_write_bytes
+
+    text = json.dumps(evaluation.to_dict(), indent=2)
+    atomic_write_bytes(path, text.encode("utf-8"))
+    return text
+
+
+def _write_and_show(evaluation: AttackEvaluation, path: Path, as_json: bool, err: Console) -> None:
+    from synthcheck.report.detector_tables import evaluation_table, evasion_table, markdown, stage_table, theorem13_table
+    from synthcheck.report.detectors_report import write_detectors_report
+
+    text = _write_json(evaluation, path)
+    err.print(f"report written to {write_detectors_report(evaluation, path.with_suffix('.html'))}", markup=False,
+              highlight=False, soft_wrap=True)
+    if as_json:
+        typer.echo(text)
         return
-    if output is None:
-        raise BadInputError("pooling several results files needs -o OUT.html (the pooled JSON goes next to it)")
-    typer.echo(write_pooled_report(results, output))
+    out = Console(soft_wrap=True)  # markdown tables: never wrap a row
+    for title, table in (("Attack stages", stage_table(evaluation.stages)),
+                         ("Detectors", evaluation_table(evaluation.evaluations)),
+                         ("Adaptive attacks: evasion", evasion_table(evaluation.evasion)),
+                         ("Theorem 1.3 estimate", theorem13_table(evaluation.theorem13))):
+        out.print(f"## {title}\n", markup=False)
+        out.print(markdown(table) + "\n", markup=False)
+    err.print(f"results written to {path}", markup=False, highlight=False, soft_wrap=True)

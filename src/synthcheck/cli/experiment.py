@@ -16,8 +16,8 @@ from rich.table import Table
 from synthcheck.cli.progress import PlainProgressLines
 from synthcheck.experiments.config import ExperimentConfig, read_config_file, read_sentences_file
 from synthcheck.experiments.executors import DEFAULT_THREADS, EXECUTORS, make_executor
-from synthcheck.experiments.metrics import DetectorMetrics, ExperimentMetrics
-from synthcheck.experiments.pipeline import CHECKPOINT_SECONDS
+from synthcheck.experiments.metrics import DetectorMetrics
+from synthcheck.experiments.pipeline import CHECKPOINT_SECONDS, ExperimentRun
 from synthcheck.experiments.sources import EXPERIMENT_DATASETS
 from synthcheck.experiments.sweep import parse_float_list, parse_list
 
@@ -124,21 +124,16 @@ def report(
     markdown: bool = typer.Option(False, "--markdown", help="Print the detector and per-sentence tables as Markdown."),
 ) -> None:
     """Rebuild report.html (and the PNG plots) of a run from its results store."""
-    from synthcheck.experiments.metrics import compute_metrics, detector_metrics
-    from synthcheck.experiments.store import ResultsStore
+    from synthcheck.experiments.pipeline import ExperimentRun
     from synthcheck.report import write_report
     from synthcheck.report.markdown import run_markdown
 
-    path = write_report(run_dir)
-    with ResultsStore.read(run_dir) as store:
-        config, records = store.config(), store.records()
-        wall = store.wall_seconds()
-    metrics = compute_metrics(records, config.threshold)
-    detectors = detector_metrics(records, config.detectors)
+    run = ExperimentRun.read(run_dir)
+    path = write_report(run)
     if markdown:
-        typer.echo(run_markdown(config, records, detectors), nl=False)
+        typer.echo(run_markdown(run.config, run.rows, run.detector_metrics), nl=False)
         return
-    _render(metrics, detectors, config, path, Path(run_dir), wall, as_json)
+    _render(run, path, as_json)
 
 
 def _detector_list(text: str | None) -> tuple[str, ...] | None:
@@ -202,14 +197,15 @@ def _run(config: ExperimentConfig, run_dir: Path, as_json: bool, executor_name: 
         if tasks:
             bars.stop()
     if not as_json:
-        console.print(f"computed {run.computed['clean']} clean and {run.computed['attack']} attacked items "
+        attacked = sum(n for stage, n in run.computed.items() if stage != "clean")
+        console.print(f"computed {run.computed['clean']} clean and {attacked} attacked items "
                       f"(the rest were already in {escape(str(run_dir))}); writing the report")
-    path = write_report(run.run_dir)
-    _render(run.metrics, run.detector_metrics, config, path, run.run_dir, run.wall_seconds, as_json)
+    _render(run, write_report(run), as_json)
 
 
-def _render(metrics: ExperimentMetrics, detectors: list[DetectorMetrics], config: ExperimentConfig,
-            report_path: Path, run_dir: Path, wall_seconds: float, as_json: bool) -> None:
+def _render(run: ExperimentRun, report_path: Path, as_json: bool) -> None:
+    metrics, detectors, config, run_dir, wall_seconds = (run.metrics, run.detector_metrics, run.config, run.run_dir,
+                                                         run.wall_seconds)
     if as_json:
         summary = {k: v for k, v in metrics.to_dict().items() if not k.startswith("roc_")}
         summary.update(
@@ -256,7 +252,7 @@ def _detector_table(detectors: list[DetectorMetrics]) -> Table:
                  "FPR at 5 % calibrated (LOO)"):
         table.add_column(name, justify="left" if name in ("detector", "dataset") else "right")
     for d in detectors:
-        table.add_row(d.detector, d.dataset, _fmt(d.threshold, 3),
+        table.add_row(d.detector, d.cell, _fmt(d.threshold, 3),
                       _pct(d.detection_rate), _pct(d.false_positive_rate),
                       f"{d.flagged_exact}/{d.n_clean_exact} · {d.flagged_misrecognized}/{d.n_clean_misrecognized}",
                       _fmt(d.calibrated.auc, 3), _pct(d.calibrated.fpr_loo))

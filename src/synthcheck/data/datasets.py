@@ -14,9 +14,9 @@ alsa-human          the alsa-utils recordings ``/usr/share/sounds/alsa/*.wav`` (
 ==================  ============================================================================
 
 :data:`DATASETS` is the one registry of speech sets: each name maps to a frozen :class:`DatasetSpec` that
-says whether a TTS engine spoke the set (``synthetic``) or people did (a *recorded* set) and loads it. Every
-set is a source of the detector evaluations, in registry order; an experiment reads the recorded ones
-(:data:`RECORDED_DATASETS`, see :mod:`synthcheck.experiments.sources`).
+says whether a TTS engine spoke the set (``synthetic``) or people did (a *recorded* set) and whose
+:meth:`~DatasetSpec.build` loads it. Every set is a source of the detector evaluations, in registry order; an
+experiment reads the recorded ones (:data:`RECORDED_DATASETS`, see :mod:`synthcheck.experiments.sources`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ import numpy as np
 from synthcheck.audio.io import SAMPLE_RATE, load_audio
 from synthcheck.cache import atomic_write_bytes, cache_dir, content_key
 from synthcheck.data.alignment import ALIGNMENT_MODEL, align_segments, recognize_words
-from synthcheck.errors import BadInputError, MissingComponentError
+from synthcheck.errors import MissingComponentError
+from synthcheck.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,8 @@ class DatasetSpec:
     loader
         Returns the set's utterances, in the set's order.
     texts
-        Returns the utterances' texts without loading any audio, when the set can; None: :meth:`load` and read them.
+        Returns the utterances' texts without loading any audio, when the set can; None: :meth:`build` and read
+        them.
     """
 
     name: str
@@ -162,32 +164,30 @@ class DatasetSpec:
     loader: Callable[[], list[Utterance]] = field(repr=False)
     texts: Callable[[], list[str]] | None = field(default=None, repr=False)
 
-    def load(self) -> list[Utterance]:
+    def build(self) -> list[Utterance]:
         """The set's utterances (recordings are read, TTS renderings synthesised)."""
         return self.loader()
 
 
 #: Every built-in speech set by name, in the order evaluations report them (see the module table).
-DATASETS: dict[str, DatasetSpec] = {
-    spec.name: spec
-    for spec in (
+DATASETS: Registry[DatasetSpec] = Registry(
+    "dataset",
+    [
         DatasetSpec("two-cities-tts", synthetic=True, loader=two_cities_tts, texts=two_cities_clauses),
         DatasetSpec("two-cities-human", synthetic=False, loader=two_cities_human, texts=two_cities_clauses),
         DatasetSpec("alsa-human", synthetic=False, loader=alsa_human),
-    )
-}
+    ],
+)
 #: The recorded (human-speech) sets, in registry order: the ones an experiment can read in place of TTS.
 RECORDED_DATASETS = tuple(name for name, spec in DATASETS.items() if not spec.synthetic)
 
 
-def dataset_spec(name: str) -> DatasetSpec:
-    """The registered :class:`DatasetSpec` called ``name``; raise :class:`BadInputError` if unknown."""
-    spec = DATASETS.get(name)
-    if spec is None:
-        raise BadInputError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-    return spec
-
-
 def load_dataset(name: str) -> list[Utterance]:
-    """Load a built-in speech set by name (see the module table); raise :class:`BadInputError` if unknown."""
-    return dataset_spec(name).load()
+    """Load a built-in speech set by name (see the module table): ``DATASETS[name].build()``.
+
+    Raises
+    ------
+    BadInputError
+        Unknown name (the message lists the sets).
+    """
+    return DATASETS[name].build()

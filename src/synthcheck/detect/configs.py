@@ -9,7 +9,8 @@ paper's 0.4. Reproduce with
 :func:`synthcheck.experiments.detector_evaluation.human_speech_evaluation`.
 
 ``"likelihood"`` is not a configuration of its own: :func:`resolve_config_name` maps it to the likelihood
-judge *independent* of the protected recogniser (tiny.en for base and for pocketsphinx, base for tiny.en).
+configuration whose Whisper is *independent* of the protected recogniser (:func:`independent_whisper_size`:
+tiny.en for base and for pocketsphinx, base for tiny.en).
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from dataclasses import dataclass
 from synthcheck.asr.base import Recognizer
 from synthcheck.detect.combined import ALL_OF_THRESHOLD, AllOfDetector
 from synthcheck.detect.detector import ConsistencyDetector, Detector
-from synthcheck.detect.registry import COMPARATORS, get_comparator
+from synthcheck.detect.registry import COMPARATOR_CONFIGS, get_comparator
 from synthcheck.detect.voice_search import DEFAULT_SPEEDS, DEFAULT_VOICES, VoiceSearch
 from synthcheck.errors import BadInputError
+from synthcheck.registry import Registry
 from synthcheck.tts.base import Synthesizer
 
 #: The configuration ``synthcheck detect`` uses: the best on human speech against real and adaptive attacks
 #: (``evaluate-detectors``, 8 clauses per source, docs/human-speech.md: AUC 1.00 / 0.99 non-adaptive, 0.90-0.91 adaptive). Its thresholds
-#: are calibrated on human voices: pico2wave speech scores low under the pocketsphinx judge (use ``likelihood``).
+#: are calibrated on human voices: pico2wave speech scores low under the pocketsphinx alignment (use ``likelihood``).
 DEFAULT_DETECTOR = "likelihood+align"
 #: The single voice of the paper's re-synthesis.
 PAPER_VOICE = "pico2wave:en-US"
@@ -80,9 +82,9 @@ class DetectorConfig:
 
 #: Every named configuration. Thresholds: 5 % FPR on the clean human clips (pooled), seed 0,
 #: ``docs/human-speech.md`` — except ``paper`` (the paper's 0.4).
-DETECTOR_CONFIGS: dict[str, DetectorConfig] = {
-    c.name: c
-    for c in (
+DETECTOR_CONFIGS: Registry[DetectorConfig] = Registry(
+    "detector",
+    [
         DetectorConfig("paper", "the paper's check: pico2wave en-US, |Pearson| at the best lag over a random 10 % of "
                        "the samples", "xcorr-paper", 0.4),
         # The original experiment code's three measures (synthcheck.audio.pearson), at the paper's 0.4.
@@ -120,21 +122,27 @@ DETECTOR_CONFIGS: dict[str, DetectorConfig] = {
                        "all-of", ALL_OF_THRESHOLD, voices=(), members=("likelihood", "voices-dtw")),
         DetectorConfig("likelihood+align", "the independent Whisper's likelihood AND pocketsphinx's alignment must pass",
                        "all-of", ALL_OF_THRESHOLD, voices=(), members=("likelihood", "align")),
-    )
-}
+    ],
+)
 #: Names accepted by :func:`build_detector`: the configurations and the ``"likelihood"`` alias.
 DETECTOR_NAMES = ("likelihood", *DETECTOR_CONFIGS)
 
 
-def independent_judge(recognizer_name: str) -> str:
-    """The Whisper size judging ``recognizer_name``'s transcripts: tiny.en, or base when that is tiny.en."""
+def independent_whisper_size(recognizer_name: str) -> str:
+    """The Whisper size scoring ``recognizer_name``'s transcripts: tiny.en, or base when that is tiny.en."""
     return "base" if recognizer_name == "whisper-tiny.en" else "tiny.en"
 
 
 def resolve_config_name(name: str, recognizer_name: str) -> str:
-    """``name`` itself, or for ``"likelihood"`` the configuration of the independent judge."""
+    """``name`` itself, or for ``"likelihood"`` the likelihood configuration independent of ``recognizer_name``.
+
+    Raises
+    ------
+    BadInputError
+        Unknown name (the message lists :data:`DETECTOR_NAMES`).
+    """
     if name == "likelihood":
-        return f"likelihood-{independent_judge(recognizer_name)}"
+        return f"likelihood-{independent_whisper_size(recognizer_name)}"
     if name not in DETECTOR_CONFIGS:
         raise BadInputError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTOR_NAMES)}")
     return name
@@ -158,7 +166,6 @@ def custom_config(comparator: str, voice: str = PAPER_VOICE) -> DetectorConfig:
     for xcorr-paper, 0.4 for the ``seed-*`` measures and xcorr-template, ``xcorr-full``, ``dtw`` for dtw-mfcc,
     ``likelihood-*``).
     """
-    if comparator not in COMPARATORS:
-        raise BadInputError(f"unknown comparator {comparator!r}; choose one of: {', '.join(COMPARATORS)}")
-    threshold = next(c.threshold for c in DETECTOR_CONFIGS.values() if c.comparator == comparator)
+    known = COMPARATOR_CONFIGS[comparator]  # BadInputError listing the comparators when unknown
+    threshold = next(c.threshold for c in DETECTOR_CONFIGS.values() if c.comparator == known.name)
     return DetectorConfig("custom", f"{voice}, {comparator}", comparator, threshold, voices=(voice,))

@@ -14,7 +14,7 @@ It judges the transcript directly (``needs_rendering = False``), so the detector
     ConsistencyDetector(recognizer, None, LikelihoodComparator("tiny.en"))
 
 Both models are differentiable, so the score also exists in torch (:meth:`LikelihoodComparator.torch_penalty`):
-an adaptive attacker's penalty ``−log score`` is exactly the judge's teacher-forced loss.
+an adaptive attacker's penalty ``−log score`` is exactly the independent model's teacher-forced loss.
 """
 
 from __future__ import annotations
@@ -40,26 +40,27 @@ class LikelihoodComparator(DifferentiableTranscriptComparator):
 
     Parameters
     ----------
-    judge
+    whisper_size
         Whisper size of the independent recogniser (``"tiny.en"`` or ``"base"``), loaded on first use
-        (shared with :func:`synthcheck.asr.registry.get_recognizer`). ``name`` is ``"likelihood-<judge>"``.
+        (shared with :func:`synthcheck.asr.registry.get_recognizer`). ``name`` is ``"likelihood-<whisper_size>"``.
     """
 
     score_range = (0.0, 1.0)
 
-    def __init__(self, judge: str = "tiny.en") -> None:
-        if f"whisper-{judge}" not in RECOGNIZERS:
-            raise BadInputError(f"unknown likelihood judge {judge!r}; choose a Whisper size: tiny.en or base")
-        self.judge = judge
-        self.name = f"likelihood-{judge}"
+    def __init__(self, whisper_size: str = "tiny.en") -> None:
+        if f"whisper-{whisper_size}" not in RECOGNIZERS:
+            raise BadInputError(f"unknown Whisper size {whisper_size!r} for the likelihood comparator; "
+                                "choose tiny.en or base")
+        self.whisper_size = whisper_size
+        self.name = f"likelihood-{whisper_size}"
 
     @property
     def recognizer(self) -> WhisperRecognizer:
-        """The judging :class:`~synthcheck.asr.whisper.WhisperRecognizer` (loaded once per process)."""
-        return get_recognizer(f"whisper-{self.judge}")  # type: ignore[return-value]
+        """The independent :class:`~synthcheck.asr.whisper.WhisperRecognizer` (loaded once per process)."""
+        return get_recognizer(f"whisper-{self.whisper_size}")  # type: ignore[return-value]
 
     def score_transcript(self, observed: np.ndarray, transcript: str) -> Comparison:
-        """Score how well the judge explains ``observed`` as ``transcript``."""
+        """Score how well the independent Whisper explains ``observed`` as ``transcript``."""
         import torch
 
         audio = validate_audio(observed, name="observed audio")
@@ -67,18 +68,18 @@ class LikelihoodComparator(DifferentiableTranscriptComparator):
             raise BadInputError("empty transcript: nothing to judge")
         with torch.no_grad():
             loss = float(self.recognizer.loss(torch.from_numpy(audio)[None, :], [transcript])[0])
-        return Comparison(score=math.exp(-loss), lag=None, details={"judge": self.recognizer.name, "token_loss": loss})
+        return Comparison(score=math.exp(-loss), lag=None, details={"model": self.recognizer.name, "token_loss": loss})
 
     def torch_penalty(self, audio: torch.Tensor, transcripts: list[str]) -> tuple[torch.Tensor, np.ndarray]:
-        """The judge's teacher-forced cross-entropy of each transcript (exactly ``−log score``; Whisper zero-pads
-        anyway) and ``exp(−CE)`` in float64, from one forward pass of the judge."""
+        """The independent Whisper's teacher-forced cross-entropy of each transcript (exactly ``−log score``;
+        Whisper zero-pads anyway) and ``exp(−CE)`` in float64, from one forward pass of that model."""
         import torch
 
         loss = self.recognizer.loss(audio, transcripts, reduction="none")
         return loss, torch.exp(-loss.detach().double()).numpy()
 
     def torch_score(self, audio: torch.Tensor, transcripts: list[str]) -> torch.Tensor:
-        """``exp(−CE_judge)`` per row of ``audio``."""
+        """``exp(−CE)`` of the independent Whisper per row of ``audio``."""
         import torch
 
         return torch.exp(-self.torch_penalty(audio, transcripts)[0])

@@ -9,13 +9,12 @@ nor pocketsphinx.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
 from synthcheck.audio.pearson import PEARSON_MEASURES
 from synthcheck.detect.comparators import Comparator
-from synthcheck.errors import BadInputError
+from synthcheck.registry import Registry, import_object
 
 
 @dataclass(frozen=True)
@@ -29,27 +28,28 @@ class ComparatorConfig:
 
     def build(self) -> Comparator:
         """A new comparator of this configuration."""
-        return getattr(importlib.import_module(self.module), self.cls)(**dict(self.options))
+        return import_object(self.module, self.cls)(**dict(self.options))
 
 
 _COMPARATORS_MODULE = "synthcheck.detect.comparators"
 
 #: Every named comparator (``xcorr-paper`` is the paper's).
-COMPARATOR_CONFIGS: dict[str, ComparatorConfig] = {
-    c.name: c
-    for c in (
+COMPARATOR_CONFIGS: Registry[ComparatorConfig] = Registry(
+    "comparator",
+    [
         *(ComparatorConfig(m, _COMPARATORS_MODULE, "PearsonComparator", (("measure", m),)) for m in PEARSON_MEASURES),
         ComparatorConfig("xcorr-template", _COMPARATORS_MODULE, "CorrelationComparator", (("mode", "template"),)),
         ComparatorConfig("xcorr-full", _COMPARATORS_MODULE, "CorrelationComparator", (("mode", "full"),)),
         ComparatorConfig("dtw-mfcc", "synthcheck.detect.dtw_comparator", "DtwComparator"),
         ComparatorConfig("likelihood-tiny.en", "synthcheck.detect.likelihood", "LikelihoodComparator",
-                         (("judge", "tiny.en"),)),
-        ComparatorConfig("likelihood-base", "synthcheck.detect.likelihood", "LikelihoodComparator", (("judge", "base"),)),
-        ComparatorConfig("align-pocketsphinx", "synthcheck.detect.alignment_judge", "AlignmentComparator"),
-    )
-}
+                         (("whisper_size", "tiny.en"),)),
+        ComparatorConfig("likelihood-base", "synthcheck.detect.likelihood", "LikelihoodComparator",
+                         (("whisper_size", "base"),)),
+        ComparatorConfig("align-pocketsphinx", "synthcheck.detect.forced_alignment", "AlignmentComparator"),
+    ],
+)
 #: Comparator names accepted by :func:`get_comparator` (and ``synthcheck detect --comparator``).
-COMPARATORS = tuple(COMPARATOR_CONFIGS)
+COMPARATORS = COMPARATOR_CONFIGS.names
 
 
 def get_comparator(name: str) -> Comparator:
@@ -60,6 +60,4 @@ def get_comparator(name: str) -> Comparator:
     BadInputError
         Unknown name (the message lists :data:`COMPARATORS`).
     """
-    if name not in COMPARATOR_CONFIGS:
-        raise BadInputError(f"unknown comparator {name!r}; choose one of: {', '.join(COMPARATORS)}")
     return COMPARATOR_CONFIGS[name].build()

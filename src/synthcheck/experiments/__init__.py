@@ -16,13 +16,17 @@ from synthcheck.experiments.metrics import (
     score_roc,
 )
 from synthcheck.experiments.sources import EXPERIMENT_DATASETS
-from synthcheck.experiments.store import ConfigMismatchError, ItemRecord, ResultsStore
+from synthcheck.experiments.results import AttackOutcome, CleanResult, DetectorScore, ItemRecord, ResultRow
+from synthcheck.experiments.store import ConfigMismatchError, ResultsStore
 
 __all__ = [
     "EXECUTORS",
     "EXPERIMENT_DATASETS",
     "PAPER_TARGET",
+    "AttackOutcome",
+    "CleanResult",
     "ConfigMismatchError",
+    "DetectorScore",
     "DetectorEvaluation",
     "DetectorMetrics",
     "ExperimentConfig",
@@ -32,6 +36,7 @@ __all__ = [
     "ItemSpec",
     "LocalExecutor",
     "RayExecutor",
+    "ResultRow",
     "ResultsStore",
     "auc",
     "compute_metrics",

@@ -7,8 +7,8 @@ each, a sweep several; the work items are their product with the sentences.
 
 Two later knobs keep those defaults while opening the experiment up:
 
-* ``dataset``: ``"tts"`` renders the sentences (the paper), a recorded set (:mod:`.sources`) supplies human
-  speech; the channel applies either way.
+* ``dataset``: ``"tts"`` renders the sentences (the paper), a registered set (:mod:`.sources`: human speech, or
+  the pico2wave twin ``two-cities-tts``) supplies its utterances; the channel applies either way.
 * ``detectors``: every item is scored by every named detector configuration
   (:data:`synthcheck.detect.configs.DETECTOR_NAMES`); the first is the *primary* one behind the headline
   verdicts. ``threshold`` is the primary detector's threshold (``None``: its calibrated default, 0.4 for
@@ -33,8 +33,7 @@ import numpy as np
 
 from synthcheck.audio.channel import CHANNEL_KINDS, PAPER_ATTENUATION, PAPER_SNR_DB
 from synthcheck.errors import BadInputError
-from synthcheck.data.datasets import RECORDED_DATASETS
-from synthcheck.experiments.sources import EXPERIMENT_DATASETS, TTS_DATASET, select_recorded
+from synthcheck.experiments.sources import EXPERIMENT_DATASETS, TTS_DATASET, select_utterances
 
 PAPER_TARGET = "he travels the fastest who travels alone"
 #: The paper's attack kind (see :mod:`synthcheck.attacks.kinds`).
@@ -46,7 +45,7 @@ QUICK_ATTACK_STEPS = 150
 #: Fields added after the first stored runs: hashed only when they differ from their default (see the
 #: module docstring). ``detectors`` is hashed always: the ``paper`` detector's measure changed (a contiguous
 #: template became the paper's formula), so runs stored before must not resume into the new one.
-LATER_FIELDS = ("dataset", "attacks", "channel")
+LATER_FIELDS = ("dataset", "attacks", "channel", "attack_sentences", "attack_time_budget_s", "detector_weight")
 #: The default detectors: the paper's check (primary), the original code's three measures and synthcheck's
 #: first reading of the paper, side by side on the same audio (:mod:`synthcheck.audio.pearson`).
 PAPER_DETECTORS = ("paper", "seed-corrcoef", "seed-xcorrelation", "seed-stretched", "xcorr-template")
@@ -61,10 +60,11 @@ def paper_sentences() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ItemSpec:
-    """One unit of work: one sentence rendered by one voice through one channel.
+    """One unit of work: one sentence rendered by one voice (or recorded) through one channel.
 
     ``key`` names the item in the store and seeds its randomness, so results do not depend on the
-    order (or the process) in which items run.
+    order (or the process) in which items run. Every attack kind of the config attacks the same item (its
+    clean stage runs once).
     """
 
     key: str
@@ -73,18 +73,6 @@ class ItemSpec:
     voice: str
     snr_db: float
     dataset: str = TTS_DATASET
-    attack: str = DEFAULT_ATTACK
-
-    @property
-    def group(self) -> str:
-        """The sweep cell this item belongs to, e.g. ``"en-US@28dB"``."""
-        return group_name(self.voice, self.snr_db, self.dataset, self.attack)
-
-    def target(self, fixed_target: str) -> str:
-        """This item's attack target: ``fixed_target``, or for small-edit attack kinds an edit of its sentence."""
-        from synthcheck.attacks.kinds import attack_target
-
-        return attack_target(self.attack, self.sentence, fixed_target)
 
 
 def group_name(voice: str, snr_db: float, dataset: str = TTS_DATASET, attack: str = DEFAULT_ATTACK) -> str:
@@ -108,7 +96,8 @@ class ExperimentConfig:
         Source sentences s (empty: the paper's ten clauses; for a recorded set its first ten utterances).
         With a recorded set they select its utterances by text (the stored text is the set's own).
     dataset
-        ``"tts"`` (render the sentences) or a recorded set: ``"two-cities-human"``, ``"alsa-human"``.
+        ``"tts"`` (render the sentences) or a registered set: ``"two-cities-human"``, ``"alsa-human"`` (human
+        speech), ``"two-cities-tts"`` (their pico2wave rendering).
     tts_engine, voices
         Synthiser engine and the voices to render with (one per sweep cell); with a recorded set, the
         voice single-voice detectors re-synthesise with.
@@ -133,6 +122,14 @@ class ExperimentConfig:
         A batch stops early once every item has a confirmed-style success at or below this dB_x
         (None: always run ``attack_steps``). -45 dB_x corresponds to an energy SNR of about 32 dB on
         pico2wave clauses; it bounds the cost of the default run.
+    attack_sentences
+        Indices of the sentences attacked (empty: all). The others only run the clean stage: a larger clean
+        set calibrates thresholds while a few items are attacked (``evaluate-detectors``).
+    attack_time_budget_s
+        Seconds of optimisation per attack batch at most (None: ``attack_steps`` only). A budget makes results
+        depend on the machine's speed.
+    detector_weight
+        λ of the adaptive attack kinds' detector penalty (unused by the others).
     comparator_mode
         Correlation of the ``paper`` detector: ``paper`` (``xcorr-paper``, the paper's formula), ``template``
         or ``full`` (the template cross-correlations of :mod:`synthcheck.audio.correlation`).
@@ -158,6 +155,9 @@ class ExperimentConfig:
     attack_steps: int = 1000
     attack_batch_size: int = 5
     attack_stop_db_x: float | None = -45.0
+    attack_sentences: tuple[int, ...] = ()
+    attack_time_budget_s: float | None = None
+    detector_weight: float = 1.0
     comparator_mode: str = "paper"
     detectors: tuple[str, ...] = PAPER_DETECTORS
     threshold: float | None = None
@@ -175,6 +175,7 @@ class ExperimentConfig:
         object.__setattr__(self, "snr_dbs", tuple(float(s) for s in self.snr_dbs))
         object.__setattr__(self, "detectors", tuple(str(d).strip() for d in self.detectors))
         object.__setattr__(self, "attacks", tuple(str(a).strip() for a in self.attacks))
+        object.__setattr__(self, "attack_sentences", tuple(int(i) for i in self.attack_sentences))
         self._validate_detectors()
         if self.threshold is None:
             object.__setattr__(self, "threshold", self.detector_config(self.detectors[0]).threshold)
@@ -196,7 +197,7 @@ class ExperimentConfig:
             raise BadInputError(f"config: comparator_mode {self.comparator_mode!r} is not one of paper, template, full")
 
     def _validate(self) -> None:
-        from synthcheck.attacks.kinds import check_attack_kinds
+        from synthcheck.attacks.kinds import ATTACK_KINDS
 
         if not self.voices or not self.snr_dbs or not self.attacks:
             raise BadInputError("config: give at least one voice, one SNR and one attack")
@@ -205,9 +206,20 @@ class ExperimentConfig:
         if not 0.0 < self.attenuation <= 1.0:  # NaN too
             raise BadInputError(f"config: attenuation must be in (0, 1], got {self.attenuation}")
         try:
-            check_attack_kinds(self.attacks)
+            for kind in self.attacks:
+                ATTACK_KINDS[kind]
         except BadInputError as exc:
             raise BadInputError(f"config: {exc}") from None
+        if len(set(self.attacks)) != len(self.attacks):
+            raise BadInputError(f"config: attack kinds {', '.join(self.attacks)} name one kind twice")
+        outside = [i for i in self.attack_sentences if not 0 <= i < len(self.sentences)]
+        if outside:
+            raise BadInputError(f"config: attack_sentences index {outside[0]} is outside the {len(self.sentences)} "
+                                "sentences (indices start at 0)")
+        if self.attack_time_budget_s is not None and not self.attack_time_budget_s > 0:
+            raise BadInputError(f"config: attack_time_budget_s must be > 0 seconds, got {self.attack_time_budget_s}")
+        if not self.detector_weight >= 0:
+            raise BadInputError(f"config: detector_weight must be >= 0, got {self.detector_weight}")
         if not self.target.strip():
             raise BadInputError("config: the attack target is empty; give a target sentence")
         if self.attack_steps < 1 or self.attack_batch_size < 1:
@@ -267,7 +279,7 @@ class ExperimentConfig:
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
         """Build from a dict such as :meth:`to_dict` output (missing keys take the defaults)."""
         values = _check_keys(data)
-        for name in ("sentences", "voices", "snr_dbs", "detectors", "attacks"):
+        for name in ("sentences", "voices", "snr_dbs", "detectors", "attacks", "attack_sentences"):
             if name in values and isinstance(values[name], (str, int, float)):
                 values[name] = [values[name]]
             if name in values:
@@ -304,15 +316,19 @@ class ExperimentConfig:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
     def items(self) -> list[ItemSpec]:
-        """The work items: every (attack, voice, SNR) cell times every sentence, in a fixed order."""
+        """The work items: every (voice, SNR) cell times every sentence, in a fixed order."""
         return [
-            ItemSpec(key=f"{group_name(voice, snr, self.dataset, attack)}/s{i:02d}", index=i, sentence=sentence,
-                     voice=voice, snr_db=snr, dataset=self.dataset, attack=attack)
-            for attack in self.attacks
+            ItemSpec(key=f"{group_name(voice, snr, self.dataset)}/s{i:02d}", index=i, sentence=sentence,
+                     voice=voice, snr_db=snr, dataset=self.dataset)
             for voice in self.voices
             for snr in self.snr_dbs
             for i, sentence in enumerate(self.sentences)
         ]
+
+    def attacked_items(self) -> list[ItemSpec]:
+        """The items every attack kind attacks: those of :attr:`attack_sentences` (all when empty)."""
+        chosen = set(self.attack_sentences)
+        return [spec for spec in self.items() if not chosen or spec.index in chosen]
 
     def item_seed(self, key: str) -> int:
         """Seed of one item, derived from the root seed and the item key (order-independent)."""
@@ -326,9 +342,9 @@ class ExperimentConfig:
 
 def default_sentences(dataset: str, sentences: tuple[str, ...]) -> tuple[str, ...]:
     """``sentences`` as a config stores them: for ``"tts"`` as given (empty: the paper's ten); for a
-    recorded set the matching utterance texts (empty: its first ten, see :func:`.sources.select_recorded`)."""
-    if dataset in RECORDED_DATASETS:
-        return select_recorded(dataset, sentences)
+    registered set the matching utterance texts (empty: its first ten, see :func:`.sources.select_utterances`)."""
+    if dataset != TTS_DATASET:
+        return select_utterances(dataset, sentences)
     return sentences or paper_sentences()
 
 

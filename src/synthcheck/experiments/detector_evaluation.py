@@ -33,7 +33,7 @@ from synthcheck.asr.base import Recognizer
 from synthcheck.audio.channel import paper_channel
 from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.audio.metrics import word_error_rate
-from synthcheck.data.datasets import DATASETS, dataset_spec
+from synthcheck.data.datasets import DATASETS
 from synthcheck.detect.configs import DETECTOR_CONFIGS, DetectorConfig, resolve_config_name
 from synthcheck.detect.detector import Detector
 from synthcheck.errors import BadInputError
@@ -172,7 +172,7 @@ def dataset_proxy_records(dataset: str, recognizer: Recognizer, rng: np.random.G
 
     The clips are heard as :func:`evaluation_audio` makes them (TTS sets through the channel, noise from ``rng``).
     """
-    utterances = dataset_spec(dataset).load()
+    utterances = DATASETS[dataset].build()
     audios = evaluation_audio(dataset, [u.audio for u in utterances], rng)
     transcripts = recognizer.transcribe_batch(audios)
     return wrong_transcript_records([u.key for u in utterances], audios, [u.text for u in utterances], transcripts, rng)
@@ -183,7 +183,7 @@ def evaluation_audio(source: str, audios: Sequence[np.ndarray], rng: np.random.G
     (:attr:`~synthcheck.data.datasets.DatasetSpec.synthetic`, whose clean audio would otherwise be bit-identical to
     the re-synthesis) through the paper's channel (:func:`~synthcheck.audio.channel.paper_channel`: attenuation 0.5,
     AWGN at 28 dB, 16 bits; noise drawn from ``rng``), recorded sets unchanged."""
-    if not dataset_spec(source).synthetic:
+    if not DATASETS[source].synthetic:
         return list(audios)
     channel = paper_channel()
     return [channel.apply(audio, rng) for audio in audios]
@@ -225,21 +225,7 @@ def human_speech_evaluation(
     asr = get_recognizer(recognizer)
     rng = np.random.default_rng(seed)
     records = {source: dataset_proxy_records(source, asr, rng) for source in sources}
-    recorded = [source for source in sources if not dataset_spec(source).synthetic]
+    recorded = [source for source in sources if not DATASETS[source].synthetic]
     if len(set(recorded)) > 1:
         records[POOLED_HUMAN] = [r for source in recorded for r in records[source]]
     return evaluate_configs(asr, chosen, records, target_fpr=target_fpr, progress=progress)
-
-
-def markdown_table(evaluations: Sequence[DetectorEvaluation]) -> str:
-    """A Markdown table of the evaluations (for docs and reports)."""
-    lines = [
-        "| config | source | clean | attacked | AUC | threshold | FPR (in-sample) | FPR (leave-one-out) | detection | latency s/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for e in evaluations:
-        lines.append(
-            f"| {e.config} | {e.source}{' (proxy)' if e.proxy else ''} | {e.n_clean} | {e.n_attacked} | {e.auc:.3f} "
-            f"| {e.threshold:.3f} | {e.fpr:.1%} | {e.fpr_loo:.1%} | {e.detection_rate:.1%} | {e.latency_per_second:.3f} |"
-        )
-    return "\n".join(lines)

@@ -12,10 +12,10 @@ threshold and the rates at it. Both live here, beside the ROC they use, so that
 :mod:`synthcheck.experiments.detector_evaluation` (running detectors on clips) and the run report share
 one implementation without an import cycle.
 
-With several detector configurations (:attr:`ExperimentConfig.detectors`) every stage result holds each
-one's score and verdict under ``"detectors"`` (:func:`detector_results`); :func:`detector_metrics` gives
-one :class:`DetectorMetrics` row per configuration (and per dataset / attack kind when the records mix them). Results
-stored before that key existed count as the primary detector's.
+Metrics read the typed rows of a run (:class:`~synthcheck.experiments.results.ResultRow`, one per item and
+attack kind); every stage result holds each configured detector's verdict, and :func:`detector_metrics` gives
+one :class:`DetectorMetrics` row per configuration (and per dataset / attack kind when the rows mix them). A
+clean item attacked by several kinds counts once among the clean items.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from synthcheck.detect.calibration import calibrate_threshold, detection_rate, false_positive_rate
-from synthcheck.experiments.store import ItemRecord
+from synthcheck.experiments.results import CleanResult, DetectorScore, ResultRow
 from synthcheck.jsonable import json_safe
 
 #: False-positive rate calibrated thresholds aim at (:func:`evaluation_from_scores`' default, :class:`DetectorMetrics`).
@@ -121,42 +121,45 @@ class ExperimentMetrics:
         return json_safe(asdict(self))
 
 
-def compute_metrics(records: Sequence[ItemRecord], threshold: float) -> ExperimentMetrics:
-    """Metrics over the items' finished stages.
+def compute_metrics(rows: Sequence[ResultRow], threshold: float) -> ExperimentMetrics:
+    """Metrics over the rows' finished stages (the primary detector's verdicts).
 
     Detection rate counts *successful* adversarial examples flagged as inconsistent
     (``detection_rate_all_attacks`` counts every attacked item). The false-positive rate counts clean
     channel outputs flagged; clean items are also split by whether the recogniser was right
     (WER 0 after normalisation), since natural recognition errors give low scores too.
     """
-    clean = [r.clean for r in records if r.clean is not None]
-    attacked = [r.attack for r in records if r.attack is not None]
-    successful = [a for a in attacked if a["success"]]
-    clean_scores = np.array([c["score"] for c in clean], dtype=np.float64)
-    adv_scores = np.array([a["score"] for a in successful], dtype=np.float64)
-    fpr, tpr = score_roc(clean_scores, adv_scores)
-    recognized = [c for c in clean if c["wer"] == 0.0]
-    misrecognized = [c for c in clean if c["wer"] != 0.0]
+    clean = list(_clean_results(rows).values())
+    attacked = [r.attack for r in rows if r.attack is not None]
+    successful = [a for a in attacked if a.success]
+    fpr, tpr = score_roc([c.score for c in clean], [a.score for a in successful])
+    recognized = [c for c in clean if c.exact]
+    misrecognized = [c for c in clean if not c.exact]
     return ExperimentMetrics(
-        n_items=len(records),
+        n_items=len({r.spec.key for r in rows}),
         n_clean=len(clean),
         n_attacked=len(attacked),
         n_attack_success=len(successful),
         attack_success_rate=_rate(len(successful), len(attacked)),
-        detection_rate=_flagged_rate(successful),
-        detection_rate_all_attacks=_flagged_rate(attacked),
-        false_positive_rate=_flagged_rate(clean),
+        detection_rate=_flagged_rate([a.primary for a in successful]),
+        detection_rate_all_attacks=_flagged_rate([a.primary for a in attacked]),
+        false_positive_rate=_flagged_rate([c.primary for c in clean]),
         auc=auc(fpr, tpr),
-        median_snr_db=_median([a["snr_db"] for a in successful]),
-        median_db_x=_median([a["db_x"] for a in successful]),
+        median_snr_db=_median([a.snr_db for a in successful]),
+        median_db_x=_median([a.db_x for a in successful]),
         n_clean_recognized=len(recognized),
         n_clean_misrecognized=len(misrecognized),
-        false_positives_recognized=sum(not c["consistent"] for c in recognized),
-        false_positives_misrecognized=sum(not c["consistent"] for c in misrecognized),
+        false_positives_recognized=sum(not c.consistent for c in recognized),
+        false_positives_misrecognized=sum(not c.consistent for c in misrecognized),
         threshold=threshold,
         roc_fpr=fpr.tolist(),
         roc_tpr=tpr.tolist(),
     )
+
+
+def _clean_results(rows: Sequence[ResultRow]) -> dict[str, CleanResult]:
+    """Each item's clean result once (rows repeat it per attack kind), by item key in row order."""
+    return {r.spec.key: r.clean for r in rows if r.clean is not None}
 
 
 @dataclass
@@ -168,6 +171,8 @@ class DetectorEvaluation:
     config, source, proxy
         Configuration name, the clips' source (or cell), and whether the attacked items are the
         wrong-transcript proxy rather than real attacks.
+    stage
+        The attack kind the attacked items come from (empty when not one kind: the proxy, or all kinds pooled).
     n_clean, n_attacked, clean_scores, attacked_scores
         The scores the numbers come from (negatives and positives).
     auc
@@ -196,10 +201,22 @@ class DetectorEvaluation:
     latency_per_second: float
     clean_scores: list[float] = field(default_factory=list)
     attacked_scores: list[float] = field(default_factory=list)
+    stage: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(config, source, stage): what the evaluation is of."""
+        return self.config, self.source, self.stage
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary (NaN as ``None``)."""
         return json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DetectorEvaluation:
+        """The inverse of :meth:`to_dict` (``None`` numbers back to NaN)."""
+        kept = ("config", "source", "proxy", "stage", "clean_scores", "attacked_scores", "n_clean", "n_attacked")
+        return cls(**{k: v if k in kept else (math.nan if v is None else v) for k, v in data.items()})
 
 
 def leave_one_out_fpr(clean_scores: Sequence[float], target_fpr: float) -> float:
@@ -220,6 +237,7 @@ def evaluation_from_scores(
     proxy: bool,
     latency_per_second: float,
     target_fpr: float = CALIBRATION_FPR,
+    stage: str = "",
 ) -> DetectorEvaluation:
     """AUC, calibrated threshold, FPRs and detection rate from clean and attacked scores (NaN when undefined).
 
@@ -227,7 +245,7 @@ def evaluation_from_scores(
     ----------
     clean_scores, attacked_scores
         Scores of the clean (negative) and attacked (positive) items.
-    config, source, proxy, latency_per_second
+    config, source, proxy, latency_per_second, stage
         Copied to the result (see :class:`DetectorEvaluation`).
     target_fpr
         False-positive rate the threshold is calibrated for.
@@ -250,6 +268,7 @@ def evaluation_from_scores(
         latency_per_second=latency_per_second,
         clean_scores=clean,
         attacked_scores=attacked,
+        stage=stage,
     )
 
 
@@ -298,14 +317,25 @@ class DetectorMetrics:
 
     @property
     def dataset(self) -> str:
-        """The cell: :data:`ALL_DATASETS`, a dataset, or ``"<dataset> / <attack>"`` when a run mixes attack kinds."""
+        """The cell's dataset: :data:`ALL_DATASETS` or one dataset."""
         return self.calibrated.source
 
+    @property
+    def attack_kind(self) -> str:
+        """The cell's attack kind (empty: every kind of the run)."""
+        return self.calibrated.stage
+
+    @property
+    def cell(self) -> str:
+        """The cell's display name: the dataset, with `` / <attack kind>`` when the row is of one kind."""
+        return f"{self.dataset} / {self.attack_kind}" if self.attack_kind else self.dataset
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN becomes ``None``): ``detector``, ``dataset``, ``threshold``, ``detection_rate``,
+        """JSON-ready dict (NaN becomes ``None``): ``detector``, ``dataset``, ``attack_kind``, ``threshold``, ``detection_rate``,
         ``false_positive_rate``, the clean split (``n_clean_exact`` … ``flagged_misrecognized``) and
         ``calibrated`` (:meth:`DetectorEvaluation.to_dict`)."""
-        return json_safe({"detector": self.detector, "dataset": self.dataset, "threshold": self.threshold,
+        return json_safe({"detector": self.detector, "dataset": self.dataset, "attack_kind": self.attack_kind,
+                          "threshold": self.threshold,
                           "detection_rate": self.detection_rate, "false_positive_rate": self.false_positive_rate,
                           "n_clean_exact": self.n_clean_exact, "flagged_exact": self.flagged_exact,
                           "n_clean_misrecognized": self.n_clean_misrecognized,
@@ -313,56 +343,45 @@ class DetectorMetrics:
                           "calibrated": self.calibrated.to_dict()})
 
 
-def detector_results(result: dict[str, Any], primary: str) -> dict[str, dict[str, Any]]:
-    """Each detector's ``score``, ``threshold``, ``consistent`` … of one stored stage result.
+def detector_metrics(rows: Sequence[ResultRow], detectors: Sequence[str]) -> list[DetectorMetrics]:
+    """A row per detector over all rows, then per detector and cell when the rows mix datasets or attack kinds
+    (cells are (dataset, attack kind) pairs; the kind is named only when the run has several)."""
+    several_attacks = len({r.attack_kind for r in rows}) > 1
 
-    Results stored before several detectors existed hold only the primary detector's, at the top level.
-    """
-    if "detectors" in result:
-        return result["detectors"]
-    return {primary: {k: result[k] for k in ("score", "threshold", "consistent") if k in result}}
+    def cell(row: ResultRow) -> tuple[str, str]:
+        return row.spec.dataset, row.attack_kind if several_attacks else ""
 
-
-def detector_metrics(records: Sequence[ItemRecord], detectors: Sequence[str]) -> list[DetectorMetrics]:
-    """A row per detector over all records, then per detector and cell when the records mix datasets or attack
-    kinds (cells named ``"<dataset>"`` or ``"<dataset> / <attack>"``)."""
-    several_attacks = len({r.spec.attack for r in records}) > 1
-
-    def cell(record: ItemRecord) -> str:
-        return f"{record.spec.dataset} / {record.spec.attack}" if several_attacks else record.spec.dataset
-
-    cells = list(dict.fromkeys(cell(r) for r in records))
-    rows = [_detector_row(records, name, detectors[0], ALL_DATASETS) for name in detectors]
+    cells = list(dict.fromkeys(cell(r) for r in rows))
+    out = [_detector_row(rows, name, (ALL_DATASETS, "")) for name in detectors]
     if len(cells) > 1:
-        rows += [_detector_row([r for r in records if cell(r) == c], name, detectors[0], c)
-                 for c in cells for name in detectors]
-    return rows
+        out += [_detector_row([r for r in rows if cell(r) == c], name, c) for c in cells for name in detectors]
+    return out
 
 
-def _detector_row(records: Sequence[ItemRecord], name: str, primary: str, dataset: str) -> DetectorMetrics:
-    pairs = [(r.clean, detector_results(r.clean, primary).get(name)) for r in records if r.clean is not None]
-    pairs = [(stage, verdict) for stage, verdict in pairs if verdict]
-    clean = [verdict for _, verdict in pairs]
-    exact = [verdict for stage, verdict in pairs if stage.get("wer") == 0.0]
-    misrecognized = [verdict for stage, verdict in pairs if stage.get("wer") != 0.0]
-    adversarial = [detector_results(r.attack, primary).get(name) for r in records if r.attack and r.attack["success"]]
-    adversarial = [a for a in adversarial if a]
-    thresholds = {c["threshold"] for c in clean + adversarial if "threshold" in c}
+def _detector_row(rows: Sequence[ResultRow], name: str, cell: tuple[str, str]) -> DetectorMetrics:
+    pairs = [(c, c.detectors[name]) for c in _clean_results(rows).values() if name in c.detectors]
+    clean = [score for _, score in pairs]
+    exact = [score for c, score in pairs if c.exact]
+    misrecognized = [score for c, score in pairs if not c.exact]
+    adversarial = [r.attack.detectors[name] for r in rows
+                   if r.attack is not None and r.attack.success and name in r.attack.detectors]
+    thresholds = {s.threshold for s in clean + adversarial if math.isfinite(s.threshold)}
+    dataset, kind = cell
     return DetectorMetrics(
         threshold=thresholds.pop() if len(thresholds) == 1 else math.nan,
         detection_rate=_flagged_rate(adversarial),
         false_positive_rate=_flagged_rate(clean),
         n_clean_exact=len(exact),
-        flagged_exact=sum(not v["consistent"] for v in exact),
+        flagged_exact=sum(not s.consistent for s in exact),
         n_clean_misrecognized=len(misrecognized),
-        flagged_misrecognized=sum(not v["consistent"] for v in misrecognized),
-        calibrated=evaluation_from_scores([c["score"] for c in clean], [a["score"] for a in adversarial],
-                                          config=name, source=dataset, proxy=False, latency_per_second=math.nan),
+        flagged_misrecognized=sum(not s.consistent for s in misrecognized),
+        calibrated=evaluation_from_scores([s.score for s in clean], [s.score for s in adversarial], config=name,
+                                          source=dataset, proxy=False, latency_per_second=math.nan, stage=kind),
     )
 
 
-def _flagged_rate(results: Sequence[dict[str, Any]]) -> float:
-    return _rate(sum(not r["consistent"] for r in results), len(results))
+def _flagged_rate(scores: Sequence[DetectorScore]) -> float:
+    return _rate(sum(not s.consistent for s in scores), len(scores))
 
 
 def _rate(count: int, total: int) -> float:
@@ -383,7 +402,6 @@ __all__ = [
     "auc",
     "compute_metrics",
     "detector_metrics",
-    "detector_results",
     "evaluation_from_scores",
     "leave_one_out_fpr",
     "roc_curve",

@@ -8,17 +8,20 @@ Stage 1, ``clean`` (one task and one commit per item)
     the item's SNR, noise drawn from the item's own generator; t1 = ASR(y1); rho1 = rho_max(TTS(t1), y1); WER(s, t1).
     Stored: clean.wav (x), channel.wav (y1), clean_resynth.wav (TTS(t1)).
 
-Stage 2, ``attack`` (one task per batch of items, one commit per item when its batch finishes)
-    y2 = attack on y1 toward the item's target (one batched call per attack kind, :mod:`synthcheck.attacks.kinds`:
-    the paper's :class:`TargetedAttack` by default, or small-edit / adaptive kinds; the attack's
-    own greedy decode of the 16-bit y2 is t2 = ASR(y2)); rho2 = rho_max(TTS(t2), y2); WER(target, t2),
-    WER(s, t2); dB_x and SNR of y2 against its perturbation. Stored: adversarial.wav, adversarial_resynth.wav.
+Stage 2, one per attack kind of ``config.attacks`` (one task per batch of the attacked items, one commit per
+item when its batch finishes)
+    y2 = attack on y1 toward the item's target (one batched call, :data:`synthcheck.attacks.kinds.ATTACK_KINDS`:
+    the paper's targeted attack by default, or small-edit / adaptive kinds; the attack's own greedy decode
+    of the 16-bit y2 is t2 = ASR(y2)); rho2 = rho_max(TTS(t2), y2); WER(target, t2), WER(s, t2); dB_x and
+    SNR of y2 against its perturbation. Stored: adversarial.wav, adversarial_resynth.wav (other kinds than
+    the paper's ``targeted``: prefixed with the kind, e.g. small-edit-adversarial.wav).
 
 Every rho above is the primary detector's (the first of ``config.detectors``; the paper's check by
-default); every configured detector judges the same audio and transcript, and each one's score and verdict
-is stored under ``"detectors"`` (see :func:`synthcheck.experiments.metrics.detector_results`).
+default); every configured detector judges the same audio and transcript, and each one's verdict is part of
+the stage result (:class:`~synthcheck.experiments.results.DetectorScore`). Stage results are the typed
+:class:`~synthcheck.experiments.results.CleanResult` and :class:`~synthcheck.experiments.results.AttackOutcome`.
 
-Batches are fixed chunks of the config's item list, so a rerun forms the same batches; the attack seed
+Batches are fixed chunks of the config's attacked items, so a rerun forms the same batches; the attack seed
 derives from the root seed and the batch's item keys, stage-1 noise from the root seed and the item key.
 Every task runs on the executor's fixed torch thread count (stored with the run's versions, beside the CPU).
 Results therefore do not depend on which executor ran them or in which order (docs/determinism.md).
@@ -47,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.cache import content_key
 from synthcheck.errors import BadInputError, SynthcheckError
 from synthcheck.experiments.config import ExperimentConfig, ItemSpec
@@ -54,14 +58,14 @@ from synthcheck.experiments.executors import Executor, LocalExecutor
 from synthcheck.experiments.lock import RunLock
 from synthcheck.experiments.machine import cpu_facts
 from synthcheck.experiments.metrics import DetectorMetrics, ExperimentMetrics, compute_metrics, detector_metrics
-from synthcheck.experiments.sources import TTS_DATASET, recorded_audio
-from synthcheck.experiments.store import CHECKPOINT_DIR, PIPELINE_STAGES, ItemRecord, ResultsStore
+from synthcheck.experiments.results import AttackOutcome, CleanResult, DetectorScore, ItemRecord, ResultRow, StageResult, result_rows
+from synthcheck.experiments.sources import TTS_DATASET, dataset_audio
+from synthcheck.experiments.store import CHECKPOINT_DIR, CLEAN_STAGE, PIPELINE_STAGES, ResultsStore
 
 log = logging.getLogger(__name__)
 
 #: ``progress(stage, completed, total)``; attack progress counts item-steps.
 ProgressCallback = Callable[[str, float, float], None]
-_ATTACK_FIELDS = ("db_x", "snr_db", "fitted_snr_db", "bound", "steps", "first_success_step", "seconds")
 #: Default seconds between attack checkpoints (a kill loses at most this much of a batch's attack).
 CHECKPOINT_SECONDS = 10.0
 _PACKAGES = ("synthcheck", "numpy", "scipy", "torch", "openai-whisper", "pocketsphinx", "jiwer", "ray")
@@ -69,10 +73,10 @@ _PACKAGES = ("synthcheck", "numpy", "scipy", "torch", "openai-whisper", "pockets
 
 @dataclass
 class ItemStageResult:
-    """One item's result of one stage, as a worker returns it: the JSON result and the audio to store."""
+    """One item's result of one stage, as a worker returns it: the typed result and the audio to store."""
 
     key: str
-    result: dict[str, Any]
+    result: StageResult
     audio: dict[str, np.ndarray]
 
 
@@ -86,9 +90,10 @@ class CleanTask:
 
 @dataclass
 class AttackTask:
-    """Stage-2 work for one batch: the items and their committed channel outputs y1."""
+    """Stage-2 work for one batch of one attack kind: the items and their committed channel outputs y1."""
 
     config: ExperimentConfig
+    kind: str
     specs: list[ItemSpec]
     channel_audio: list[np.ndarray]
     seed: int
@@ -102,15 +107,39 @@ class AttackTask:
 
 @dataclass
 class ExperimentRun:
-    """The outcome of :func:`run_experiment`: where it is stored, what it holds, what it means."""
+    """The outcome of :func:`run_experiment` (or of reading a stored run, :meth:`from_store`): where it is
+    stored, what it holds, what it means. The report renders this object as it is.
+
+    ``rows`` has one :class:`~synthcheck.experiments.results.ResultRow` per (attack kind, item);
+    ``computed`` counts the stage results computed in this call (``clean`` and each attack kind).
+    """
 
     run_dir: Path
     config: ExperimentConfig
+    versions: dict[str, str]
     records: list[ItemRecord]
+    rows: list[ResultRow]
     metrics: ExperimentMetrics
     detector_metrics: list[DetectorMetrics]
     wall_seconds: float
     computed: dict[str, int]
+
+    @classmethod
+    def from_store(cls, store: ResultsStore, computed: dict[str, int] | None = None) -> ExperimentRun:
+        """The run a store holds, with its metrics."""
+        config = store.config()
+        records = store.records()
+        rows = result_rows(records, config.attacks)
+        return cls(run_dir=store.run_dir, config=config, versions=store.versions(), records=records, rows=rows,
+                   metrics=compute_metrics(rows, config.threshold),
+                   detector_metrics=detector_metrics(rows, config.detectors),
+                   wall_seconds=store.wall_seconds(), computed=computed or {})
+
+    @classmethod
+    def read(cls, run_dir: str | Path) -> ExperimentRun:
+        """Open a stored run directory (for reports) and return its run."""
+        with ResultsStore.read(run_dir) as store:
+            return cls.from_store(store)
 
 
 def run_experiment(
@@ -170,92 +199,81 @@ def _run_locked(config: ExperimentConfig, run_dir: str | Path, executor: Executo
     versions = {**collect_versions(config), "torch_threads": str(executor.threads)}
     store = ResultsStore.open(run_dir, config, versions, new=new, force=force)
     try:
-        computed = {"clean": _run_clean_stage(store, config, executor, report), "attack": 0}
+        computed = {CLEAN_STAGE: _run_clean_stage(store, config, executor, report)}
         if "attack" in stages:
-            computed["attack"] = _run_attack_stage(store, config, executor, report, checkpoint_seconds)
-        records = store.records()
-        return ExperimentRun(
-            run_dir=store.run_dir,
-            config=config,
-            records=records,
-            metrics=compute_metrics(records, config.threshold),
-            detector_metrics=detector_metrics(records, config.detectors),
-            wall_seconds=store.wall_seconds(),
-            computed=computed,
-        )
+            computed.update(_run_attack_stages(store, config, executor, report, checkpoint_seconds))
+        return ExperimentRun.from_store(store, computed)
     finally:
         store.close()
 
 
 def _run_clean_stage(store: ResultsStore, config: ExperimentConfig, executor: Executor, report: ProgressCallback) -> int:
     specs = {s.key: s for s in config.items()}
-    pending = store.pending("clean", specs)
+    pending = store.pending(CLEAN_STAGE, specs)
     total, done = len(specs), len(specs) - len(pending)
     report("clean", done, total)
     if not pending:
         return 0
-    store.mark_started("clean", pending)
+    store.mark_started(CLEAN_STAGE, pending)
     tasks = [CleanTask(config, specs[key]) for key in pending]
     clock = _Clock()
     for _, output in executor.map_unordered(run_clean_item, tasks):
-        store.commit("clean", output.key, output.result, output.audio, elapsed=clock.lap())
+        store.commit(CLEAN_STAGE, output.key, output.result, output.audio, elapsed=clock.lap())
         done += 1
         report("clean", done, total)
     return len(pending)
 
 
-def _run_attack_stage(store: ResultsStore, config: ExperimentConfig, executor: Executor, report: ProgressCallback,
-                      checkpoint_seconds: float | None) -> int:
-    specs = config.items()
-    batches = [
-        kind_specs[i : i + config.attack_batch_size]
-        for kind in config.attacks
-        for kind_specs in [[s for s in specs if s.attack == kind]]
-        for i in range(0, len(kind_specs), config.attack_batch_size)
-    ]
+def _run_attack_stages(store: ResultsStore, config: ExperimentConfig, executor: Executor, report: ProgressCallback,
+                       checkpoint_seconds: float | None) -> dict[str, int]:
+    """Every attack kind of ``config`` on its attacked items (progress counts item-steps over all kinds)."""
+    specs = config.attacked_items()
     steps = config.attack_steps
-    total = len(specs) * steps
+    total = len(specs) * steps * len(config.attacks)
     done = float(total)
-    tasks = []
     clean = {r.spec.key: r.clean for r in store.records()}
-    todo: set[str] = set()
-    for batch in batches:
-        keys = [s.key for s in batch]
-        pending = store.pending("attack", keys)
-        if not pending:
-            continue
-        todo.update(pending)
-        done -= len(pending) * steps
-        channel = [store.read_audio(clean[s.key]["audio"]["channel"]) for s in batch]
-        checkpoint = None if checkpoint_seconds is None else _checkpoint_path(store.run_dir, config, keys)
-        tasks.append(AttackTask(config, batch, channel, attack_seed(config, keys), checkpoint=checkpoint,
-                                checkpoint_seconds=checkpoint_seconds or 0.0))
+    tasks, todo = [], {kind: set() for kind in config.attacks}
+    for kind in config.attacks:
+        for i in range(0, len(specs), config.attack_batch_size):
+            batch = specs[i : i + config.attack_batch_size]
+            keys = [s.key for s in batch]
+            pending = store.pending(kind, keys)
+            if not pending:
+                continue
+            todo[kind].update(pending)
+            done -= len(pending) * steps
+            channel = [store.read_audio(clean[key].audio["channel"]) for key in keys]
+            checkpoint = None if checkpoint_seconds is None else _checkpoint_path(store.run_dir, config, kind, keys)
+            tasks.append(AttackTask(config, kind, batch, channel, attack_seed(config, keys), checkpoint=checkpoint,
+                                    checkpoint_seconds=checkpoint_seconds or 0.0))
     _remove_stale_checkpoints(store.run_dir, {t.checkpoint for t in tasks})
     report("attack", done, total)
     if not tasks:
-        return 0
+        return {kind: 0 for kind in config.attacks}
     if isinstance(executor, LocalExecutor):  # batches run in order here: show per-step progress
         base = done
         for task in tasks:
-            n_todo = sum(s.key in todo for s in task.specs)
+            n_todo = sum(s.key in todo[task.kind] for s in task.specs)
             task.on_step = lambda p, base=base, n=n_todo: report("attack", base + p.step * n, total)
             base += n_todo * steps
-    store.mark_started("attack", [s.key for t in tasks for s in t.specs if s.key in todo])
+    for kind in config.attacks:
+        store.mark_started(kind, [s.key for t in tasks if t.kind == kind for s in t.specs if s.key in todo[kind]])
     clock = _Clock()
     for index, outputs in executor.map_unordered(run_attack_batch, tasks):
-        new_outputs = [output for output in outputs if output.key in todo]
+        kind = tasks[index].kind
+        new_outputs = [output for output in outputs if output.key in todo[kind]]
         for output in new_outputs:
-            store.commit("attack", output.key, output.result, output.audio, elapsed=clock.lap())
+            store.commit(kind, output.key, output.result, output.audio, elapsed=clock.lap())
         if tasks[index].checkpoint is not None:
             Path(tasks[index].checkpoint).unlink(missing_ok=True)
         done += len(new_outputs) * steps
         report("attack", done, total)
-    return len(todo)
+    return {kind: len(keys) for kind, keys in todo.items()}
 
 
-def _checkpoint_path(run_dir: Path, config: ExperimentConfig, keys: Sequence[str]) -> str:
-    """The checkpoint file of the attack batch of ``keys`` under ``config``."""
-    return str(run_dir / CHECKPOINT_DIR / f"{content_key(config.config_hash(), *keys)[:16]}.pt")
+def _checkpoint_path(run_dir: Path, config: ExperimentConfig, kind: str, keys: Sequence[str]) -> str:
+    """The checkpoint file of the ``kind`` attack batch of ``keys`` under ``config``."""
+    return str(run_dir / CHECKPOINT_DIR / f"{content_key(config.config_hash(), kind, *keys)[:16]}.pt")
 
 
 def _remove_stale_checkpoints(run_dir: Path, keep: set[str | None]) -> None:
@@ -319,18 +337,18 @@ def detectors_for(config: ExperimentConfig, voice: str) -> dict[str, Any]:
 
 
 def source_audio(config: ExperimentConfig, spec: ItemSpec) -> np.ndarray:
-    """The clean source x of an item: the sentence rendered by TTS, or its recording in the item's dataset."""
+    """The clean source x of an item: the sentence rendered by TTS, or its utterance in the item's dataset."""
     if spec.dataset == TTS_DATASET:
         from synthcheck.tts import get_synthesizer
 
         return get_synthesizer(config.tts_engine, spec.voice).synthesize(spec.sentence)
-    return recorded_audio(spec.dataset)[spec.sentence]
+    return dataset_audio(spec.dataset)[spec.sentence]
 
 
 def check_with_detectors(
     detectors: dict[str, Any], audio: np.ndarray, transcript: str | None = None
-) -> tuple[Any, dict[str, Any]]:
-    """The primary detector's verdict on ``audio`` and every detector's stored fields.
+) -> tuple[Any, dict[str, DetectorScore]]:
+    """The primary detector's verdict on ``audio`` and every detector's score.
 
     The primary detector transcribes ``audio`` unless ``transcript`` is given; the others judge the same
     transcript (the recogniser runs once).
@@ -338,7 +356,7 @@ def check_with_detectors(
     primary, *others = detectors.values()
     verdict = primary.check(audio) if transcript is None else primary.check_transcript(audio, transcript)
     verdicts = [verdict, *(d.check_transcript(audio, verdict.transcript) for d in others)]
-    return verdict, {name: _detector_fields(v) for name, v in zip(detectors, verdicts)}
+    return verdict, {name: _detector_score(v) for name, v in zip(detectors, verdicts)}
 
 
 def run_clean_item(task: CleanTask) -> ItemStageResult:
@@ -351,14 +369,10 @@ def run_clean_item(task: CleanTask) -> ItemStageResult:
     x = source_audio(config, spec)
     channel = channel_for(config.channel, snr_db=spec.snr_db, attenuation=config.attenuation)
     y1 = channel.apply(x, config.item_rng(spec.key))
-    verdict, per_detector = check_with_detectors(detectors_for(config, spec.voice), y1)
-    result = {
-        **_verdict_fields(verdict),
-        "detectors": per_detector,
-        "wer": word_error_rate(spec.sentence, verdict.transcript),
-        "channel": channel.to_dict(),
-        "compute_seconds": time.perf_counter() - start,
-    }
+    verdict, scores = check_with_detectors(detectors_for(config, spec.voice), y1)
+    result = CleanResult(transcript=verdict.transcript, detectors=scores, input_seconds=y1.size / SAMPLE_RATE,
+                         wer=word_error_rate(spec.sentence, verdict.transcript), channel=channel.to_dict(),
+                         compute_seconds=time.perf_counter() - start)
     audio = {"clean": x, "channel": y1}
     if verdict.resynthesized is not None:
         audio["clean_resynth"] = verdict.resynthesized
@@ -366,35 +380,34 @@ def run_clean_item(task: CleanTask) -> ItemStageResult:
 
 
 def run_attack_batch(task: AttackTask) -> list[ItemStageResult]:
-    """Stage 2 for a batch (items of one attack kind): one batched attack, then detect on each 16-bit adversarial."""
+    """Stage 2 for a batch of one attack kind: one batched attack, then detect on each 16-bit adversarial."""
     from synthcheck.asr import get_recognizer
-    from synthcheck.attacks.adaptive import AdaptiveAttackConfig
+    from synthcheck.attacks.base import AttackConfig
     from synthcheck.attacks.checkpoint import AttackCheckpoint
-    from synthcheck.attacks.kinds import build_attack
+    from synthcheck.attacks.kinds import ATTACK_KINDS
     from synthcheck.audio.metrics import word_error_rate
 
-    config = task.config
-    (kind,) = {spec.attack for spec in task.specs}
-    settings = AdaptiveAttackConfig(max_steps=config.attack_steps, stop_db_x=config.attack_stop_db_x)
-    attack = build_attack(kind, get_recognizer(config.recognizer), settings)
-    targets = [spec.target(config.target) for spec in task.specs]
+    config, kind = task.config, ATTACK_KINDS[task.kind]
+    settings = AttackConfig(max_steps=config.attack_steps, stop_db_x=config.attack_stop_db_x,
+                            time_budget_s=config.attack_time_budget_s, detector_weight=config.detector_weight,
+                            seed=task.seed)
+    attack = kind.build(get_recognizer(config.recognizer), settings)
+    criterion = kind.criterion([kind.target(spec.sentence, config.target) for spec in task.specs])
     checkpoint = None if task.checkpoint is None else AttackCheckpoint(Path(task.checkpoint), task.checkpoint_seconds)
-    results = attack.run(task.channel_audio, targets, seed=task.seed, progress=task.on_step, checkpoint=checkpoint)
+    results = attack.run(task.channel_audio, criterion, progress=task.on_step, checkpoint=checkpoint)
     outputs = []
     for spec, attacked in zip(task.specs, results):
         # The attack's confirming greedy decode of the 16-bit y2 is t2 = ASR(y2): no second decode.
-        detectors = detectors_for(config, spec.voice)
-        verdict, per_detector = check_with_detectors(detectors, attacked.adversarial, attacked.transcript)
-        summary = attacked.to_dict()
-        result = {
-            **_verdict_fields(verdict),
-            "detectors": per_detector,
-            "success": bool(attacked.success),
-            "target": attacked.target,
-            "wer_target": word_error_rate(attacked.target, verdict.transcript),
-            "wer_source": word_error_rate(spec.sentence, verdict.transcript),
-            **{k: summary[k] for k in _ATTACK_FIELDS},
-        }
+        verdict, scores = check_with_detectors(detectors_for(config, spec.voice), attacked.adversarial,
+                                               attacked.transcript)
+        result = AttackOutcome(
+            transcript=verdict.transcript, detectors=scores, input_seconds=attacked.adversarial.size / SAMPLE_RATE,
+            success=bool(attacked.success), target=attacked.target,
+            wer_target=word_error_rate(attacked.target, verdict.transcript),
+            wer_source=word_error_rate(spec.sentence, verdict.transcript), db_x=attacked.db_x,
+            snr_db=attacked.snr_db, fitted_snr_db=attacked.fitted_snr_db, linf_bound=attacked.linf_bound,
+            steps=attacked.steps, first_success_step=attacked.first_success_step, seconds=attacked.seconds,
+        )
         audio = {"adversarial": attacked.adversarial}
         if verdict.resynthesized is not None:
             audio["adversarial_resynth"] = verdict.resynthesized
@@ -402,15 +415,13 @@ def run_attack_batch(task: AttackTask) -> list[ItemStageResult]:
     return outputs
 
 
-def _verdict_fields(verdict: Any) -> dict[str, Any]:
-    fields = verdict.to_dict()
-    return {k: fields[k] for k in ("transcript", "score", "threshold", "consistent", "lag", "reason", "timings")}
-
-
-def _detector_fields(verdict: Any) -> dict[str, Any]:
-    """What the store keeps of each detector's verdict (``config``: the resolved configuration name)."""
-    return {"score": float(verdict.score), "threshold": verdict.threshold, "consistent": bool(verdict.consistent),
-            "reason": verdict.reason, "config": verdict.detector, "seconds": verdict.timings["total"]}
+def _detector_score(verdict: Any) -> DetectorScore:
+    """What the store keeps of a detector's verdict (``config``: the resolved configuration name)."""
+    timings = verdict.timings
+    return DetectorScore(score=float(verdict.score), threshold=float(verdict.threshold),
+                         consistent=bool(verdict.consistent), reason=verdict.reason, config=verdict.detector,
+                         seconds=float(timings["total"]),
+                         compare_seconds=float(timings.get("tts", 0.0) + timings.get("compare", 0.0)))
 
 
 # --- provenance ----------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
-"""Where an experiment's source utterances come from: TTS renderings or a recorded speech set.
+"""Where an experiment's source utterances come from: TTS renderings or a built-in speech set.
 
 ``dataset = "tts"`` (:data:`TTS_DATASET`) renders each sentence with the configured engine and voice (the
-paper's setting). A recorded set of the dataset registry (:data:`synthcheck.data.datasets.RECORDED_DATASETS`)
-supplies human speech instead; its items are chosen by their text, and that text is the item's true
-transcript. Either way the channel is applied afterwards.
+paper's setting). A set of the dataset registry (:data:`synthcheck.data.datasets.DATASETS`: the recorded human
+sets, or ``two-cities-tts``, their pico2wave twin) supplies its own utterances instead; its items are chosen by
+their text, and that text is the item's true transcript. Either way the config's channel is applied afterwards.
 """
 
 from __future__ import annotations
@@ -12,27 +12,27 @@ from functools import lru_cache
 
 import numpy as np
 
-from synthcheck.data.datasets import RECORDED_DATASETS, dataset_spec
+from synthcheck.data.datasets import DATASETS
 from synthcheck.errors import BadInputError
 
 #: The source that renders the config's sentences with its TTS engine and voice.
 TTS_DATASET = "tts"
-#: Every value of an experiment's ``dataset``: TTS rendering, then the recorded sets.
-EXPERIMENT_DATASETS = (TTS_DATASET, *RECORDED_DATASETS)
-#: Items of a recorded set used when no sentences are given (two-cities-human: the paper's ten clauses).
-DEFAULT_RECORDED_ITEMS = 10
+#: Every value of an experiment's ``dataset``: TTS rendering, then the registered sets.
+EXPERIMENT_DATASETS = (TTS_DATASET, *DATASETS)
+#: Items of a set used when no sentences are given (two-cities-*: the paper's ten clauses).
+DEFAULT_SET_ITEMS = 10
 
 
-@lru_cache(maxsize=len(RECORDED_DATASETS))
-def recorded_texts(dataset: str) -> tuple[str, ...]:
-    """The texts of a recorded set's utterances, in the set's order (without audio when the set can)."""
-    if dataset not in RECORDED_DATASETS:
+@lru_cache(maxsize=len(DATASETS))
+def dataset_texts(dataset: str) -> tuple[str, ...]:
+    """The texts of a registered set's utterances, in the set's order (without audio when the set can)."""
+    if dataset not in DATASETS:
         raise BadInputError(f"unknown dataset {dataset!r}; choose one of: {', '.join(EXPERIMENT_DATASETS)}")
-    texts = dataset_spec(dataset).texts
-    return tuple(texts()) if texts is not None else tuple(recorded_audio(dataset))
+    texts = DATASETS[dataset].texts
+    return tuple(texts()) if texts is not None else tuple(dataset_audio(dataset))
 
 
-def select_recorded(dataset: str, sentences: tuple[str, ...]) -> tuple[str, ...]:
+def select_utterances(dataset: str, sentences: tuple[str, ...]) -> tuple[str, ...]:
     """The utterance texts of ``dataset`` matching ``sentences`` (normalised), or its first ten when empty.
 
     Raises
@@ -42,9 +42,9 @@ def select_recorded(dataset: str, sentences: tuple[str, ...]) -> tuple[str, ...]
     """
     from synthcheck.audio.metrics import normalize_text
 
-    texts = recorded_texts(dataset)
+    texts = dataset_texts(dataset)
     if not sentences:
-        return texts[:DEFAULT_RECORDED_ITEMS]
+        return texts[:DEFAULT_SET_ITEMS]
     by_text = {normalize_text(t): t for t in texts}
     for sentence in sentences:
         if normalize_text(sentence) not in by_text:
@@ -53,11 +53,11 @@ def select_recorded(dataset: str, sentences: tuple[str, ...]) -> tuple[str, ...]
     return tuple(by_text[normalize_text(s)] for s in sentences)
 
 
-@lru_cache(maxsize=len(RECORDED_DATASETS))
-def recorded_audio(dataset: str) -> dict[str, np.ndarray]:
-    """Text -> 16 kHz audio of every utterance of a recorded set (loaded once per process)."""
-    return {u.text: u.audio for u in dataset_spec(dataset).load()}
+@lru_cache(maxsize=len(DATASETS))
+def dataset_audio(dataset: str) -> dict[str, np.ndarray]:
+    """Text -> 16 kHz audio of every utterance of a registered set (loaded once per process)."""
+    return {u.text: u.audio for u in DATASETS[dataset].build()}
 
 
-__all__ = ["DEFAULT_RECORDED_ITEMS", "EXPERIMENT_DATASETS", "TTS_DATASET", "recorded_audio", "recorded_texts",
-           "select_recorded"]
+__all__ = ["DEFAULT_SET_ITEMS", "EXPERIMENT_DATASETS", "TTS_DATASET", "dataset_audio", "dataset_texts",
+           "select_utterances"]

@@ -2,13 +2,15 @@
 
 Layout of ``runs/<name>/``::
 
-    results.sqlite        meta (config, hash, versions, wall time) and one row per item
+    results.sqlite        meta (config, hash, versions, wall time, schema), one row per item and one per
+                          finished (item, stage): stage ``clean`` or an attack kind
     audio/<item key>/     clean.wav, channel.wav, clean_resynth.wav, adversarial.wav, adversarial_resynth.wav
     report.html, *.png    written by :mod:`synthcheck.report`
     checkpoints/          attack checkpoints of unfinished batches (:mod:`synthcheck.attacks.checkpoint`)
     run.lock              held by the one process writing the run (:mod:`synthcheck.experiments.lock`)
 
-Every stage of an item is committed in its own transaction, and the audio files a row references are
+Stage results are the typed dataclasses of :mod:`synthcheck.experiments.results`, stored as their ``to_dict``
+JSON. Every stage of an item is committed in its own transaction, and the audio files a row references are
 written atomically (temp file, fsync, rename) *before* that transaction, so a process killed at any point
 leaves only whole files and whole rows. Attempt counters record how often a stage was started; a finished
 stage is never started again. A write that fails (no space, read-only place) rolls its transaction back and
@@ -26,7 +28,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from synthcheck.audio.io import SAMPLE_RATE, int16_from_float
 from synthcheck.cache import atomic_write_bytes
 from synthcheck.errors import BadInputError, storage_error
 from synthcheck.experiments.config import ExperimentConfig, ItemSpec
+from synthcheck.experiments.results import AttackOutcome, CleanResult, ItemRecord, StageResult
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +48,12 @@ AUDIO_DIR = "audio"
 CHECKPOINT_DIR = "checkpoints"
 #: Files the report writes into a run directory (removed by ``--new``).
 REPORT_FILES = ("report.html", "scores_by_sentence.png", "roc.png", "score_histogram.png")
-#: The experiment's per-item stages, in run order (each has ``<stage>_json``/``_done_at``/``_attempts`` columns).
+#: The stages a run can be asked for, in run order: ``clean``, then every configured attack kind (``attack``).
 PIPELINE_STAGES = ("clean", "attack")
-#: Item columns added after runs were first stored, with the value older rows mean (SQL literals).
-_LATER_COLUMNS = {"dataset": "'tts'", "attack": "'targeted'"}
+#: The stage a clean result is stored under (attack outcomes are stored under their attack kind's name).
+CLEAN_STAGE = "clean"
+#: Version of the database layout; 1 (one row per item with clean/attack columns) is migrated on open.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,32 +63,17 @@ CREATE TABLE IF NOT EXISTS items (
     sentence TEXT NOT NULL,
     voice TEXT NOT NULL,
     snr_db REAL NOT NULL,
-    dataset TEXT NOT NULL DEFAULT 'tts',
-    attack TEXT NOT NULL DEFAULT 'targeted',
-    clean_attempts INTEGER NOT NULL DEFAULT 0,
-    attack_attempts INTEGER NOT NULL DEFAULT 0,
-    clean_json TEXT,
-    attack_json TEXT,
-    clean_done_at REAL,
-    attack_done_at REAL
+    dataset TEXT NOT NULL DEFAULT 'tts'
+);
+CREATE TABLE IF NOT EXISTS stages (
+    key TEXT NOT NULL REFERENCES items(key),
+    stage TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    result TEXT,
+    done_at REAL,
+    PRIMARY KEY (key, stage)
 );
 """
-
-
-@dataclass(frozen=True)
-class ItemRecord:
-    """One item as stored: its spec, stage results (``None`` until done) and attempt counters."""
-
-    spec: ItemSpec
-    clean: dict[str, Any] | None
-    attack: dict[str, Any] | None
-    clean_attempts: int
-    attack_attempts: int
-
-    @property
-    def done(self) -> bool:
-        """Both stages finished."""
-        return self.clean is not None and self.attack is not None
 
 
 class ConfigMismatchError(BadInputError):
@@ -103,7 +93,9 @@ class ResultsStore:
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
+            schema_1 = "clean_json" in self._columns()
+            if not schema_1:
+                self._conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:  # not SQLite at all, or a truncated / overwritten file
             self._conn.close()
             if type(exc) is not sqlite3.DatabaseError and "malformed" not in str(exc):
@@ -112,6 +104,8 @@ class ResultsStore:
                 f"{self.db_path}: not a readable results database ({exc}); it is truncated or overwritten: "
                 "restore it, or start over with `synthcheck reproduce --new` (or another --run-dir)"
             ) from None
+        if schema_1:
+            self._migrate_schema_1()
 
     # --- opening ------------------------------------------------------------------------------
     @classmethod
@@ -146,7 +140,6 @@ class ResultsStore:
             _wipe(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         store = cls(run_dir)
-        store._add_later_columns()
         stored_hash = store.meta("config_hash")
         if stored_hash is None:
             store._start(config, versions)
@@ -210,6 +203,7 @@ class ResultsStore:
             _set_meta(cur, "versions", json.dumps(dict(versions), sort_keys=True))
             _set_meta(cur, "created_at", repr(time.time()))
             _set_meta(cur, "wall_seconds", "0.0")
+            _set_meta(cur, "schema_version", str(SCHEMA_VERSION))
 
     def _replace_config(self, config: ExperimentConfig, versions: Mapping[str, str]) -> None:
         history = json.loads(self.meta("config_history") or "[]")
@@ -221,74 +215,83 @@ class ResultsStore:
             _set_meta(cur, "config_hash", config.config_hash())
             _set_meta(cur, "versions", json.dumps(dict(versions), sort_keys=True))
 
-    # --- items --------------------------------------------------------------------------------
+    # --- items ---------------------------------------------------------------------------------
     def register_items(self, specs: Iterable[ItemSpec]) -> None:
         """Insert rows for items not yet known (existing rows are left alone)."""
         with self._transaction() as cur:
             cur.executemany(
-                "INSERT OR IGNORE INTO items (key, idx, sentence, voice, snr_db, dataset, attack) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(s.key, s.index, s.sentence, s.voice, s.snr_db, s.dataset, s.attack) for s in specs],
+                "INSERT OR IGNORE INTO items (key, idx, sentence, voice, snr_db, dataset) VALUES (?, ?, ?, ?, ?, ?)",
+                [(s.key, s.index, s.sentence, s.voice, s.snr_db, s.dataset) for s in specs],
             )
 
     def pending(self, stage: str, keys: Iterable[str]) -> list[str]:
-        """The keys (in the given order) whose ``stage`` is not finished."""
-        column = _stage_column(stage, "done_at")
-        done = {k for (k,) in self._conn.execute(f"SELECT key FROM items WHERE {column} IS NOT NULL")}
+        """The keys (in the given order) whose ``stage`` (``clean`` or an attack kind) is not finished."""
+        done = {k for (k,) in self._conn.execute(
+            "SELECT key FROM stages WHERE stage = ? AND done_at IS NOT NULL", (_check_stage(stage),))}
         return [k for k in keys if k not in done]
 
     def mark_started(self, stage: str, keys: Iterable[str]) -> None:
         """Count one attempt of ``stage`` for each key (called just before the work starts)."""
-        column = _stage_column(stage, "attempts")
         with self._transaction() as cur:
-            cur.executemany(f"UPDATE items SET {column} = {column} + 1 WHERE key = ?", [(k,) for k in keys])
+            cur.executemany(
+                "INSERT INTO stages (key, stage, attempts) VALUES (?, ?, 1) "
+                "ON CONFLICT(key, stage) DO UPDATE SET attempts = attempts + 1",
+                [(k, _check_stage(stage)) for k in keys],
+            )
 
-    def commit(self, stage: str, key: str, result: Mapping[str, Any], audio: Mapping[str, np.ndarray],
+    def commit(self, stage: str, key: str, result: StageResult, audio: Mapping[str, np.ndarray],
                elapsed: float = 0.0) -> None:
         """Write an item's audio files atomically, then commit its ``stage`` result in one transaction.
 
         Parameters
         ----------
+        stage
+            ``clean`` or an attack kind.
         result
-            JSON-ready stage result; the relative paths of the written audio are added under ``"audio"``.
+            The stage result; the relative paths of the written audio replace its ``audio``.
         audio
-            Name -> float audio (saved as 16-bit WAV under ``audio/<key>/<name>.wav``).
+            Name -> float audio (saved as 16-bit WAV ``audio/<key>/<name>.wav``; for attack kinds other than the
+            paper's ``targeted`` the file name is prefixed with the kind, ``<kind>-<name>.wav``).
         elapsed
             Compute seconds to add to the run's wall time.
         """
-        paths = {name: self.write_audio(key, name, samples) for name, samples in audio.items()}
-        payload = json.dumps({**result, "audio": paths}, sort_keys=True, allow_nan=True)
+        _check_stage(stage)
+        if self._conn.execute("SELECT 1 FROM items WHERE key = ?", (key,)).fetchone() is None:
+            raise BadInputError(f"{self.run_dir}: item {key!r} is not registered in this run")
+        prefix = "" if stage in (CLEAN_STAGE, "targeted") else f"{stage}-"
+        paths = {name: self.write_audio(key, prefix + name, samples) for name, samples in audio.items()}
+        payload = json.dumps(replace(result, audio=paths).to_dict(), sort_keys=True)
         with self._transaction() as cur:
             cur.execute(
-                f"UPDATE items SET {_stage_column(stage, 'json')} = ?, {_stage_column(stage, 'done_at')} = ? "
-                "WHERE key = ?",
-                (payload, time.time(), key),
+                "INSERT INTO stages (key, stage, result, done_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(key, stage) DO UPDATE SET result = excluded.result, done_at = excluded.done_at",
+                (key, stage, payload, time.time()),
             )
-            if cur.rowcount != 1:
-                raise BadInputError(f"{self.run_dir}: item {key!r} is not registered in this run")
             cur.execute(
                 "UPDATE meta SET value = CAST(CAST(value AS REAL) + ? AS TEXT) WHERE key = 'wall_seconds'",
                 (float(elapsed),),
             )
 
     def records(self) -> list[ItemRecord]:
-        """All items, in (voice, SNR, sentence index) registration order."""
-        present = self._columns()
-        later = ", ".join(name if name in present else default for name, default in _LATER_COLUMNS.items())
-        rows = self._conn.execute(
-            "SELECT key, idx, sentence, voice, snr_db, clean_json, attack_json, clean_attempts, attack_attempts, "
-            f"{later} FROM items ORDER BY rowid"
-        ).fetchall()
-        return [
-            ItemRecord(
-                spec=ItemSpec(key=r[0], index=r[1], sentence=r[2], voice=r[3], snr_db=r[4], dataset=r[9], attack=r[10]),
-                clean=None if r[5] is None else json.loads(r[5]),
-                attack=None if r[6] is None else json.loads(r[6]),
-                clean_attempts=r[7],
-                attack_attempts=r[8],
-            )
-            for r in rows
-        ]
+        """All items with their typed stage results, in registration order."""
+        detectors = self.config().detectors
+        stages: dict[str, list[tuple[str, int, str | None]]] = {}
+        for key, stage, attempts, result in self._conn.execute(
+                "SELECT key, stage, attempts, result FROM stages ORDER BY rowid"):
+            stages.setdefault(key, []).append((stage, attempts, result))
+        records = []
+        for key, idx, sentence, voice, snr_db, dataset in self._conn.execute(
+                "SELECT key, idx, sentence, voice, snr_db, dataset FROM items ORDER BY rowid"):
+            rows = stages.get(key, [])
+            done = {stage: json.loads(result) for stage, _, result in rows if result is not None}
+            clean = done.pop(CLEAN_STAGE, None)
+            records.append(ItemRecord(
+                spec=ItemSpec(key=key, index=idx, sentence=sentence, voice=voice, snr_db=snr_db, dataset=dataset),
+                clean=None if clean is None else CleanResult.from_dict(clean, detectors),
+                attacks={stage: AttackOutcome.from_dict(data, detectors) for stage, data in done.items()},
+                attempts={stage: attempts for stage, attempts, _ in rows},
+            ))
+        return records
 
     # --- audio --------------------------------------------------------------------------------
     def write_audio(self, key: str, name: str, samples: np.ndarray) -> str:
@@ -303,11 +306,7 @@ class ResultsStore:
 
     def read_audio(self, rel: str) -> np.ndarray:
         """Float32 samples of a stored audio file (exactly the 16-bit values that were written)."""
-        path = self.audio_path(rel)
-        if not path.is_file():
-            raise BadInputError(f"{path}: audio referenced by the results database is missing; rerun with --new")
-        samples, _ = sf.read(str(path), dtype="float32")
-        return samples
+        return read_stored_audio(self.run_dir, rel)
 
     # --- internals ----------------------------------------------------------------------------
     def _transaction(self) -> _Transaction:
@@ -316,17 +315,40 @@ class ResultsStore:
     def _columns(self) -> set[str]:
         return {row[1] for row in self._conn.execute("PRAGMA table_info(items)")}
 
-    def _add_later_columns(self) -> None:
-        """Migrate a database stored before items had a dataset or an attack kind (:data:`_LATER_COLUMNS`).
+    def _migrate_schema_1(self) -> None:
+        """Move a schema-1 database (one row per item with ``clean_*``/``attack_*`` columns, synthcheck before
+        2026-12) into the (item, stage) layout, in one transaction; item keys and results are kept.
 
-        Only the writing path (:meth:`open`) migrates; :meth:`read` leaves the file as it is.
+        Raises
+        ------
+        BadInputError
+            The run attacked with kinds other than ``targeted``: schema 1 keyed such items per attack kind
+            (each with its own clean stage), which the new layout does not represent.
         """
-        missing = [name for name in _LATER_COLUMNS if name not in self._columns()]
-        if missing:
-            with self._transaction() as cur:
-                for name in missing:
-                    cur.execute(f"ALTER TABLE items ADD COLUMN {name} TEXT NOT NULL DEFAULT {_LATER_COLUMNS[name]}")
-
+        columns = self._columns()
+        attack = "attack" if "attack" in columns else "'targeted'"
+        dataset = "dataset" if "dataset" in columns else "'tts'"
+        kinds = sorted({k for (k,) in self._conn.execute(f"SELECT DISTINCT {attack} FROM items")} - {"targeted"})
+        if kinds:
+            self._conn.close()
+            raise BadInputError(
+                f"{self.db_path}: a run stored by synthcheck's results schema 1 (before 2026-12) with attack kinds "
+                f"{', '.join(kinds)}, whose items were keyed per kind; rerun it with --new"
+            )
+        log.info("%s: migrating the results database from schema 1 to %d", self.db_path, SCHEMA_VERSION)
+        with self._transaction() as cur:
+            cur.execute("ALTER TABLE items RENAME TO items_schema_1")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    cur.execute(statement)
+            cur.execute(f"INSERT INTO items (key, idx, sentence, voice, snr_db, dataset) "
+                        f"SELECT key, idx, sentence, voice, snr_db, {dataset} FROM items_schema_1 ORDER BY rowid")
+            for old, new in (("clean", CLEAN_STAGE), ("attack", "targeted")):
+                cur.execute(f"INSERT INTO stages (key, stage, attempts, result, done_at) "
+                            f"SELECT key, ?, {old}_attempts, {old}_json, {old}_done_at FROM items_schema_1 "
+                            f"WHERE {old}_attempts > 0 OR {old}_json IS NOT NULL ORDER BY rowid", (new,))
+            cur.execute("DROP TABLE items_schema_1")
+            _set_meta(cur, "schema_version", str(SCHEMA_VERSION))
 
 class _Transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error, a failed ``COMMIT`` included), yielding a cursor.
@@ -373,6 +395,15 @@ class _Transaction:
 _WRITE_FAILURES = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
 
 
+def read_stored_audio(run_dir: Path, rel: str) -> np.ndarray:
+    """Float32 samples of the audio file ``rel`` (a path a stored result references) of a run directory."""
+    path = Path(run_dir) / rel
+    if not path.is_file():
+        raise BadInputError(f"{path}: audio referenced by the results database is missing; rerun with --new")
+    samples, _ = sf.read(str(path), dtype="float32")
+    return samples
+
+
 def wav_bytes(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     """Mono 16-bit PCM WAV file contents of float audio in [-1, 1]."""
     buf = io.BytesIO()
@@ -398,10 +429,14 @@ def _set_meta(cur: sqlite3.Cursor, key: str, value: str) -> None:
                 (key, value))
 
 
-def _stage_column(stage: str, suffix: str) -> str:
-    if stage not in PIPELINE_STAGES:
-        raise BadInputError(f"unknown stage {stage!r}; stages are {', '.join(PIPELINE_STAGES)}")
-    return f"{stage}_{suffix}"
+def _check_stage(stage: str) -> str:
+    """``stage`` if it is ``clean`` or an attack kind, else a :class:`BadInputError`."""
+    from synthcheck.attacks.kinds import ATTACK_KINDS
+
+    if stage != CLEAN_STAGE and stage not in ATTACK_KINDS:
+        raise BadInputError(f"unknown stage {stage!r}; stages are {CLEAN_STAGE} and the attack kinds "
+                            f"({', '.join(ATTACK_KINDS)})")
+    return stage
 
 
 def _safe_name(part: str) -> str:
@@ -411,5 +446,5 @@ def _safe_name(part: str) -> str:
     return "_" if not name.strip(".") else name
 
 
-__all__ = ["AUDIO_DIR", "CHECKPOINT_DIR", "DB_NAME", "PIPELINE_STAGES", "REPORT_FILES", "ConfigMismatchError",
-           "ItemRecord", "ResultsStore", "wav_bytes"]
+__all__ = ["AUDIO_DIR", "CHECKPOINT_DIR", "CLEAN_STAGE", "DB_NAME", "PIPELINE_STAGES", "REPORT_FILES",
+           "SCHEMA_VERSION", "ConfigMismatchError", "ResultsStore", "read_stored_audio", "wav_bytes"]

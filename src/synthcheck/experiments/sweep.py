@@ -1,6 +1,6 @@
 """Sweeps: one experiment over a grid of voices and SNRs, with metrics per (voice, SNR) cell.
 
-A sweep is an :class:`ExperimentConfig` with several voices and/or SNRs; it runs like any experiment
+A sweep is an :class:`ExperimentConfig` with several voices, SNRs and/or attack kinds; it runs like any experiment
 (one store, one executor fan-out over all items) and its report adds a table of per-cell metrics.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.metrics import ExperimentMetrics, compute_metrics
-from synthcheck.experiments.store import ItemRecord
+from synthcheck.experiments.results import ResultRow
 
 
 def parse_list(text: str, *, name: str) -> tuple[str, ...]:
@@ -31,11 +31,12 @@ def parse_float_list(text: str, *, name: str) -> tuple[float, ...]:
         raise BadInputError(f"--{name}: expected comma-separated numbers such as 20,28,40, got {text!r}") from None
 
 
-def group_metrics(records: Sequence[ItemRecord], threshold: float) -> dict[str, ExperimentMetrics]:
-    """Metrics of each (voice, SNR) cell, keyed by :attr:`ItemSpec.group`, in item order."""
-    groups: dict[str, list[ItemRecord]] = {}
-    for record in records:
-        groups.setdefault(record.spec.group, []).append(record)
+def group_metrics(rows: Sequence[ResultRow], threshold: float) -> dict[str, ExperimentMetrics]:
+    """Metrics of each (dataset, voice, SNR, attack kind) cell, keyed by its display name
+    (:attr:`ResultRow.group`), in row order."""
+    groups: dict[str, list[ResultRow]] = {}
+    for row in rows:
+        groups.setdefault(row.group, []).append(row)
     return {group: compute_metrics(items, threshold) for group, items in groups.items()}
 
 

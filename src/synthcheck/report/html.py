@@ -18,16 +18,10 @@ from typing import Any
 
 from synthcheck.cache import atomic_write_bytes
 from synthcheck.experiments.config import ExperimentConfig
-from synthcheck.experiments.metrics import (
-    ALL_DATASETS,
-    CALIBRATION_FPR,
-    DetectorMetrics,
-    ExperimentMetrics,
-    compute_metrics,
-    detector_metrics,
-    detector_results,
-)
-from synthcheck.experiments.store import REPORT_FILES, ItemRecord, ResultsStore
+from synthcheck.experiments.metrics import ALL_DATASETS, CALIBRATION_FPR, DetectorMetrics, ExperimentMetrics
+from synthcheck.experiments.pipeline import ExperimentRun
+from synthcheck.experiments.results import ResultRow, StageResult
+from synthcheck.experiments.store import REPORT_FILES
 from synthcheck.experiments.sweep import group_metrics
 from synthcheck.report.plots import roc_png, score_histogram_png, scores_by_sentence_png
 
@@ -52,33 +46,30 @@ pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}
 """
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Rebuild ``report.html`` and the PNG plots of a run directory from its results store."""
-    with ResultsStore.read(run_dir) as store:
-        config = store.config()
-        records = store.records()
-        metrics = compute_metrics(records, config.threshold)
-        detectors = detector_metrics(records, config.detectors)
-        overall = [d for d in detectors if d.dataset == ALL_DATASETS]
-        plots = {
-            FIG4_NAME: scores_by_sentence_png(records, config.detectors, [d.threshold for d in overall]),
-            ROC_NAME: roc_png(detectors),
-            HISTOGRAM_NAME: score_histogram_png(records, config.detectors, [d.threshold for d in overall]),
-        }
-        for name, png in plots.items():
-            atomic_write_bytes(store.run_dir / name, png)
-        page = render_report(
-            title=store.run_dir.name,
-            config=config,
-            versions=store.versions(),
-            records=records,
-            metrics=metrics,
-            detectors=detectors,
-            wall_seconds=store.wall_seconds(),
-            plots=plots,
-            audio={rel: store.audio_path(rel).read_bytes() for rel in _audio_files(records)},
-        )
-        return atomic_write_bytes(store.run_dir / REPORT_NAME, page.encode("utf-8"))
+def write_report(run: ExperimentRun) -> Path:
+    """Write ``report.html`` and the PNG plots of ``run`` into its run directory (as :func:`run_experiment` returned
+    it, or :meth:`ExperimentRun.read` of a stored one); return the page's path."""
+    config, rows = run.config, run.rows
+    overall = [d for d in run.detector_metrics if d.dataset == ALL_DATASETS]
+    plots = {
+        FIG4_NAME: scores_by_sentence_png(rows, config.detectors, [d.threshold for d in overall]),
+        ROC_NAME: roc_png(run.detector_metrics),
+        HISTOGRAM_NAME: score_histogram_png(rows, config.detectors, [d.threshold for d in overall]),
+    }
+    for name, png in plots.items():
+        atomic_write_bytes(run.run_dir / name, png)
+    page = render_report(
+        title=run.run_dir.name,
+        config=config,
+        versions=run.versions,
+        rows=rows,
+        metrics=run.metrics,
+        detectors=run.detector_metrics,
+        wall_seconds=run.wall_seconds,
+        plots=plots,
+        audio={rel: (run.run_dir / rel).read_bytes() for rel in _audio_files(rows)},
+    )
+    return atomic_write_bytes(run.run_dir / REPORT_NAME, page.encode("utf-8"))
 
 
 def render_report(
@@ -86,7 +77,7 @@ def render_report(
     title: str,
     config: ExperimentConfig,
     versions: Mapping[str, str],
-    records: Sequence[ItemRecord],
+    rows: Sequence[ResultRow],
     metrics: ExperimentMetrics,
     detectors: Sequence[DetectorMetrics],
     wall_seconds: float,
@@ -95,7 +86,7 @@ def render_report(
 ) -> str:
     """The report page as one string (``audio`` maps stored relative paths to WAV bytes; ``detectors`` are the
     rows of :func:`~synthcheck.experiments.metrics.detector_metrics`)."""
-    groups = group_metrics(records, config.threshold)
+    groups = group_metrics(rows, config.threshold)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>synthcheck report: {esc(title)}</title><style>{STYLE}</style></head><body>",
@@ -108,8 +99,7 @@ def render_report(
     if len(groups) > 1:
         parts.append(_group_table(groups))
     for group in groups:
-        parts.append(_item_table(group, [r for r in records if r.spec.group == group], audio, len(groups) > 1,
-                                 config.primary_detector))
+        parts.append(_item_table(group, [r for r in rows if r.group == group], audio, len(groups) > 1))
     parts.append("<h2>Plots</h2><div class='plots'>")
     parts.extend(f"<img alt='{esc(name)}' src='data:image/png;base64,{b64(png)}'>" for name, png in plots.items()
                  if name != FIG4_NAME)
@@ -162,7 +152,7 @@ def _detector_table(rows: Sequence[DetectorMetrics]) -> str:
 
 def _detector_row(m: DetectorMetrics) -> str:
     c = m.calibrated
-    cells = (m.detector, m.dataset, c.n_clean, c.n_attacked, fmt_num(m.threshold, 3), fmt_pct(m.detection_rate),
+    cells = (m.detector, m.cell, c.n_clean, c.n_attacked, fmt_num(m.threshold, 3), fmt_pct(m.detection_rate),
              fmt_pct(m.false_positive_rate), f"{m.flagged_exact}/{m.n_clean_exact}",
              f"{m.flagged_misrecognized}/{m.n_clean_misrecognized}", fmt_num(c.auc, 3), fmt_num(c.threshold, 3),
              fmt_pct(c.fpr), fmt_pct(c.fpr_loo), fmt_pct(c.detection_rate))
@@ -182,67 +172,68 @@ def _group_table(groups: Mapping[str, ExperimentMetrics]) -> str:
             f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
-def _item_table(group: str, records: Sequence[ItemRecord], audio: Mapping[str, bytes], titled: bool,
-                primary: str) -> str:
+def _item_table(group: str, rows: Sequence[ResultRow], audio: Mapping[str, bytes], titled: bool) -> str:
     head = ("#", "sentence s", "t1 = ASR(y1)", "WER t1", "scores clean", "clean verdict", "t2 = ASR(y2)",
             "attack", "WER t2 vs target", "WER t2 vs s", "scores adversarial", "adversarial verdict",
             "dB_x", "SNR (dB)", "audio")
-    rows = "".join(_item_row(r, audio, primary) for r in records)
+    body = "".join(_item_row(r, audio) for r in rows)
     title = f"<h2>Sentences: {esc(group)}</h2>" if titled else "<h2>Sentences</h2>"
     return (f"{title}<table class='items'><thead><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr></thead>"
-            f"<tbody>{rows}</tbody></table>")
+            f"<tbody>{body}</tbody></table>")
 
 
-def _item_row(record: ItemRecord, audio: Mapping[str, bytes], primary: str) -> str:
-    clean, attack = record.clean or {}, record.attack or {}
+def _item_row(row: ResultRow, audio: Mapping[str, bytes]) -> str:
+    clean, attack = row.clean, row.attack
     cells = [
-        esc(record.spec.index + 1),
-        esc(record.spec.sentence),
-        esc(clean.get("transcript", "")),
-        esc(fmt_num(clean.get("wer"), 2)),
-        _scores(clean, primary),
+        esc(row.spec.index + 1),
+        esc(row.spec.sentence),
+        esc(clean.transcript if clean else ""),
+        esc(fmt_num(clean.wer if clean else None, 2)),
+        _scores(clean),
         _verdict(clean),
-        esc(attack.get("transcript", "")),
-        esc("" if not attack else ("success" if attack["success"] else "failed")),
-        esc(fmt_num(attack.get("wer_target"), 2)),
-        esc(fmt_num(attack.get("wer_source"), 2)),
-        _scores(attack, primary),
+        esc(attack.transcript if attack else ""),
+        esc("" if not attack else ("success" if attack.success else "failed")),
+        esc(fmt_num(attack.wer_target if attack else None, 2)),
+        esc(fmt_num(attack.wer_source if attack else None, 2)),
+        _scores(attack),
         _verdict(attack),
-        esc(fmt_num(attack.get("db_x"), 1)),
-        esc(fmt_num(attack.get("snr_db"), 1)),
-        _players(record, audio),
+        esc(fmt_num(attack.db_x if attack else None, 1)),
+        esc(fmt_num(attack.snr_db if attack else None, 1)),
+        _players(row, audio),
     ]
-    return f"<tr class='item' data-key='{esc(record.spec.key)}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+    return f"<tr class='item' data-key='{esc(row.spec.key)}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
-def _scores(result: dict[str, Any], primary: str) -> str:
+def _scores(result: StageResult | None) -> str:
     """Each detector's score of a stage result, one line each; flagged ones marked."""
-    if not result:
+    if result is None:
         return ""
     return "".join(
-        f"<div class='det{'' if d['consistent'] else ' flag'}' data-detector='{esc(name)}'>"
-        f"{esc(name)} {esc(fmt_num(d['score'], 3))}</div>"
-        for name, d in detector_results(result, primary).items()
+        f"<div class='det{'' if d.consistent else ' flag'}' data-detector='{esc(name)}'>"
+        f"{esc(name)} {esc(fmt_num(d.score, 3))}</div>"
+        for name, d in result.detectors.items()
     )
 
 
-def _verdict(result: Mapping[str, Any]) -> str:
-    if not result:
+def _verdict(result: StageResult | None) -> str:
+    if result is None:
         return ""
-    return "<span class='ok'>consistent</span>" if result["consistent"] else "<span class='flag'>FLAGGED</span>"
+    return "<span class='ok'>consistent</span>" if result.consistent else "<span class='flag'>FLAGGED</span>"
 
 
-def _players(record: ItemRecord, audio: Mapping[str, bytes]) -> str:
+def _players(row: ResultRow, audio: Mapping[str, bytes]) -> str:
     out = []
     for stage, name, label in _PLAYERS:
-        rel = ((record.clean if stage == "clean" else record.attack) or {}).get("audio", {}).get(name)
+        result = row.clean if stage == "clean" else row.attack
+        rel = None if result is None else result.audio.get(name)
         if rel in audio:
             out.append(f"{esc(label)}<audio controls preload='none' src='data:audio/wav;base64,{b64(audio[rel])}'></audio>")
     return "".join(out)
 
 
-def _audio_files(records: Sequence[ItemRecord]) -> list[str]:
-    return [rel for r in records for stage in (r.clean, r.attack) if stage for rel in stage.get("audio", {}).values()]
+def _audio_files(rows: Sequence[ResultRow]) -> list[str]:
+    files = (rel for r in rows for result in (r.clean, r.attack) if result for rel in result.audio.values())
+    return list(dict.fromkeys(files))
 
 
 def esc(value: Any) -> str:

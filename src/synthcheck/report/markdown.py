@@ -12,8 +12,8 @@ import math
 from collections.abc import Sequence
 
 from synthcheck.experiments.config import ExperimentConfig
-from synthcheck.experiments.metrics import ALL_DATASETS, DetectorMetrics, detector_results
-from synthcheck.experiments.store import ItemRecord
+from synthcheck.experiments.metrics import ALL_DATASETS, DetectorMetrics
+from synthcheck.experiments.results import DetectorScore, ResultRow
 
 
 def detector_markdown(detectors: Sequence[DetectorMetrics]) -> str:
@@ -29,30 +29,30 @@ def detector_markdown(detectors: Sequence[DetectorMetrics]) -> str:
     return _table(head, rows)
 
 
-def sentence_markdown(config: ExperimentConfig, records: Sequence[ItemRecord]) -> str:
-    """One row per item: sentence, t1 and its WER, the primary detector's clean and adversarial scores and verdicts,
-    t2, dB_x and SNR of the perturbation."""
+def sentence_markdown(config: ExperimentConfig, rows: Sequence[ResultRow]) -> str:
+    """One row per item and attack kind: sentence, t1 and its WER, the primary detector's clean and adversarial
+    scores and verdicts, t2, dB_x and SNR of the perturbation."""
     primary = config.primary_detector
     head = ("#", "sentence", "t1 = ASR(y1)", "WER t1", f"{primary} clean", "clean flagged", "t2 = ASR(y2)",
             f"{primary} adversarial", "adversarial flagged", "dB_x", "SNR dB")
-    rows = []
-    for r in records:
-        clean = detector_results(r.clean, primary).get(primary) if r.clean else None
-        attack = detector_results(r.attack, primary).get(primary) if r.attack else None
-        rows.append((
+    lines = []
+    for r in rows:
+        clean = r.clean.detectors.get(primary) if r.clean else None
+        attack = r.attack.detectors.get(primary) if r.attack else None
+        lines.append((
             str(r.spec.index + 1), r.spec.sentence,
-            r.clean["transcript"] if r.clean else "", _num(r.clean.get("wer") if r.clean else None, 2),
-            _num(clean["score"] if clean else None, 3), _flag(clean),
-            (r.attack["transcript"] + ("" if r.attack["success"] else " (attack failed)")) if r.attack else "",
-            _num(attack["score"] if attack else None, 3), _flag(attack),
-            _num(r.attack.get("db_x") if r.attack else None, 1), _num(r.attack.get("snr_db") if r.attack else None, 1),
+            r.clean.transcript if r.clean else "", _num(r.clean.wer if r.clean else None, 2),
+            _num(clean.score if clean else None, 3), _flag(clean),
+            (r.attack.transcript + ("" if r.attack.success else " (attack failed)")) if r.attack else "",
+            _num(attack.score if attack else None, 3), _flag(attack),
+            _num(r.attack.db_x if r.attack else None, 1), _num(r.attack.snr_db if r.attack else None, 1),
         ))
-    return _table(head, rows)
+    return _table(head, lines)
 
 
-def run_markdown(config: ExperimentConfig, records: Sequence[ItemRecord], detectors: Sequence[DetectorMetrics]) -> str:
+def run_markdown(config: ExperimentConfig, rows: Sequence[ResultRow], detectors: Sequence[DetectorMetrics]) -> str:
     """Both tables, detectors first."""
-    return f"{detector_markdown(detectors)}\n\n{sentence_markdown(config, records)}\n"
+    return f"{detector_markdown(detectors)}\n\n{sentence_markdown(config, rows)}\n"
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -73,8 +73,8 @@ def _count(rate: float, total: int) -> str:
     return "–" if not math.isfinite(rate) else f"{round(rate * total)}/{total}"
 
 
-def _flag(verdict: dict | None) -> str:
-    return "" if not verdict else ("no" if verdict["consistent"] else "**yes**")
+def _flag(verdict: DetectorScore | None) -> str:
+    return "" if verdict is None else ("no" if verdict.consistent else "**yes**")
 
 
 __all__ = ["detector_markdown", "run_markdown", "sentence_markdown"]

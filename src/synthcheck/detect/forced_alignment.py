@@ -1,7 +1,7 @@
-"""A non-differentiable judge on a different model: PocketSphinx forced alignment against a free phone loop.
+"""Consistency on a different, non-differentiable model: PocketSphinx forced alignment against a free phone loop.
 
-The likelihood judge (:mod:`synthcheck.detect.likelihood`) is a second Whisper model, so an attacker who
-knows it can differentiate through both. This judge uses CMU PocketSphinx (an HMM/GMM recogniser, no
+The likelihood comparator (:mod:`synthcheck.detect.likelihood`) scores with a second Whisper model, so an attacker
+who knows it can differentiate through both. This comparator uses CMU PocketSphinx (an HMM/GMM recogniser, no
 gradients) and asks how well the transcript explains the audio compared with the audio's best free
 explanation, a goodness-of-pronunciation style log-likelihood ratio per frame:
 
@@ -63,12 +63,12 @@ _FILLERS = frozenset({"<s>", "</s>", "<sil>", "[NOISE]", OOV_STAND_IN})
 
 
 class AlignmentComparator(TranscriptComparator):
-    """PocketSphinx goodness-of-pronunciation judge: forced alignment vs free phone loop, per frame.
+    """PocketSphinx goodness-of-pronunciation score: forced alignment vs free phone loop, per frame.
 
     ``score_range`` is (0, 1): ``1 / (1 + exp(−llr / LLR_SCALE))`` with ``llr`` the per-frame
     log-likelihood ratio in nats (see the module docstring); 0 when the transcript cannot be aligned.
     ``details`` carries ``llr_per_frame``, ``frames``, the per-word ratios (``words``: word, start and end
-    in seconds, llr per frame), out-of-vocabulary words (``oov``) and the ``judge``.
+    in seconds, llr per frame), out-of-vocabulary words (``oov``) and the scoring ``model``.
     """
 
     name = "align-pocketsphinx"
@@ -76,7 +76,8 @@ class AlignmentComparator(TranscriptComparator):
 
     def __init__(self) -> None:
         self._decoder_class = decoder_class()
-        self.judge = f"pocketsphinx-{importlib.metadata.version('pocketsphinx')} en-us"
+        #: The scoring model: PocketSphinx version and acoustic model.
+        self.model = f"pocketsphinx-{importlib.metadata.version('pocketsphinx')} en-us"
 
     def score_transcript(self, observed: np.ndarray, transcript: str) -> Comparison:
         """Score how well PocketSphinx's forced alignment of ``transcript`` explains ``observed``.
@@ -109,7 +110,7 @@ class AlignmentComparator(TranscriptComparator):
             samprate=SAMPLE_RATE, lm=None, compallsen=True, bestpath=False, loglevel="FATAL"
         )
         oov = [word for word in words if decoder.lookup_word(word) is None]
-        details: dict[str, Any] = {"judge": self.judge, "oov": oov}
+        details: dict[str, Any] = {"model": self.model, "oov": oov}
         if len(oov) == len(words):
             return _unaligned(details, "no word of the transcript is in the pocketsphinx dictionary: nothing to align")
         pcm = int16_from_float(audio).tobytes()

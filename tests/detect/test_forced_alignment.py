@@ -1,4 +1,5 @@
-"""The PocketSphinx alignment judge: forced alignment of the transcript vs a free phone loop, on real clauses.
+"""The PocketSphinx alignment comparator (detect/forced_alignment.py): forced alignment of the transcript vs a
+free phone loop, on real clauses.
 
 Margins below are about half of those measured (human LibriVox clauses; pico2wave clauses through AWGN at
 28 dB SNR, rng seed 0): the correct text beats a sibling clause and a one-word near-homophone edit.
@@ -15,7 +16,7 @@ from synthcheck.asr.pocketsphinx import PocketsphinxRecognizer
 from synthcheck.attacks.adaptive import small_edit_target
 from synthcheck.audio.channel import AwgnChannel
 from synthcheck.data.datasets import Utterance, load_dataset
-from synthcheck.detect.alignment_judge import LLR_SCALE, AlignmentComparator
+from synthcheck.detect.forced_alignment import LLR_SCALE, AlignmentComparator
 from synthcheck.detect.comparators import TranscriptComparator
 from synthcheck.detect.detector import ConsistencyDetector
 from synthcheck.detect.registry import COMPARATORS, get_comparator
@@ -23,7 +24,7 @@ from synthcheck.errors import BadInputError
 
 
 @pytest.fixture(scope="module")
-def judge() -> AlignmentComparator:
+def alignment() -> AlignmentComparator:
     comparator = get_comparator("align-pocketsphinx")
     assert isinstance(comparator, AlignmentComparator)
     return comparator
@@ -51,7 +52,7 @@ CASES = [
 
 @pytest.mark.parametrize(("source", "key", "sibling", "original", "edited", "margin"), CASES)
 def test_correct_text_beats_a_sibling_clause_and_a_small_edit(
-    judge: AlignmentComparator,
+    alignment: AlignmentComparator,
     clauses: dict[tuple[str, str], Utterance],
     source: str,
     key: str,
@@ -63,9 +64,9 @@ def test_correct_text_beats_a_sibling_clause_and_a_small_edit(
     clause = clauses[source, key]
     edit = small_edit_target(clause.text)
     assert edited in edit.split()
-    correct = judge.score_transcript(clause.audio, clause.text)
-    other = judge.score_transcript(clause.audio, sibling)
-    small = judge.score_transcript(clause.audio, edit)
+    correct = alignment.score_transcript(clause.audio, clause.text)
+    other = alignment.score_transcript(clause.audio, sibling)
+    small = alignment.score_transcript(clause.audio, edit)
     assert correct.score - other.score > margin
     assert correct.score - small.score > margin
     # The per-word evidence points at the edit: measured 1.2 to 5.8 nats/frame below the original word.
@@ -75,67 +76,68 @@ def test_correct_text_beats_a_sibling_clause_and_a_small_edit(
 
 
 def test_score_is_the_logistic_of_the_per_frame_ratio(
-    judge: AlignmentComparator, clauses: dict[tuple[str, str], Utterance]
+    alignment: AlignmentComparator, clauses: dict[tuple[str, str], Utterance]
 ) -> None:
     clause = clauses["human", "two-cities-08"]
-    result = judge.score_transcript(clause.audio, clause.text)
+    result = alignment.score_transcript(clause.audio, clause.text)
     llr = result.details["llr_per_frame"]
-    assert judge.score_range == (0.0, 1.0) and 0.0 < result.score < 1.0 and result.lag is None
+    assert alignment.score_range == (0.0, 1.0) and 0.0 < result.score < 1.0 and result.lag is None
     assert result.score == pytest.approx(1.0 / (1.0 + math.exp(-llr / LLR_SCALE)))
     assert -3.0 < llr < 2.0  # correct human clauses measured -0.85 … +0.57 nats per frame
     assert result.details["frames"] == pytest.approx(len(clause.audio) / 160, abs=2)
     words = [w["word"] for w in result.details["words"]]
     assert words == clause.text.lower().split()
     assert all(0.0 <= w["start"] < w["end"] <= clause.seconds + 0.02 for w in result.details["words"])
-    assert result.details["oov"] == [] and result.details["judge"].startswith("pocketsphinx-5")
+    assert result.details["oov"] == [] and result.details["model"].startswith("pocketsphinx-5")
 
 
 def test_same_input_twice_gives_the_same_score(
-    judge: AlignmentComparator, clauses: dict[tuple[str, str], Utterance]
+    alignment: AlignmentComparator, clauses: dict[tuple[str, str], Utterance]
 ) -> None:
     clause = clauses["tts", "two-cities-06"]
-    first = judge.score_transcript(clause.audio, clause.text)
-    again = judge.score_transcript(clause.audio, clause.text)
+    first = alignment.score_transcript(clause.audio, clause.text)
+    again = alignment.score_transcript(clause.audio, clause.text)
     assert first.score == again.score and first.details == again.details
 
 
 def test_out_of_vocabulary_words_are_aligned_as_spoken_noise(
-    judge: AlignmentComparator, clauses: dict[tuple[str, str], Utterance]
+    alignment: AlignmentComparator, clauses: dict[tuple[str, str], Utterance]
 ) -> None:
     clause = clauses["human", "two-cities-07"]  # "it was the season of Darkness"
-    correct = judge.score_transcript(clause.audio, clause.text)
-    oov = judge.score_transcript(clause.audio, "It was the season of sparkness!")
+    correct = alignment.score_transcript(clause.audio, clause.text)
+    oov = alignment.score_transcript(clause.audio, "It was the season of sparkness!")
     assert oov.details["oov"] == ["sparkness"] and "reason" not in oov.details
     assert [w["word"] for w in oov.details["words"]] == ["it", "was", "the", "season", "of"]
     assert 0.0 < oov.score < correct.score - 0.2  # measured 0.14 vs 0.64
 
 
 def test_transcripts_that_cannot_be_judged_score_zero_with_a_reason(
-    judge: AlignmentComparator, clauses: dict[tuple[str, str], Utterance]
+    alignment: AlignmentComparator, clauses: dict[tuple[str, str], Utterance]
 ) -> None:
     clause = clauses["tts", "two-cities-16"]  # "for good or for evil", 1.5 s
     for garbage in ("zxqv blorptz", "?! ..."):
-        result = judge.score_transcript(clause.audio, garbage)
+        result = alignment.score_transcript(clause.audio, garbage)
         assert result.score == 0.0 and "dictionary" in result.details["reason"]
-    too_long = judge.score_transcript(clause.audio, " ".join([clause.text] * 12))
+    too_long = alignment.score_transcript(clause.audio, " ".join([clause.text] * 12))
     assert too_long.score == 0.0 and "no alignment path" in too_long.details["reason"]
-    too_short = judge.score_transcript(clause.audio[:400], clause.text)
+    too_short = alignment.score_transcript(clause.audio[:400], clause.text)
     assert too_short.score == 0.0 and "too short" in too_short.details["reason"]
     with pytest.raises(BadInputError, match="empty transcript"):
-        judge.score_transcript(clause.audio, "   ")
+        alignment.score_transcript(clause.audio, "   ")
     with pytest.raises(BadInputError, match="score_transcript"):
-        judge.score(clause.audio, clause.audio)
+        alignment.score(clause.audio, clause.audio)
 
 
 def test_registered_and_usable_by_the_detector(
-    judge: AlignmentComparator, clauses: dict[tuple[str, str], Utterance]
+    alignment: AlignmentComparator, clauses: dict[tuple[str, str], Utterance]
 ) -> None:
-    assert "align-pocketsphinx" in COMPARATORS and isinstance(judge, TranscriptComparator)
-    assert judge.name == "align-pocketsphinx" and not judge.needs_rendering
+    assert "align-pocketsphinx" in COMPARATORS and isinstance(alignment, TranscriptComparator)
+    assert alignment.name == "align-pocketsphinx" and not alignment.needs_rendering
     clause = clauses["tts", "two-cities-12"]  # pico2wave: correct texts 0.17–0.33, other clauses at most 0.11
-    detector = ConsistencyDetector(PocketsphinxRecognizer(), None, judge, threshold=0.14)
+    detector = ConsistencyDetector(PocketsphinxRecognizer(), None, alignment, threshold=0.14)
     right = detector.check_transcript(clause.audio, clause.text)
     wrong = detector.check_transcript(clause.audio, "we were all going direct the other way")
     assert right.consistent and not wrong.consistent
     assert right.comparator == "align-pocketsphinx" and right.synthesizer == "none"
-    assert right.details["llr_per_frame"] == judge.score_transcript(clause.audio, clause.text).details["llr_per_frame"]
+    direct = alignment.score_transcript(clause.audio, clause.text)
+    assert right.details["llr_per_frame"] == direct.details["llr_per_frame"]
