@@ -51,7 +51,6 @@ def test_distortion_matches_independent_numpy(batch_results, hello):
     assert result.snr_db == pytest.approx(expected_snr, abs=1e-3)
     assert result.db_x <= -30.0
     assert result.fitted_snr_db == pytest.approx(result.snr_db, abs=1.0)  # no delay/attenuation involved
-    assert np.abs(delta).max() * 32768 <= result.linf_bound / 0.8 + 1e-6  # within the radius before its last shrink
 
 
 def test_saved_wav_read_back_decodes_to_target(batch_results, tiny, tmp_path):

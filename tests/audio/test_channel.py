@@ -224,11 +224,12 @@ def test_room_rejects_bad_parameters(params: dict, message: str) -> None:
 
 
 def test_channel_for_builds_the_named_channel_then_16_bits() -> None:
-    assert CHANNEL_KINDS == ("awgn", "room")
+    assert CHANNEL_KINDS == ("awgn", "room", "none")
     quantize = QuantizationChannel()
     assert channel_for("awgn", 20.0, 0.5) == ChannelChain((AwgnChannel(snr_db=20.0, attenuation=0.5), quantize))
     assert channel_for("room", 20.0, 0.5) == ChannelChain((RoomChannel(snr_db=20.0, attenuation=0.5), quantize))
-    with pytest.raises(BadInputError, match="unknown channel 'reverb'; choose one of: awgn, room"):
+    assert channel_for("none", 20.0, 0.5) == ChannelChain((quantize,))  # recorded speech heard as recorded
+    with pytest.raises(BadInputError, match="unknown channel 'reverb'; choose one of: awgn, room, none"):
         channel_for("reverb", 20.0, 0.5)
 
 
@@ -247,7 +248,7 @@ def test_factory_channels_round_trip_through_json(kind: str) -> None:
     assert Channel.from_dict(json.loads(json.dumps(channel.to_dict()))) == channel
 
 
-@pytest.mark.parametrize("kind", CHANNEL_KINDS)
+@pytest.mark.parametrize("kind", ("awgn", "room"))
 def test_factory_channel_is_bit_identical_to_quantising_the_noisy_channel(pico_speech, kind: str) -> None:
     # the experiment's stage 1 computed quantize_16bit(<awgn or room>.apply(x, rng)) before the chain existed
     speech = pico_speech(SPEECH)

@@ -85,6 +85,12 @@ def inputs(tmp_path_factory) -> Path:
     (d / "results-bad.json").write_text("[1, 2")
     (d / "results-list.json").write_text("[1, 2]")
     (d / "results-nonutf8.json").write_bytes(b"{\"x\": \"\xff\"}")
+    for name, settings in (("eval-nonutf8", b"{\"x\": \"\xff\"}"), ("eval-list", b"[1, 2]"),
+                           ("eval-unknown-key", b"{\"telepathy\": 1}")):
+        (d / name).mkdir()
+        (d / name / "settings.json").write_bytes(settings)
+    (d / "eval-no-runs").mkdir()
+    (d / "eval-no-runs" / "settings.json").write_text('{"sources": ["alsa-human"], "detectors": ["paper"]}')
     for name, content in (("garbage-run", b"this is not a database " * 50), ("zero-run", b"")):
         (d / name).mkdir()
         (d / name / DB_NAME).write_bytes(content)
@@ -193,10 +199,13 @@ CASES = [
     ("evaluate-unknown-dataset", ["evaluate-detectors", "--dataset", "nope"], "nope"),
     ("evaluate-unknown-recognizer", ["evaluate-detectors", "--recognizer", "nope"], "nope"),
     ("evaluate-unknown-detector", ["evaluate-detectors", "--detectors", "nope"], "nope"),
-    ("report-detectors-bad-json", ["report-detectors", f"{D}/results-bad.json"], "json"),
-    ("report-detectors-wrong-shape", ["report-detectors", f"{D}/results-list.json"], "results"),
-    ("report-detectors-nonutf8", ["report-detectors", f"{D}/results-nonutf8.json"], "utf-8"),
-    ("report-detectors-missing", ["report-detectors", f"{D}/missing.json"], "not found"),
+    ("report-detectors-old-json", ["report-detectors", f"{D}/results-bad.json"], "before 2026-12"),
+    ("report-detectors-old-json-list", ["report-detectors", f"{D}/results-list.json"], "rerun evaluate-detectors"),
+    ("report-detectors-missing", ["report-detectors", f"{D}/missing"], "no settings.json"),
+    ("report-detectors-nonutf8-settings", ["report-detectors", f"{D}/eval-nonutf8"], "not a json settings file"),
+    ("report-detectors-settings-list", ["report-detectors", f"{D}/eval-list"], "json object"),
+    ("report-detectors-settings-unknown-key", ["report-detectors", f"{D}/eval-unknown-key"], "unknown key"),
+    ("report-detectors-no-runs", ["report-detectors", f"{D}/eval-no-runs"], "no results.sqlite"),
     ("report-detectors-pool-without-o", ["report-detectors", f"{D}/bad.json", f"{D}/bad.json"], "-o"),
     # theory
     ("theory-negative-n", ["theory", "linear", "--n", "-5", "--m", "2"], "n must"),

@@ -18,11 +18,11 @@ from synthcheck.experiments.detector_evaluation import (
     evaluation_audio,
     evaluation_from_scores,
     human_speech_evaluation,
-    markdown_table,
     standard_configs,
     wrong_transcript_records,
 )
 from synthcheck.experiments.metrics import leave_one_out_fpr
+from synthcheck.report.detector_tables import evaluation_table, markdown
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_evaluates_configurations_on_human_speech(alsa_records: list[EvalRecord]
         assert result.fpr_loo == pytest.approx(loo)
         assert result.latency_per_second > 0.0
         json.dumps(result.to_dict())
-    table = markdown_table(results)
+    table = markdown(evaluation_table(results))
     assert table.count("\n") == 3 and "alsa-human (proxy)" in table
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from experiments.records import stored_rows
 
 from synthcheck.errors import StorageError
 from synthcheck.experiments.config import ExperimentConfig
@@ -32,7 +33,7 @@ from synthcheck.experiments.store import AUDIO_DIR, CHECKPOINT_DIR, DB_NAME, Res
 SENTENCES = ("it was the age of wisdom", "it was the season of light")
 STEPS = 4
 #: Fields that measure time, not results.
-_TIMING = {"seconds", "compute_seconds", "timings"}
+_TIMING = {"seconds", "compute_seconds", "compare_seconds", "timings"}
 
 
 def _config() -> ExperimentConfig:
@@ -49,8 +50,8 @@ def _stored(run_dir: Path) -> dict:
     """Every item's results without timings, and its adversarial samples."""
     with ResultsStore.read(run_dir) as store:
         out = {}
-        for record in store.records():
-            assert record.done, f"{record.spec.key} is not finished"
+        for record in stored_rows(store):
+            assert record.clean and record.attack, f"{record.spec.key} is not finished"
             adversarial = store.read_audio(record.attack["audio"]["adversarial"])
             out[record.spec.key] = (_strip(record.clean), _strip(record.attack), adversarial)
         return out
@@ -69,7 +70,7 @@ def _rows(run_dir: Path) -> dict[str, tuple]:
     """key -> (attack_done_at, attack_attempts), on a fresh connection."""
     with sqlite3.connect(run_dir / DB_NAME) as conn:
         return {k: (done, attempts) for k, done, attempts in
-                conn.execute("SELECT key, attack_done_at, attack_attempts FROM items")}
+                conn.execute("SELECT key, done_at, attempts FROM stages WHERE stage = 'targeted'")}
 
 
 def _assert_consistent(run_dir: Path) -> None:
@@ -77,7 +78,7 @@ def _assert_consistent(run_dir: Path) -> None:
     with sqlite3.connect(run_dir / DB_NAME) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with ResultsStore.read(run_dir) as store:
-        for record in store.records():
+        for record in stored_rows(store):
             for stage in (record.clean, record.attack):
                 for rel in (stage or {}).get("audio", {}).values():
                     assert store.audio_path(rel).is_file(), rel
@@ -184,7 +185,7 @@ def _fail_commit(monkeypatch, key: str, fault: str) -> None:
     real_commit = ResultsStore.commit
 
     def commit(self, stage, item_key, result, audio, elapsed=0.0):
-        if stage == "attack" and item_key == key:
+        if stage == "targeted" and item_key == key:
             if fault == "full":
                 self._conn = _DiskFullAtCommit(self._conn)
             else:
@@ -224,7 +225,7 @@ def test_failed_writes_stop_the_run_with_one_clear_line_and_a_rerun_completes(tm
         assert len(list((run_dir / CHECKPOINT_DIR).glob("*.pt"))) == 1, "the batch's checkpoint must be kept"
 
     run = run_experiment(config, run_dir)
-    assert run.computed == {"clean": 0, "attack": 1}
+    assert run.computed == {"clean": 0, "targeted": 1}
     _assert_same(run_dir, reference)
     _assert_consistent(run_dir)
     assert _rows(run_dir)[second_key][1] == len(faults) + 1 and _rows(run_dir)[first_key][1] == 1

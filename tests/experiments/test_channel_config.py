@@ -25,7 +25,7 @@ def test_channel_is_validated_and_hashed_only_when_not_the_default() -> None:
     assert room.channel == "room" and room.to_dict()["channel"] == "room"
     assert room.config_hash() != DEFAULT_HASH
     assert ExperimentConfig.from_dict(room.to_dict()) == room
-    with pytest.raises(BadInputError, match="unknown channel 'nope'; choose one of: awgn, room"):
+    with pytest.raises(BadInputError, match="unknown channel 'nope'; choose one of: awgn, room, none"):
         ExperimentConfig(channel="nope")
 
 
@@ -39,11 +39,11 @@ def test_stage_one_passes_the_item_through_the_configured_channel() -> None:
     x = output.audio["clean"]
     room = RoomChannel(snr_db=20.0, attenuation=config.attenuation)
     np.testing.assert_array_equal(output.audio["channel"], quantize_16bit(room.apply(x, config.item_rng(spec.key))))
-    assert output.result["transcript"]
+    assert output.result.transcript and output.result.channel["channels"][0]["type"] == "room"
 
 
 def test_unknown_channel_is_a_one_line_error(tmp_path, capsys) -> None:
     assert main(["reproduce", "--channel", "nope", "--run-dir", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "unknown channel 'nope'" in err and "awgn, room" in err and len(err.splitlines()) == 1
+    assert "unknown channel 'nope'" in err and "awgn, room, none" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x").exists()

@@ -8,6 +8,8 @@ import sqlite3
 import numpy as np
 import pytest
 
+from experiments.records import clean_result
+
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.config import ExperimentConfig, read_sentences_file
 from synthcheck.experiments.store import DB_NAME, ConfigMismatchError, ResultsStore
@@ -35,7 +37,10 @@ def test_config_hash_changes_with_any_setting_and_items_cover_the_grid():
     assert config.config_hash() == config.with_overrides(threshold=None).config_hash()
     items = config.items()
     assert len(items) == 8 and len({i.key for i in items}) == 8
-    assert {i.group for i in items} == {"en-US@20dB", "en-US@28dB", "en-GB@20dB", "en-GB@28dB"}
+    assert {i.key.split("/")[0] for i in items} == {"en-US@20dB", "en-US@28dB", "en-GB@20dB", "en-GB@28dB"}
+    attacked = config.with_overrides(attack_sentences=(1,), attacks=("targeted", "small-edit"))
+    assert [i.index for i in attacked.attacked_items()] == [1, 1, 1, 1]
+    assert len(attacked.items()) == 8, "every attack kind attacks the same items"
 
 
 def test_item_seeds_depend_on_key_and_seed_not_on_order():
@@ -77,16 +82,16 @@ def test_store_commits_rows_and_audio_and_resumes(tmp_path):
     with ResultsStore.open(run, config, {"python": "3"}) as store:
         assert store.pending("clean", [key0, key1]) == [key0, key1]
         store.mark_started("clean", [key0, key1])
-        store.commit("clean", key0, {"score": 0.9, "consistent": True}, {"channel": tone}, elapsed=1.5)
+        store.commit("clean", key0, clean_result(0.9), {"channel": tone}, elapsed=1.5)
     with sqlite3.connect(run / DB_NAME) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with ResultsStore.open(run, config, {"python": "3"}) as store:
         assert store.pending("clean", [key0, key1]) == [key1]
         records = store.records()
         assert [r.spec.key for r in records] == [key0, key1]
-        assert records[0].clean["score"] == 0.9 and records[1].clean is None
-        assert records[0].clean_attempts == 1
-        stored = store.read_audio(records[0].clean["audio"]["channel"])
+        assert records[0].clean.score == 0.9 and records[1].clean is None
+        assert records[0].attempts == {"clean": 1} and records[1].attempts == {"clean": 1}
+        stored = store.read_audio(records[0].clean.audio["channel"])
         np.testing.assert_allclose(stored, tone, atol=1 / 32768)
         assert store.wall_seconds() == pytest.approx(1.5)
         assert store.config() == config and store.versions() == {"python": "3"}
@@ -97,7 +102,7 @@ def test_store_refuses_other_config_unless_new_or_force(tmp_path):
     run = tmp_path / "run"
     config = small_config()
     with ResultsStore.open(run, config, {}) as store:
-        store.commit("clean", config.items()[0].key, {"score": 0.5}, {})
+        store.commit("clean", config.items()[0].key, clean_result(0.5), {})
     other = config.with_overrides(snr_dbs=(20.0,))
     with pytest.raises(ConfigMismatchError, match="--new") as info:
         ResultsStore.open(run, other, {})

@@ -6,6 +6,7 @@ import json
 import math
 import re
 import sqlite3
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,8 +16,10 @@ from synthcheck.cli import main
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.config import ExperimentConfig, ItemSpec
 from synthcheck.experiments.metrics import compute_metrics, detector_metrics, evaluation_from_scores
-from synthcheck.experiments.sources import recorded_audio
-from synthcheck.experiments.store import DB_NAME, ConfigMismatchError, ItemRecord, ResultsStore
+from synthcheck.experiments.sources import dataset_audio
+from synthcheck.experiments.pipeline import ExperimentRun
+from synthcheck.experiments.results import DetectorScore, ResultRow
+from synthcheck.experiments.store import DB_NAME, ConfigMismatchError, ResultsStore
 from synthcheck.report import REPORT_NAME, write_report
 
 #: Hashes computed with the code *before* ``dataset`` and ``detectors`` existed (commit 3e0ac90). Such runs
@@ -88,15 +91,14 @@ def test_bad_dataset_or_detector_settings_are_one_line_errors(values, message):
     assert "\n" not in str(info.value)
 
 
-def with_detectors(base: ItemRecord, dtw_clean: float, dtw_adv: float, dataset: str) -> ItemRecord:
+def with_detectors(base: ResultRow, dtw_clean: float, dtw_adv: float, dataset: str) -> ResultRow:
     """``base`` (paper scores only) with dtw scores added, as an item of ``dataset``."""
-    def add(result: dict, dtw: float) -> dict:
-        paper = {k: result[k] for k in ("score", "consistent")} | {"threshold": 0.4}
-        return result | {"detectors": {"paper": paper, "dtw": {"score": dtw, "threshold": 0.3,
-                                                               "consistent": dtw >= 0.3}}}
+    def add(result, dtw: float):  # type: ignore[no-untyped-def]
+        dtw_score = DetectorScore(score=dtw, threshold=0.3, consistent=dtw >= 0.3)
+        return replace(result, detectors={**result.detectors, "dtw": dtw_score})
 
     spec = ItemSpec(f"{dataset}/{base.spec.key}", base.spec.index, base.spec.sentence, "en-US", 28.0, dataset)
-    return ItemRecord(spec, add(base.clean, dtw_clean), add(base.attack, dtw_adv), 1, 1)
+    return replace(base, spec=spec, clean=add(base.clean, dtw_clean), attack=add(base.attack, dtw_adv))
 
 
 def test_detector_metrics_per_configuration_and_per_dataset():
@@ -157,12 +159,14 @@ def test_an_old_store_loads_and_reports_under_its_measure_but_does_not_resume(tm
         config = store.config()
         # before detectors existed, the one check was the template correlation
         assert (config.dataset, config.detectors, config.threshold) == ("tts", ("xcorr-template",), 0.4)
-        assert all(r.spec.dataset == "tts" and r.done for r in store.records())
+        assert all(r.spec.dataset == "tts" and r.clean and list(r.attacks) == ["targeted"] for r in store.records())
+        assert store.meta("schema_version") == "2"  # migrated from schema 1 on opening
     assert main(["report", str(run_dir), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["dataset"] == "tts" and summary["detection_rate"] == 1.0
     (template,) = summary["detectors"]
-    assert set(template) == {"detector", "dataset", "threshold", "detection_rate", "false_positive_rate", "calibrated",
+    assert set(template) == {"detector", "dataset", "attack_kind", "threshold", "detection_rate", "false_positive_rate",
+                             "calibrated",
                              "n_clean_exact", "flagged_exact", "n_clean_misrecognized", "flagged_misrecognized"}
     assert (template["n_clean_exact"], template["flagged_exact"], template["flagged_misrecognized"]) == (2, 0, 0)
     assert (template["detector"], template["dataset"], template["threshold"]) == ("xcorr-template", "all", 0.4)
@@ -170,13 +174,13 @@ def test_an_old_store_loads_and_reports_under_its_measure_but_does_not_resume(tm
     # the calibrated evaluation without its score lists: clean 0.9, 0.9 -> threshold 0.9, both attacks flagged
     assert template["calibrated"] == {"config": "xcorr-template", "source": "all", "proxy": False, "n_clean": 2,
                                       "n_attacked": 2, "auc": 1.0, "threshold": 0.9, "target_fpr": 0.05, "fpr": 0.0,
-                                      "fpr_loo": 0.0, "detection_rate": 1.0, "latency_per_second": None}
+                                      "fpr_loo": 0.0, "detection_rate": 1.0, "latency_per_second": None, "stage": ""}
     page = (run_dir / REPORT_NAME).read_text()
     assert page.count("<tr class='detector'") == 1 and "xcorr-template 0.900" in page
     # today's config with the old settings means another measure: refused, with what to do
     with pytest.raises(ConfigMismatchError, match="--new"):
         ResultsStore.open(run_dir, ExperimentConfig.from_dict(OLD_CONFIG), {})
-    write_report(run_dir)
+    write_report(ExperimentRun.read(run_dir))
 
 
 def test_quick_run_on_human_speech_stores_every_detectors_scores(tmp_path, capsys):
@@ -193,20 +197,20 @@ def test_quick_run_on_human_speech_stores_every_detectors_scores(tmp_path, capsy
     with ResultsStore.read(run_dir) as store:
         config, records = store.config(), store.records()
         assert config.dataset == "two-cities-human" and config.detectors == ("paper", "dtw")
-        recordings = recorded_audio("two-cities-human")
+        recordings = dataset_audio("two-cities-human")
         for r in records:
             assert r.spec.dataset == "two-cities-human" and r.spec.sentence in recordings  # the set's own text
             # the source x is the recording itself (16-bit), not a TTS rendering
-            x = store.read_audio(r.clean["audio"]["clean"])
+            x = store.read_audio(r.clean.audio["clean"])
             np.testing.assert_allclose(x, recordings[r.spec.sentence], atol=1 / 32768 + 1e-7)
-            for stage in (r.clean, r.attack):
-                assert set(stage["detectors"]) == {"paper", "dtw"}
-                paper, dtw = stage["detectors"]["paper"], stage["detectors"]["dtw"]
-                assert paper["score"] == stage["score"] and paper["consistent"] == stage["consistent"]
-                assert 0.0 <= dtw["score"] <= 1.0 and dtw["consistent"] == (dtw["score"] >= 0.305)
-                assert dtw["config"] == "dtw"
+            for stage in (r.clean, r.attacks["targeted"]):
+                assert list(stage.detectors) == ["paper", "dtw"]  # the configured order, primary first
+                paper, dtw = stage.detectors["paper"], stage.detectors["dtw"]
+                assert paper == stage.primary and paper.consistent == (paper.score >= 0.4)
+                assert 0.0 <= dtw.score <= 1.0 and dtw.consistent == (dtw.score >= 0.305)
+                assert dtw.config == "dtw"
     # Whisper tiny.en hears the LibriVox reading: WER against the true transcript is low
-    assert min(r.clean["wer"] for r in records) < 0.5
+    assert min(r.clean.wer for r in records) < 0.5
     page = (run_dir / REPORT_NAME).read_text()
     assert re.findall(r"<tr class='detector' data-detector='(\w+)'>", page) == ["paper", "dtw"]
     assert "two-cities-human" in re.search(r"id='summary'>(.*?)</section>", page, re.S).group(1)

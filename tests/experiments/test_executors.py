@@ -27,7 +27,7 @@ CONFIG = ExperimentConfig(
     seed=11,
 )
 #: Wall-clock fields: the only stored values allowed to differ between runs.
-VOLATILE = {"timings", "compute_seconds", "seconds"}
+VOLATILE = {"timings", "compute_seconds", "compare_seconds", "seconds"}
 
 
 def steady(value):
@@ -39,7 +39,7 @@ def steady(value):
 
 def stored(run: ExperimentRun) -> tuple[list[tuple], dict[str, bytes], dict]:
     """Every stored result (timings dropped), every audio file's bytes, and the metrics."""
-    rows = [(r.spec.key, steady(r.clean), steady(r.attack)) for r in run.records]
+    rows = [(r.spec.key, steady(r.clean.to_dict()), steady(r.attack.to_dict())) for r in run.rows]
     audio = {str(p.relative_to(run.run_dir)): p.read_bytes() for p in sorted(run.run_dir.rglob("*.wav"))}
     return rows, audio, steady(run.metrics.to_dict())
 
@@ -86,7 +86,7 @@ def test_ray_and_local_executors_store_identical_results_in_both_stages(local_ru
         # a Ray worker alone would run on 1 thread (Ray sets OMP_NUM_THREADS=1), the driver on all cores
         assert [n for _, n in executor.map_unordered(operator.call, [torch.get_num_threads])] == [DEFAULT_THREADS]
         remote = run_experiment(CONFIG, tmp_path / "ray", executor=executor)
-    assert remote.computed == local_run.computed == {"clean": 2, "attack": 2}
+    assert remote.computed == local_run.computed == {"clean": 2, "targeted": 2}
     rows, audio, metrics = stored(remote)
     local_rows, local_audio, local_metrics = stored(local_run)
     assert rows == local_rows
@@ -94,8 +94,8 @@ def test_ray_and_local_executors_store_identical_results_in_both_stages(local_ru
     assert audio == local_audio
     assert metrics == local_metrics
     # the comparison has teeth: the attack moved each item's audio, by a different amount
-    attacked = [r.attack for r in local_run.records]
-    assert all(a["steps"] >= 1 and a["db_x"] < -20 for a in attacked) and len({a["db_x"] for a in attacked}) == 2
+    attacked = [r.attack for r in local_run.rows]
+    assert all(a.steps >= 1 and a.db_x < -20 for a in attacked) and len({a.db_x for a in attacked}) == 2
 
 
 def test_the_same_seed_in_a_fresh_directory_gives_identical_results(local_run, tmp_path):
@@ -103,4 +103,4 @@ def test_the_same_seed_in_a_fresh_directory_gives_identical_results(local_run, t
     assert stored(again) == stored(local_run)
     other_seed = run_experiment(CONFIG.with_overrides(seed=12), tmp_path / "seed12", executor=LocalExecutor(),
                                 stages=("clean",))
-    assert [r.clean["score"] for r in other_seed.records] != [r.clean["score"] for r in local_run.records]
+    assert [r.clean.score for r in other_seed.records] != [r.clean.score for r in local_run.records]

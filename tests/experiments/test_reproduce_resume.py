@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from experiments.records import stored_rows
 
 from synthcheck.experiments.store import DB_NAME, ResultsStore
 
@@ -39,14 +40,17 @@ def rows(run_dir: Path) -> list[tuple]:
         return []
     with sqlite3.connect(db, timeout=30) as conn:
         try:
-            return conn.execute("SELECT key, clean_done_at, attack_done_at, clean_attempts, attack_attempts "
-                                "FROM items ORDER BY key").fetchall()
+            return conn.execute(
+                "SELECT i.key, c.done_at, a.done_at, COALESCE(c.attempts, 0), COALESCE(a.attempts, 0) FROM items i "
+                "LEFT JOIN stages c ON c.key = i.key AND c.stage = 'clean' "
+                "LEFT JOIN stages a ON a.key = i.key AND a.stage = 'targeted' ORDER BY i.key").fetchall()
         except sqlite3.OperationalError:  # schema not created yet
             return []
 
 
 #: Stored fields that measure time, not results: left out of the exact comparisons.
-TIMING_KEYS = frozenset({"timings", "compute_seconds", "seconds", "wall_seconds", "latency_per_second"})
+TIMING_KEYS = frozenset({"timings", "compute_seconds", "compare_seconds", "seconds", "wall_seconds",
+                         "latency_per_second"})
 #: Summary fields naming the run's own files.
 PATH_KEYS = frozenset({"report", "run_dir"})
 
@@ -70,7 +74,7 @@ def run_to_completion(run_dir: Path, timeout: float = 900) -> dict[str, Any]:
 def stored_results(run_dir: Path) -> dict[str, tuple]:
     """Per item key: the stored clean and attack results without timings."""
     with ResultsStore.read(run_dir) as store:
-        return {r.spec.key: (without(r.clean, TIMING_KEYS), without(r.attack, TIMING_KEYS)) for r in store.records()}
+        return {r.spec.key: (without(r.clean, TIMING_KEYS), without(r.attack, TIMING_KEYS)) for r in stored_rows(store)}
 
 
 def audio_digests(run_dir: Path) -> dict[str, str]:
@@ -101,8 +105,12 @@ def mann_whitney_auc(negatives: list[float], positives: list[float]) -> float | 
 def assert_summary_matches_stored_items(run_dir: Path, summary: dict[str, Any]) -> None:
     """Recompute the summary's headline numbers from the stored per-item results, independently of synthcheck."""
     with ResultsStore.read(run_dir) as store:
-        records = store.records()
-        threshold = store.config().threshold
+        records = stored_rows(store)
+        threshold, primary = store.config().threshold, store.config().primary_detector
+
+    def score(result: dict[str, Any]) -> float:
+        return result["detectors"][primary]["score"]
+
     clean = [r.clean for r in records if r.clean is not None]
     attacked = [r.attack for r in records if r.attack is not None]
     successful = [a for a in attacked if a["success"]]
@@ -113,11 +121,11 @@ def assert_summary_matches_stored_items(run_dir: Path, summary: dict[str, Any]) 
     assert (summary["n_items"], summary["n_clean"], summary["n_attacked"]) == (len(records), len(clean), len(attacked))
     assert summary["n_attack_success"] == len(successful)
     assert summary["attack_success_rate"] == rate([a["success"] for a in attacked])
-    assert summary["false_positive_rate"] == rate([c["score"] < threshold for c in clean])
-    assert summary["detection_rate"] == rate([a["score"] < threshold for a in successful])
-    assert summary["detection_rate_all_attacks"] == rate([a["score"] < threshold for a in attacked])
+    assert summary["false_positive_rate"] == rate([score(c) < threshold for c in clean])
+    assert summary["detection_rate"] == rate([score(a) < threshold for a in successful])
+    assert summary["detection_rate_all_attacks"] == rate([score(a) < threshold for a in attacked])
     assert summary["n_clean_recognized"] == sum(c["wer"] == 0.0 for c in clean)
-    expected_auc = mann_whitney_auc([c["score"] for c in clean], [a["score"] for a in successful])
+    expected_auc = mann_whitney_auc([score(c) for c in clean], [score(a) for a in successful])
     assert summary["auc"] == (None if expected_auc is None else pytest.approx(expected_auc))
     snrs = [a["snr_db"] for a in successful]
     assert summary["median_snr_db"] == (float(np.median(snrs)) if snrs else None)

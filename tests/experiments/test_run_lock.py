@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from experiments.records import clean_result
+
 from synthcheck.errors import BadInputError, StorageError
 from synthcheck.experiments.config import ExperimentConfig
 from synthcheck.experiments.lock import LOCK_NAME, RunDirectoryBusyError, RunLock
@@ -59,9 +61,9 @@ def test_readers_do_not_need_the_lock(holder, tmp_path):
     proc, run_dir = holder
     config = ExperimentConfig.quick()
     with ResultsStore.open(run_dir, config, {"python": "3"}) as store:  # the store itself takes no lock
-        store.commit("clean", config.items()[0].key, {"score": 0.5}, {})
+        store.commit("clean", config.items()[0].key, clean_result(0.5), {})
     with ResultsStore.read(run_dir) as store:
-        assert [r.clean for r in store.records()][0] == {"score": 0.5, "audio": {}}
+        assert [r.clean for r in store.records()][0] == clean_result(0.5)
 
 
 def test_the_lock_of_a_killed_process_is_taken_over(holder):

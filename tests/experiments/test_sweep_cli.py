@@ -10,6 +10,7 @@ import pytest
 
 from synthcheck.cli import main
 from synthcheck.detect.registry import get_comparator
+from synthcheck.experiments.pipeline import ExperimentRun
 from synthcheck.experiments.store import ResultsStore
 from synthcheck.tts import get_synthesizer
 
@@ -24,18 +25,17 @@ def test_sweep_writes_one_report_with_metrics_per_cell_and_report_rebuilds_it(tm
     summary = json.loads(capsys.readouterr().out)
     assert summary["n_items"] == 4 and summary["n_clean"] == 4 and summary["n_attacked"] == 0
 
-    with ResultsStore.read(run_dir) as store:
-        records = store.records()
-        assert store.config().snr_dbs == (10.0, 40.0) and store.config().voices == ("en-US", "en-GB")
-    assert sorted(r.spec.group for r in records) == ["en-GB@10dB", "en-GB@40dB", "en-US@10dB", "en-US@40dB"]
-    by_group = {r.spec.group: r.clean for r in records}
+    run = ExperimentRun.read(run_dir)
+    assert run.config.snr_dbs == (10.0, 40.0) and run.config.voices == ("en-US", "en-GB")
+    assert sorted(r.group for r in run.rows) == ["en-GB@10dB", "en-GB@40dB", "en-US@10dB", "en-US@40dB"]
+    by_group = {r.group: r.clean for r in run.rows}
     paper = get_comparator("xcorr-paper")
     with ResultsStore.read(run_dir) as store:
-        audio = {group: {name: store.read_audio(rel) for name, rel in clean["audio"].items()}
+        audio = {group: {name: store.read_audio(rel) for name, rel in clean.audio.items()}
                  for group, clean in by_group.items()}
     for group, clean in by_group.items():
         # the stored score is the paper's correlation of the stored channel output with the stored re-synthesis
-        assert clean["score"] == pytest.approx(
+        assert clean.score == pytest.approx(
             paper.score(audio[group]["channel"], audio[group]["clean_resynth"]).score, abs=1e-4)
     # More noise, lower correlation with the clean synthesis (same voice, same text): each channel output
     # against the TTS of the *source sentence*, which does not depend on what the recogniser heard.
@@ -103,14 +103,16 @@ def test_attack_kinds_run_side_by_side_with_their_own_targets(tmp_path, capsys):
             "--run-dir", str(run_dir), "--json"]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["n_items"] == 2 and summary["n_clean"] == 2
+    # one item, attacked by both kinds: its clean stage ran once
+    assert summary["n_items"] == 1 and summary["n_clean"] == 1 and summary["n_attacked"] == 2
 
-    with ResultsStore.read(run_dir) as store:
-        records = {r.spec.attack: r for r in store.records()}
-        assert store.config().attacks == ("targeted", "small-edit")
-    assert records["targeted"].spec.group == "en-US@28dB" and records["small-edit"].spec.group == "en-US@28dB+small-edit"
-    assert records["targeted"].attack["target"] == "he travels the fastest who travels alone"
-    assert records["small-edit"].attack["target"] == "it was the season of night"
+    run = ExperimentRun.read(run_dir)
+    assert run.config.attacks == ("targeted", "small-edit")
+    rows = {r.attack_kind: r for r in run.rows}
+    assert rows["targeted"].group == "en-US@28dB" and rows["small-edit"].group == "en-US@28dB+small-edit"
+    assert rows["targeted"].attack.target == "he travels the fastest who travels alone"
+    assert rows["small-edit"].attack.target == "it was the season of night"
+    assert rows["targeted"].attack.audio["adversarial"] != rows["small-edit"].attack.audio["adversarial"]
     page = (run_dir / "report.html").read_text()
     assert page.count("<tr class='group'>") == 2 and "en-US@28dB+small-edit" in page
 

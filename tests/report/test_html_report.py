@@ -14,6 +14,8 @@ import pytest
 from matplotlib.image import imread
 
 from synthcheck.experiments.config import ExperimentConfig
+from synthcheck.experiments.pipeline import ExperimentRun
+from synthcheck.experiments.results import AttackOutcome, CleanResult, DetectorScore
 from synthcheck.experiments.store import ResultsStore
 from synthcheck.report import REPORT_NAME, write_report
 from synthcheck.tts import get_synthesizer
@@ -23,10 +25,10 @@ INJECTION = "<script>alert(1)</script>"
 SENTENCES = ("it was the best of times", "it was the worst of times")
 
 
-def detectors(paper: float, dtw: float) -> dict:
-    """Stored per-detector fields of one stage (paper threshold 0.4, dtw 0.305)."""
-    return {"paper": {"score": paper, "threshold": 0.4, "consistent": paper >= 0.4, "reason": "", "config": "paper"},
-            "dtw": {"score": dtw, "threshold": 0.305, "consistent": dtw >= 0.305, "reason": "", "config": "dtw"}}
+def detectors(paper: float, dtw: float) -> dict[str, DetectorScore]:
+    """The per-detector verdicts of one stage (paper threshold 0.4, dtw 0.305)."""
+    return {"paper": DetectorScore(score=paper, threshold=0.4, consistent=paper >= 0.4, config="paper"),
+            "dtw": DetectorScore(score=dtw, threshold=0.305, consistent=dtw >= 0.305, config="dtw")}
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +42,14 @@ def run_dir(tmp_path_factory):
         for i, spec in enumerate(config.items()):
             x = tts.synthesize(spec.sentence)
             y = 0.5 * x + 0.01 * rng.standard_normal(x.size).astype(np.float32)
-            store.commit("clean", spec.key, {"transcript": spec.sentence, "score": 0.9 - 0.1 * i,
-                                             "consistent": True, "wer": 0.0, "threshold": 0.4,
-                                             "detectors": detectors(0.9 - 0.1 * i, 0.61 + 0.1 * i)},
+            store.commit("clean", spec.key, CleanResult(transcript=spec.sentence, wer=0.0,
+                                                        detectors=detectors(0.9 - 0.1 * i, 0.61 + 0.1 * i)),
                          {"clean": x, "channel": y, "clean_resynth": x})
-            store.commit("attack", spec.key, {"transcript": f"he travels {INJECTION}", "score": 0.12 + 0.1 * i,
-                                              "consistent": False, "success": True, "wer_target": 0.2,
-                                              "threshold": 0.4, "detectors": detectors(0.12 + 0.1 * i, 0.25),
-                                              "wer_source": 1.0, "db_x": -41.5, "snr_db": 33.0},
+            store.commit("targeted", spec.key, AttackOutcome(transcript=f"he travels {INJECTION}", success=True,
+                                                             wer_target=0.2, detectors=detectors(0.12 + 0.1 * i, 0.25),
+                                                             wer_source=1.0, db_x=-41.5, snr_db=33.0),
                          {"adversarial": y, "adversarial_resynth": tts.synthesize("he travels")}, elapsed=2.0)
-    write_report(run)
+    write_report(ExperimentRun.read(run))
     return run
 
 

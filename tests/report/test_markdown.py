@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tests.experiments.records import record
 from synthcheck.experiments.config import ExperimentConfig
 from synthcheck.experiments.metrics import detector_metrics
@@ -14,7 +16,7 @@ def test_detector_table_counts_flags_and_sentence_table_shows_verdicts():
     rows = detector_markdown(detector_metrics(records, ["paper"])).splitlines()
     assert rows[0].startswith("| detector | threshold | adversarial flagged")
     # two successful attacks, both flagged; exact clean 0/2 flagged; the misrecognised one flagged
-    assert rows[2] == "| paper | – | 2/2 | 0/2 | 1/1 | 1.00 |"  # these records store no threshold
+    assert rows[2] == "| paper | 0.400 | 2/2 | 0/2 | 1/1 | 1.00 |"
     table = sentence_markdown(config, records).splitlines()
     assert len(table) == 2 + 3
     assert table[3].split(" | ")[4:6] == ["0.300", "**yes**"]  # the misrecognised clean item is flagged
@@ -22,8 +24,8 @@ def test_detector_table_counts_flags_and_sentence_table_shows_verdicts():
 
 
 def test_attacker_text_cannot_break_the_table():
-    hostile = record(0, 0.9, 0.1)
-    hostile.attack["transcript"] = "a | b\nc"
+    plain = record(0, 0.9, 0.1)
+    hostile = replace(plain, attack=replace(plain.attack, transcript="a | b\nc"))
     text = run_markdown(ExperimentConfig(detectors=("paper",), sentences=("a",)), [hostile],
                         detector_metrics([hostile], ["paper"]))
     row = text.splitlines()[-1]

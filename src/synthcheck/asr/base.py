@@ -123,8 +123,11 @@ def require_differentiable(
         The interface required: :class:`DifferentiableRecognizer` or a subclass (an attack's ``requires``).
     """
     if not isinstance(recognizer, interface):
-        raise BadInputError(
-            f"{what} needs gradients (a differentiable recogniser) and {recognizer.name!r} has none; "
-            f"use whisper-tiny.en or whisper-base{instead}"
-        )
+        raise no_gradients_error(recognizer.name, what, instead)
     return recognizer
+
+
+def no_gradients_error(name: str, what: str, instead: str = "") -> BadInputError:
+    """The error of :func:`require_differentiable` for the recogniser called ``name``."""
+    return BadInputError(f"{what} needs gradients (a differentiable recogniser) and {name!r} has none; "
+                         f"use whisper-tiny.en or whisper-base{instead}")

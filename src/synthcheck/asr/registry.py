@@ -20,7 +20,9 @@ class RecognizerConfig:
     """A named recogniser: a one-line description and the factory (``module``, ``factory``) called with ``options``.
 
     ``factory`` is an attribute path inside ``module``: a class, or a classmethod such as
-    ``"WhisperRecognizer.load"``.
+    ``"WhisperRecognizer.load"``. ``differentiable`` declares whether what it builds is a
+    :class:`~synthcheck.asr.base.DifferentiableRecognizer` (ART's declared capabilities: a driver can refuse an
+    attack on it before loading any model).
     """
 
     name: str
@@ -28,6 +30,7 @@ class RecognizerConfig:
     module: str
     factory: str
     options: tuple[tuple[str, Any], ...] = ()
+    differentiable: bool = False
 
     def build(self) -> Recognizer:
         """A new recogniser of this configuration (loads its model: use :func:`get_recognizer` to share one)."""
@@ -41,9 +44,9 @@ RECOGNIZER_CONFIGS: Registry[RecognizerConfig] = Registry(
     "recogniser",
     [
         RecognizerConfig("whisper-tiny.en", "OpenAI Whisper tiny.en (English only) in PyTorch, differentiable",
-                         _WHISPER, "WhisperRecognizer.load", (("size", "tiny.en"),)),
+                         _WHISPER, "WhisperRecognizer.load", (("size", "tiny.en"),), differentiable=True),
         RecognizerConfig("whisper-base", "OpenAI Whisper base (multilingual, decoding English) in PyTorch, "
-                         "differentiable", _WHISPER, "WhisperRecognizer.load", (("size", "base"),)),
+                         "differentiable", _WHISPER, "WhisperRecognizer.load", (("size", "base"),), differentiable=True),
         RecognizerConfig("pocketsphinx", "CMU PocketSphinx 5 with its bundled en-us model, non-differentiable",
                          "synthcheck.asr.pocketsphinx", "PocketsphinxRecognizer"),
     ],

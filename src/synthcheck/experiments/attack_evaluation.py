@@ -288,7 +288,13 @@ def read_attack_evaluation(work_dirs: Sequence[Path]) -> AttackEvaluation:
         if not settings_file.is_file():
             raise BadInputError(f"{work_dir}: no {SETTINGS_FILE}; give a work directory runs/detectors-<hash>/ "
                                 "that evaluate-detectors wrote")
-        settings = EvaluationSettings.from_dict(json.loads(settings_file.read_text()))
+        try:
+            stored = json.loads(settings_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadInputError(f"{settings_file}: not a JSON settings file ({exc})") from None
+        if not isinstance(stored, dict):
+            raise BadInputError(f"{settings_file}: must be a JSON object of evaluation settings")
+        settings = EvaluationSettings.from_dict(stored)
         runs = {source: ExperimentRun.read(work_dir / source) for source in settings.sources}
         parts.append(EvaluationPart(settings, {s: r.rows for s, r in runs.items()},
                                     {s: r.run_dir for s, r in runs.items()}))

@@ -285,10 +285,12 @@ def _remove_stale_checkpoints(run_dir: Path, keep: set[str | None]) -> None:
 
 
 def _require_gradients(recognizer: str) -> None:
-    """Fail before any work if the attack stage cannot run on ``recognizer``."""
-    from synthcheck.asr import get_recognizer, require_differentiable
+    """Fail before any work (and without loading a model) if the attack stage cannot run on ``recognizer``."""
+    from synthcheck.asr.base import no_gradients_error
+    from synthcheck.asr.registry import RECOGNIZER_CONFIGS
 
-    require_differentiable(get_recognizer(recognizer), "the attack stage", ", or skip the attack with --clean-only")
+    if not RECOGNIZER_CONFIGS[recognizer].differentiable:
+        raise no_gradients_error(recognizer, "the attack stage", ", or skip the attack with --clean-only")
 
 
 class _Clock:
