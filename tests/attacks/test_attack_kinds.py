@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from synthcheck.asr.registry import get_recognizer
-from synthcheck.attacks import Attack, AttackConfig, TargetText
+from synthcheck.attacks import Attack, AttackConfig, TargetText, WordErrorAbove
 from synthcheck.attacks.adaptive import DetectorPenalty
-from synthcheck.attacks.kinds import ATTACK_KINDS, AttackKind
+from synthcheck.attacks.kinds import ATTACK_KINDS, TARGET_KINDS, AttackKind
+from synthcheck.attacks.noise import RandomNoiseSearch
 from synthcheck.detect import DETECTOR_CONFIGS, AllOfDetector, ConsistencyDetector
 from synthcheck.detect.dtw_comparator import DtwComparator
 from synthcheck.detect.voice_search import VoiceSearch
@@ -28,8 +29,10 @@ SMALL_EDIT = {"small-edit", "adaptive-likelihood", "adaptive-combined"}
 def test_registry_lists_the_kinds_in_order() -> None:
     assert isinstance(ATTACK_KINDS, Registry)
     assert ATTACK_KINDS.names == (
-        "targeted", "small-edit", "adaptive-likelihood", "adaptive-xcorr", "adaptive-dtw", "adaptive-combined"
+        "targeted", "small-edit", "adaptive-likelihood", "adaptive-xcorr", "adaptive-dtw", "adaptive-combined",
+        "untargeted", "random-noise",
     )
+    assert TARGET_KINDS == ATTACK_KINDS.names[:6]
     assert all(isinstance(kind, AttackKind) and kind.description for kind in ATTACK_KINDS.values())
 
 
@@ -38,7 +41,7 @@ def test_unknown_kind_is_one_clear_error() -> None:
         ATTACK_KINDS["gradient-free"]
 
 
-@pytest.mark.parametrize("name", ATTACK_KINDS.names)
+@pytest.mark.parametrize("name", TARGET_KINDS)
 def test_every_kind_has_its_target_and_criterion(name: str) -> None:
     kind = ATTACK_KINDS[name]
     target = kind.target(CLAUSE, FIXED_TARGET)
@@ -53,7 +56,18 @@ def test_every_kind_has_its_target_and_criterion(name: str) -> None:
         assert reference.detector is None and reference.small_edit == kind.small_edit
 
 
-@pytest.mark.parametrize("name", ATTACK_KINDS.names)
+@pytest.mark.parametrize("name", ["untargeted", "random-noise"])
+def test_change_kinds_aim_at_any_change_of_the_clean_transcript(name: str) -> None:
+    kind = ATTACK_KINDS[name]
+    assert kind.change and kind.target(CLAUSE, FIXED_TARGET) == ""
+    criterion = kind.criterion(["", ""])
+    assert isinstance(criterion, WordErrorAbove) and criterion.texts is None and criterion.threshold == 0.0
+    built = kind.build(get_recognizer("whisper-tiny.en"), AttackConfig(seed=3))
+    assert isinstance(built, RandomNoiseSearch if name == "random-noise" else Attack) and built.kind == name
+    assert (name == "random-noise") == kind.random
+
+
+@pytest.mark.parametrize("name", TARGET_KINDS)
 def test_kind_builds_its_attack(name: str) -> None:
     config = AttackConfig(max_steps=7, detector_weight=2.0)
     attack = ATTACK_KINDS[name].build(get_recognizer("whisper-tiny.en"), config)

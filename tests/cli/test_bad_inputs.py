@@ -201,7 +201,7 @@ CASES = [
     ("evaluate-unknown-detector", ["evaluate-detectors", "--detectors", "nope"], "nope"),
     ("report-detectors-old-json", ["report-detectors", f"{D}/results-bad.json"], "before 2026-12"),
     ("report-detectors-old-json-list", ["report-detectors", f"{D}/results-list.json"], "rerun evaluate-detectors"),
-    ("report-detectors-missing", ["report-detectors", f"{D}/missing"], "no settings.json"),
+    ("report-detectors-missing", ["report-detectors", f"{D}/missing"], "not found"),
     ("report-detectors-nonutf8-settings", ["report-detectors", f"{D}/eval-nonutf8"], "not a json settings file"),
     ("report-detectors-settings-list", ["report-detectors", f"{D}/eval-list"], "json object"),
     ("report-detectors-settings-unknown-key", ["report-detectors", f"{D}/eval-unknown-key"], "unknown key"),

@@ -1,8 +1,7 @@
 """The ``evaluate-detectors`` HTML report: tables, escaping, missing numbers, empty stages, plots, Chromium, CLI.
 
-The results dictionary is built the way ``run_adaptive_evaluation`` builds it (``evaluation_from_scores`` per
-config × source × stage, items and the evasion rows of a real :class:`AdaptiveEvaluation`), from hand-picked
-scores whose AUCs and rates are worked out in the comments.
+The evaluation is computed by :func:`attack_evaluation` from typed rows built by hand (both sources, 3 attacked
+clauses, 3 stages, 3 detectors) with hand-picked scores whose AUCs and rates are worked out in the comments.
 """
 
 from __future__ import annotations
@@ -13,22 +12,24 @@ import json
 import math
 import re
 import shutil
-from dataclasses import asdict
 
-import numpy as np
 import pytest
+from experiments.evaluation_rows import evaluation_part, write_work_dir
 from matplotlib.image import imread
 from report.test_html_report import CHROMIUM, _chromium
 
 from synthcheck.cli import main
-from synthcheck.experiments.adaptive_eval import FIXED_TARGET, AdaptiveEvalSettings, AdaptiveEvaluation
-from synthcheck.experiments.metrics import evaluation_from_scores
+from synthcheck.experiments.attack_evaluation import AttackEvaluation, EvaluationSettings, attack_evaluation
+from synthcheck.experiments.config import PAPER_TARGET
 from synthcheck.report.detectors_report import MISSING, render_detectors_report, write_detectors_report
+from synthcheck.theory.theorem13 import Theorem13Row
 
 INJECTION = "<script>alert(1)</script>"
 TTS, HUMAN = "two-cities-tts", "two-cities-human"
 STAGES = ("targeted", "small-edit", "adaptive-likelihood")
 CONFIGS = ("paper", "dtw", "likelihood-tiny.en")
+#: Clauses 0–5 are recognised exactly, clause 6 is not (its outlier score must not calibrate anything).
+SETTINGS = EvaluationSettings(n_attack=3, n_clean=7, stages=STAGES, detectors=CONFIGS)
 #: Clean scores per (config, source): six each, so the 5 % threshold is the smallest one (FPR 0 %, LOO 1/6).
 CLEAN = {
     ("paper", TTS): [0.98, 0.97, 0.99, 0.96, 0.98, 0.95], ("paper", HUMAN): [0.21, 0.25, 0.18, 0.30, 0.22, 0.27],
@@ -58,56 +59,40 @@ DB_X = {"targeted": [-48.0, -47.0, -49.0], "small-edit": [-50.0, -51.0, -52.0],
         "adaptive-likelihood": [-53.0, -49.0, -50.0]}  # vs small-edit: clip 0 within budget, clip 2 not
 
 
-def latency(config: str, source: str, stage: str) -> float:
-    """The likelihood judge's latency is undefined on human speech (NaN → "–"); paper's median is 0.002."""
+def latency(config: str, source: str) -> float:
+    """Compare seconds per second of audio; the likelihood judge's is undefined on human speech (NaN → "–")."""
     if config == "likelihood-tiny.en" and source == HUMAN:
         return math.nan
-    return {"paper": 0.001, "dtw": 0.003, "likelihood-tiny.en": 0.1}[config] * (1 + STAGES.index(stage))
+    return {"paper": 0.002, "dtw": 0.003, "likelihood-tiny.en": 0.1}[config]
 
 
-def target(stage: str, i: int) -> str:
-    return FIXED_TARGET if stage == "targeted" else f"it was the age of {INJECTION} {i}"
+def target(stage: str, j: int) -> str:
+    return PAPER_TARGET if stage == "targeted" else f"it was the age of {INJECTION} {j}"
 
 
-def build_results(attacked: dict = ATTACKED) -> dict:
-    """The results JSON of a 3-clause, 3-stage, 3-detector run on both sources, as the CLI writes it."""
-    settings = AdaptiveEvalSettings(n_attack=3, n_clean=6, stages=STAGES, detectors=CONFIGS)
-    evaluation = AdaptiveEvaluation(settings=asdict(settings))
-    items: dict[tuple[str, str, int], dict] = {}
-    for config in CONFIGS:
-        for source in (TTS, HUMAN):
-            for stage in STAGES:
-                scores = attacked.get((config, source, stage), [])
-                row = evaluation_from_scores(CLEAN[config, source], scores, config=config, source=f"{source} / {stage}",
-                                             proxy=False, latency_per_second=latency(config, source, stage))
-                evaluation.evaluations.append(row)
-                for i, score in enumerate(scores):
-                    item = items.setdefault((stage, source, i), {
-                        "stage": stage, "source": source, "key": f"clause-{i:02d}", "target": target(stage, i),
-                        "transcript": target(stage, i), "db_x": DB_X[stage][i], "snr_db": -DB_X[stage][i] - 12.0,
-                        "scores": {}, "evades": {}})
-                    item["scores"][config] = score
-                    item["evades"][config] = score >= row.threshold
-    evaluation.items = list(items.values())
-    for stage in STAGES:
-        for source in (TTS, HUMAN):
-            ok = [item for item in evaluation.items if item["stage"] == stage and item["source"] == source]
-            evaluation.stages.setdefault(stage, {})[source] = {
-                "n": 3, "successes": len(ok), "steps": 120, "seconds": 86.4,
-                "median_db_x": float(np.median([i["db_x"] for i in ok])) if ok else math.nan,
-                "median_snr_db": float(np.median([i["snr_db"] for i in ok])) if ok else math.nan}
-    evaluation.theorem13 = {"targeted": {
-        TTS: {"radius": 1.16, "items": [{"key": "clause-00", "target": FIXED_TARGET, "distance": 19.06,
-                                         "bound": 17.9, "bound_snr_db": 0.74, "norm": 20.0}]},
-        HUMAN: {"radius": 2.93, "items": [{"key": "clause-00", "target": INJECTION, "distance": 1.7,
-                                           "bound": -1.23, "bound_snr_db": None, "norm": 9.0}]}}}
-    versions = {"synthcheck": "0.1.0", "python": "3.11.7", "note": "<b>not bold</b>"}
-    return json.loads(json.dumps({**evaluation.to_dict(), "versions": versions}))  # exactly what a file holds
+def build_part(attacked: dict = ATTACKED, settings: EvaluationSettings = SETTINGS):
+    """The typed rows of the run (one :class:`EvaluationPart`)."""
+    return evaluation_part(settings, CLEAN, attacked, db_x=DB_X, target=target, latency=latency)
+
+
+def build_evaluation(attacked: dict = ATTACKED) -> AttackEvaluation:
+    """The evaluation of the run, with a hand-made Theorem 1.3 estimate and hostile version text."""
+    part = build_part(attacked)
+    first = {source: part.rows[source][0].spec.key for source in (TTS, HUMAN)}
+    theorem13 = [
+        Theorem13Row(stage="targeted", source=TTS, key=first[TTS], target=PAPER_TARGET, radius=1.16, distance=19.06,
+                     margin=17.9, margin_snr_db=0.74, norm=20.0),
+        Theorem13Row(stage="targeted", source=HUMAN, key=first[HUMAN], target=INJECTION, radius=2.93, distance=1.7,
+                     margin=-1.23, margin_snr_db=None, norm=9.0),
+    ]
+    evaluation = attack_evaluation([part], theorem13)
+    evaluation.versions = {"synthcheck": "0.1.0", "python": "3.11.7", "note": "<b>not bold</b>"}
+    return evaluation
 
 
 @pytest.fixture(scope="module")
 def page() -> str:
-    return render_detectors_report(build_results())
+    return render_detectors_report(build_evaluation())
 
 
 def detector_cells(page: str) -> dict[tuple[str, str], list[str]]:
@@ -135,7 +120,8 @@ def test_detector_table_has_auc_and_detection_per_stage_and_marks_the_best(page)
     assert list(cells) == [(c, s) for s in (TTS, HUMAN) for c in CONFIGS]  # grouped by source
     head = re.search(r"<table id='detectors'><thead>(.*?)</thead>", page).group(1)
     assert re.findall(r"<th>(.*?)</th>", head)[-3:] == list(STAGES)
-    # detector, source, clean, threshold, FPR, FPR (LOO), latency, then one column per stage
+    # detector, source, clean, threshold, FPR, FPR (LOO), latency, then one column per stage; the misrecognised
+    # clause 6 (score 0.01) is not among the 6 clean clips, else the thresholds would be 0.010
     assert cells["paper", TTS] == ["paper", TTS, "6", "0.950", "0 %", "17 %", "0.002",
                                    "1.00 / 100 %", "0.78 / 33 %", "1.00 / 100 %"]
     assert cells["paper", HUMAN][:8] == ["paper", HUMAN, "6", "0.180", "0 %", "17 %", "0.002", "0.28 / 0 %"]
@@ -148,7 +134,7 @@ def test_detector_table_has_auc_and_detection_per_stage_and_marks_the_best(page)
     assert page.count("class='stage best' data-stage='small-edit'") == 2  # tts: dtw 1.00; human: likelihood 1.00
 
 
-def test_stage_evasion_and_bound_tables(page):
+def test_stage_evasion_and_theorem13_tables(page):
     stages = {(r[0], r[1]): r[2:] for r in table_rows(page, "stages")}
     assert stages["targeted", TTS] == ["3/3", "-48.0", "36.0", "120", "86"]
     assert stages["adaptive-likelihood", HUMAN][:3] == ["0/3", MISSING, MISSING]
@@ -156,7 +142,7 @@ def test_stage_evasion_and_bound_tables(page):
     # likelihood on tts: clips 0 (-53 dB_x ≤ -50, within budget) and 2 (-50 > -52) evade
     assert evasion[TTS, "likelihood-tiny.en"] == ["2/3", "1/3", "-51.5", "39.5"]
     assert evasion[TTS, "paper"] == ["0/3", "0/3", MISSING, MISSING]
-    bound = table_rows(page, "bound")
+    bound = table_rows(page, "theorem13")
     assert bound[0][4:] == ["1.160", "19.060", "17.900", "0.7"] and bound[1][-1] == "vacuous (≤ 0)"
 
 
@@ -184,9 +170,10 @@ def test_plots_are_png_roc_grids_and_score_distributions_per_source(page):
 
 
 def test_a_run_without_any_successful_adversarial_renders():
-    results = build_results(attacked={})
+    evaluation = build_evaluation(attacked={})
+    results = evaluation.to_dict()
     assert results["items"] == [] and all(e["auc"] is None for e in results["evaluations"])
-    page = render_detectors_report(results)
+    page = render_detectors_report(evaluation)
     cells = detector_cells(page)
     assert all(row[-3:] == [MISSING] * 3 for row in cells.values()) and "class='stage best'" not in page
     assert "No successful adversarial in these results." in page
@@ -198,13 +185,11 @@ def test_a_run_without_any_successful_adversarial_renders():
 def test_report_renders_in_headless_chromium(tmp_path):
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing; scripts/setup.sh --test installs it")
-    results = tmp_path / "detectors.json"
-    results.write_text(json.dumps(build_results()))
-    page = write_detectors_report(results)
+    page = write_detectors_report(build_evaluation(), tmp_path / "detectors.html")
     dom = _chromium(["--dump-dom", page.as_uri()], tmp_path / "profile")
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
-    for table in ("stages", "detectors", "evasion", "bound", "items"):
+    for table in ("stages", "detectors", "evasion", "theorem13", "items"):
         assert f'<table id="{table}">' in html, table
     assert html.count('<tr class="detector"') == 6 and html.count("<img") == 4
     assert html.count('src="data:image/png;base64,') == 4
@@ -217,29 +202,46 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_cli_report_detectors_renders_a_saved_file(tmp_path, capsys):
-    results = tmp_path / "detectors-abc.json"
-    results.write_text(json.dumps(build_results()))
-    code, out, _ = run(capsys, "report-detectors", str(results))
-    assert code == 0 and out.strip() == str(tmp_path / "detectors-abc.html")
-    assert "<table id='detectors'>" in (tmp_path / "detectors-abc.html").read_text(encoding="utf-8")
-    code, out, _ = run(capsys, "report-detectors", str(results), "-o", str(tmp_path / "sub" / "page.html"))
-    assert code == 0 and (tmp_path / "sub" / "page.html").is_file()
+#: A run of the adaptive stage alone, stored: no Theorem 1.3 stage, so reading it renders no voices.
+STORED_SETTINGS = EvaluationSettings(n_attack=3, n_clean=7, stages=("adaptive-likelihood",), detectors=CONFIGS)
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "results file not found"),
-    ("{not json", "not a JSON file"),
-    ("[1, 2]", "must be an object"),
-    ('{"settings": {}, "stages": {}}', "with settings, stages, evaluations"),
-    ('{"settings": {}, "stages": {}, "evaluations": {}}', "'evaluations' must be a JSON array"),
-    ('{"settings": {}, "stages": {"targeted": {"tts": {"n": 3}}}, "evaluations": []}', "entry of 'stages'"),
+def test_cli_report_detectors_renders_a_work_directory(tmp_path, capsys):
+    part = build_part(settings=STORED_SETTINGS)
+    work = write_work_dir(part, tmp_path / "detectors-abc")
+    code, out, _ = run(capsys, "report-detectors", str(work))
+    assert code == 0 and out.strip() == str(work / "report.html")
+    assert "<table id='detectors'>" in (work / "report.html").read_text(encoding="utf-8")
+    # every number survives the store: the page's JSON is the evaluation of the rows stored
+    saved = json.loads((work / "report.json").read_text())
+    expected = attack_evaluation([part]).to_dict()
+    for table in ("stages", "evaluations", "items", "evasion"):
+        assert saved[table] == expected[table], table
+    assert saved["evasion"][2]["evaded"] == 2  # likelihood-tiny.en on tts: 0.83 and 0.86 evade 0.79
+    code, out, _ = run(capsys, "report-detectors", str(work), "-o", str(tmp_path / "sub" / "page.html"))
+    assert code == 0 and (tmp_path / "sub" / "page.html").is_file() and (tmp_path / "sub" / "page.json").is_file()
+
+
+@pytest.mark.parametrize(("name", "settings", "message"), [
+    ("detectors-old.json", None, "rerun evaluate-detectors"),  # a results file of the earlier format
+    ("missing", None, "not found"),
+    ("empty-dir", "", "no settings.json"),
+    ("not-json", "{not json", "not a JSON settings file"),
+    ("a-list", "[1, 2]", "must be a JSON object"),
+    ("unknown-key", '{"n_attack": 3, "bogus": 1}', "unknown key(s) bogus"),
+    ("wrong-type", '{"n_attack": "3"}', "settings.json"),
+    ("no-store", '{"sources": ["two-cities-tts"]}', "no results.sqlite"),
 ])
-def test_cli_report_detectors_rejects_bad_files_in_one_line(tmp_path, capsys, content, message):
-    results = tmp_path / "results.json"
-    if content is not None:
-        results.write_text(content)
-    code, out, err = run(capsys, "report-detectors", str(results))
+def test_cli_report_detectors_rejects_what_is_no_work_directory_in_one_line(tmp_path, capsys, name, settings,
+                                                                            message):
+    path = tmp_path / name
+    if name.endswith(".json"):
+        path.write_text(json.dumps({"settings": {}, "stages": {}, "evaluations": []}))
+    elif settings is not None:
+        path.mkdir()
+        if settings:
+            (path / "settings.json").write_text(settings)
+    code, out, err = run(capsys, "report-detectors", str(path))
     assert code == 2 and out == "" and err.count("\n") == 1, err
-    assert err.startswith(f"synthcheck: error: {results}: ") and message in err
-    assert not (tmp_path / "results.html").exists()
+    assert err.startswith(f"synthcheck: error: {path}") and message in err
+    assert not list(tmp_path.rglob("*.html"))

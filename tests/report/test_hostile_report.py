@@ -8,15 +8,18 @@ that this check sees a script that runs.
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
 import pytest
-from report.test_detectors_report import INJECTION, build_results
+from experiments.evaluation_rows import evaluation_part
+from report.test_detectors_report import ATTACKED, CLEAN, DB_X, SETTINGS, latency
 from report.test_html_report import CHROMIUM, _chromium, detectors
 
+from synthcheck.experiments.attack_evaluation import attack_evaluation
 from synthcheck.experiments.config import ExperimentConfig, read_sentences_file
+from synthcheck.experiments.pipeline import ExperimentRun
+from synthcheck.experiments.results import AttackOutcome, CleanResult
 from synthcheck.experiments.store import ResultsStore
 from synthcheck.report import REPORT_NAME, write_report
 from synthcheck.report.detectors_report import write_detectors_report
@@ -43,31 +46,26 @@ def hostile_run(tmp_path_factory):
     run = root / "run"
     with ResultsStore.open(run, config, {"python": PAYLOADS[4]}) as store:
         for i, spec in enumerate(config.items()):
-            store.commit("clean", spec.key, {"transcript": PAYLOADS[3], "score": 0.9, "consistent": True, "wer": 0.0,
-                                             "threshold": 0.4, "detectors": detectors(0.9, 0.7)},
+            store.commit("clean", spec.key, CleanResult(transcript=PAYLOADS[3], wer=0.0, detectors=detectors(0.9, 0.7)),
                          {"clean": tone, "channel": tone, "clean_resynth": tone})
-            store.commit("attack", spec.key, {"transcript": PAYLOADS[5], "score": 0.1 + 0.1 * i, "consistent": False,
-                                              "success": True, "wer_target": 0.0, "threshold": 0.4,
-                                              "detectors": detectors(0.1, 0.2), "wer_source": 1.0, "db_x": -40.0,
-                                              "snr_db": 30.0},
+            store.commit("targeted", spec.key, AttackOutcome(transcript=PAYLOADS[5], success=True, wer_target=0.0,
+                                                             target=PAYLOADS[2], detectors=detectors(0.1, 0.2),
+                                                             wer_source=1.0, db_x=-40.0, snr_db=30.0),
                          {"adversarial": tone, "adversarial_resynth": tone})
-    write_report(run)
+    write_report(ExperimentRun.read(run))
     return run / REPORT_NAME
 
 
 @pytest.fixture(scope="module")
 def hostile_detectors_report(tmp_path_factory):
-    """The evaluate-detectors report with every injected string replaced by the payloads."""
+    """The evaluate-detectors report whose adversarials' targets and transcripts are the payloads."""
     root = tmp_path_factory.mktemp("hostile-detectors")
-    text = json.dumps(build_results())
-    needle = json.dumps(INJECTION)[1:-1]
-    assert needle in text
-    parts = text.split(needle)
-    text = "".join(part + (json.dumps(PAYLOADS[i % len(PAYLOADS)])[1:-1] if i < len(parts) - 1 else "")
-                   for i, part in enumerate(parts))
-    results = root / "detectors.json"
-    results.write_text(text)
-    return write_detectors_report(results)
+
+    def target(stage: str, j: int) -> str:
+        return PAYLOADS[(SETTINGS.stages.index(stage) * SETTINGS.n_attack + j) % len(PAYLOADS)]
+
+    part = evaluation_part(SETTINGS, CLEAN, ATTACKED, db_x=DB_X, target=target, latency=latency)
+    return write_detectors_report(attack_evaluation([part]), root / "detectors.html")
 
 
 @pytest.mark.parametrize("report", ["hostile_run", "hostile_detectors_report"])

@@ -19,6 +19,15 @@ their target and in the detector they know:
     Against ``likelihood+voices-dtw`` (the judge's likelihood and the 8-voice DTW must both pass), small-edit
     targets (the attacker's best choice against the judge).
 
+Two more kinds measure the paper's hypothesis (random noise is tolerated, adversarial perturbations are not):
+
+``untargeted``
+    The smallest white-box perturbation that changes the transcript at all (:class:`~synthcheck.attacks.criteria.
+    WordErrorAbove` with threshold 0 against the clean transcript; the bound shrinks on every success).
+``random-noise``
+    Not an attack: :class:`~synthcheck.attacks.noise.RandomNoiseSearch`, the smallest Gaussian noise that changes
+    the transcript (the original code's grid, then bisection).
+
 Adaptive kinds attack the detectors :func:`synthcheck.detect.configs.build_detector` builds, at their calibrated
 thresholds (:data:`synthcheck.detect.DETECTOR_CONFIGS`), through a :class:`~.adaptive.DetectorPenalty`.
 """
@@ -31,7 +40,8 @@ from dataclasses import dataclass
 from synthcheck.asr.base import Recognizer
 from synthcheck.attacks.adaptive import DetectorPenalty, small_edit_target
 from synthcheck.attacks.base import Attack, AttackConfig
-from synthcheck.attacks.criteria import Criterion, TargetText
+from synthcheck.attacks.noise import RandomNoiseSearch
+from synthcheck.attacks.criteria import Criterion, TargetText, WordErrorAbove
 from synthcheck.detect.configs import build_detector
 from synthcheck.registry import Registry
 
@@ -52,6 +62,10 @@ class AttackKind:
         The :func:`~synthcheck.detect.configs.build_detector` name of the detector attacked (None: non-adaptive).
     reference
         For an adaptive kind, the non-adaptive kind with the same targets: its perturbation is the "budget".
+    change
+        Success is any change of the clean transcript (no target): ``untargeted`` and ``random-noise``.
+    random
+        A random-noise search rather than a white-box attack (needs no gradients).
     """
 
     name: str
@@ -59,17 +73,26 @@ class AttackKind:
     small_edit: bool
     detector: str | None = None
     reference: str | None = None
+    change: bool = False
+    random: bool = False
 
     def target(self, text: str, fixed_target: str) -> str:
-        """The target for a clause ``text``: its small edit, or ``fixed_target``."""
+        """The target for a clause ``text``: its small edit, or ``fixed_target`` ("" for kinds that only change
+        the transcript: their reference is the clean transcript, found by the criterion)."""
+        if self.change:
+            return ""
         return small_edit_target(text) if self.small_edit else fixed_target
 
     def criterion(self, targets: Sequence[str]) -> Criterion:
-        """The success criterion for one target per input."""
-        return TargetText(targets)
+        """The success criterion for one target per input (change kinds: any word differs from the clean
+        transcript, whatever ``targets`` say)."""
+        return WordErrorAbove(None, threshold=0.0) if self.change else TargetText(targets)
 
-    def build(self, recognizer: Recognizer, config: AttackConfig) -> Attack:
-        """The attack against ``recognizer`` (an adaptive kind knows its detector, weighted by ``config.detector_weight``)."""
+    def build(self, recognizer: Recognizer, config: AttackConfig) -> Attack | RandomNoiseSearch:
+        """The attack against ``recognizer`` (an adaptive kind knows its detector, weighted by
+        ``config.detector_weight``), or the random-noise search."""
+        if self.random:
+            return RandomNoiseSearch(recognizer, config, kind=self.name)
         penalty = None if self.detector is None else DetectorPenalty(build_detector(recognizer, self.detector))
         return Attack(recognizer, config, kind=self.name, penalty=penalty)
 
@@ -86,4 +109,10 @@ ATTACK_KINDS: Registry[AttackKind] = Registry("attack", [
                small_edit=False, detector="voices-dtw", reference="targeted"),
     AttackKind("adaptive-combined", "against the judge's likelihood and the 8-voice DTW at once, small-edit targets",
                small_edit=True, detector="likelihood+voices-dtw", reference="small-edit"),
+    AttackKind("untargeted", "the smallest white-box perturbation that changes the transcript", small_edit=False,
+               change=True),
+    AttackKind("random-noise", "the smallest Gaussian noise that changes the transcript (not an attack)",
+               small_edit=False, change=True, random=True),
 ])
+#: The attacks ``evaluate-detectors`` runs by default: every kind that aims at a target.
+TARGET_KINDS = tuple(name for name, kind in ATTACK_KINDS.items() if not kind.change)

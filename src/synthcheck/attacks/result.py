@@ -33,6 +33,45 @@ class AttackProgress:
     elapsed_s: float
 
 
+@dataclass(frozen=True)
+class NoiseLevels:
+    """What a random-noise search (:class:`~synthcheck.attacks.noise.RandomNoiseSearch`) found for one input.
+
+    Noise is Gaussian with standard deviation ``σ = std(x) / t``; its L2 norm is reported as ``σ·sqrt(N)`` for a
+    level and as the drawn vector's norm for the grid's first flip.
+
+    Attributes
+    ----------
+    grid_t, grid_snr_db, grid_l2
+        The original code's rule: the first ``t`` of the descending grid (610, 590, …, 10, 0.5) at which one draw
+        changed the transcript, its SNR ``20·log10 t`` and the drawn noise's L2 norm; None when no level of the
+        grid changed it (the input is robust "above the grid").
+    level_l2, level_snr_db
+        The refined estimate: the noise level at which at least half of ``draws`` seeded draws changed the
+        transcript (σ grows from the grid's first flip until half the draws flip, then bisection on ``log σ``);
+        None above the grid, or when half the draws never flipped up to the grid's loudest level.
+    low_l2, flip_fraction
+        The bracket's lower end (a level at which fewer than half the draws flipped, or the grid's last quiet
+        level; 0 when the first grid level already flipped) and the share of draws that flipped at ``level_l2``.
+    draws
+        Seeded draws per refined level.
+    """
+
+    grid_t: float | None
+    grid_snr_db: float | None
+    grid_l2: float | None
+    level_l2: float | None
+    level_snr_db: float | None
+    low_l2: float | None
+    flip_fraction: float | None
+    draws: int
+
+    @property
+    def above_grid(self) -> bool:
+        """No noise level of the grid changed the transcript."""
+        return self.grid_t is None
+
+
 @dataclass
 class AttackResult:
     """The outcome for one utterance.
@@ -60,6 +99,8 @@ class AttackResult:
     seconds: float
     loss_curve: list[float]
     config: dict[str, Any] = field(default_factory=dict)
+    #: A random-noise search's levels (None for the white-box attacks).
+    noise: NoiseLevels | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (audio arrays omitted; infinities as None)."""
@@ -89,6 +130,7 @@ class AttackResult:
             if values[name] is None:
                 values[name] = infinity
         values["loss_curve"] = [math.nan if v is None else v for v in values["loss_curve"]]
+        values["noise"] = None if values["noise"] is None else NoiseLevels(**values["noise"])
         return cls(adversarial=adversarial, original=original, **values)
 
     def save(self, path_wav: str | Path) -> Path:

@@ -15,7 +15,7 @@ import typer
 from synthcheck.errors import SynthcheckError
 
 #: Sub-command modules, in help order.
-COMMAND_MODULES = ("speech", "attack", "experiment", "evaluate", "theory")
+COMMAND_MODULES = ("speech", "attack", "experiment", "evaluate", "robustness", "theory")
 
 app = typer.Typer(
     name="synthcheck",

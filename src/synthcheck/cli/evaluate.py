@@ -55,12 +55,12 @@ def evaluate_detectors(
     Each dataset is one resumable experiment under runs/detectors-<hash>/<dataset>/ (the store, executors and
     checkpoints of ``reproduce``): rerunning the command finishes what a killed run left and redoes nothing.
     """
-    from synthcheck.attacks.kinds import ATTACK_KINDS
+    from synthcheck.attacks.kinds import ATTACK_KINDS, TARGET_KINDS
     from synthcheck.experiments.attack_evaluation import EvaluationSettings, run_attack_evaluation
     from synthcheck.experiments.executors import make_executor
 
     chosen = tuple(x for x in stages.split(",") if x) or tuple(
-        k for k in ATTACK_KINDS.names if adaptive or ATTACK_KINDS[k].detector is None)
+        k for k in TARGET_KINDS if adaptive or ATTACK_KINDS[k].detector is None)
     settings = EvaluationSettings(
         recognizer=recognizer, sources=tuple(dataset), detectors=tuple(d for d in detectors.split(",") if d),
         n_attack=n, attack_offset=offset, n_clean=n_clean, steps=steps, stop_db_x=stop_db_x, stage_budget_s=stage_budget,

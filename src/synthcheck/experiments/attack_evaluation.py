@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from synthcheck.attacks.kinds import ATTACK_KINDS
+from synthcheck.attacks.kinds import ATTACK_KINDS, TARGET_KINDS
 from synthcheck.cache import atomic_write_bytes, content_key
 from synthcheck.data.datasets import DATASETS
 from synthcheck.errors import BadInputError
@@ -66,7 +66,7 @@ class EvaluationSettings:
     steps: int = 300
     stop_db_x: float = -45.0
     stage_budget_s: float | None = None
-    stages: tuple[str, ...] = ATTACK_KINDS.names
+    stages: tuple[str, ...] = TARGET_KINDS
     detector_weight: float = 1.0
     target_fpr: float = CALIBRATION_FPR
     seed: int = 0
@@ -280,10 +280,14 @@ def read_attack_evaluation(work_dirs: Sequence[Path]) -> AttackEvaluation:
 
     parts = []
     for work_dir in map(Path, work_dirs):
-        if work_dir.is_file() and work_dir.suffix == ".json":
-            raise BadInputError(f"{work_dir}: a results file of synthcheck's evaluate-detectors before 2026-12 (its "
-                                "attacks were cached outside the results store); rerun evaluate-detectors and give "
-                                "its work directory runs/detectors-<hash>/")
+        if work_dir.is_file():
+            raise BadInputError(f"{work_dir}: a file; give the work directory runs/detectors-<hash>/ of an "
+                                "evaluate-detectors run (results files of evaluate-detectors before 2026-12 cannot be "
+                                "re-rendered: their attacks were cached outside the results store; rerun "
+                                "evaluate-detectors)")
+        if not work_dir.exists():
+            raise BadInputError(f"{work_dir}: not found; give the work directory runs/detectors-<hash>/ of an "
+                                "evaluate-detectors run")
         settings_file = work_dir / SETTINGS_FILE
         if not settings_file.is_file():
             raise BadInputError(f"{work_dir}: no {SETTINGS_FILE}; give a work directory runs/detectors-<hash>/ "
@@ -294,7 +298,10 @@ def read_attack_evaluation(work_dirs: Sequence[Path]) -> AttackEvaluation:
             raise BadInputError(f"{settings_file}: not a JSON settings file ({exc})") from None
         if not isinstance(stored, dict):
             raise BadInputError(f"{settings_file}: must be a JSON object of evaluation settings")
-        settings = EvaluationSettings.from_dict(stored)
+        try:
+            settings = EvaluationSettings.from_dict(stored)
+        except (BadInputError, TypeError) as exc:  # TypeError: a value of the wrong type
+            raise BadInputError(f"{settings_file}: {exc}") from None
         runs = {source: ExperimentRun.read(work_dir / source) for source in settings.sources}
         parts.append(EvaluationPart(settings, {s: r.rows for s, r in runs.items()},
                                     {s: r.run_dir for s, r in runs.items()}))

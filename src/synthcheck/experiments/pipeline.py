@@ -188,7 +188,7 @@ def run_experiment(
 
         check_interval(checkpoint_seconds)  # before the lock and any work
     if "attack" in stages:
-        _require_gradients(config.recognizer)
+        _require_gradients(config)
     with RunLock.acquire(run_dir):
         return _run_locked(config, run_dir, executor or LocalExecutor(), new, force,
                            progress or (lambda stage, done, total: None), stages, checkpoint_seconds)
@@ -284,13 +284,17 @@ def _remove_stale_checkpoints(run_dir: Path, keep: set[str | None]) -> None:
             path.unlink(missing_ok=True)
 
 
-def _require_gradients(recognizer: str) -> None:
-    """Fail before any work (and without loading a model) if the attack stage cannot run on ``recognizer``."""
+def _require_gradients(config: ExperimentConfig) -> None:
+    """Fail before any work (and without loading a model) if a white-box attack of ``config`` cannot run on its
+    recogniser (the random-noise search needs no gradients)."""
     from synthcheck.asr.base import no_gradients_error
     from synthcheck.asr.registry import RECOGNIZER_CONFIGS
+    from synthcheck.attacks.kinds import ATTACK_KINDS
 
-    if not RECOGNIZER_CONFIGS[recognizer].differentiable:
-        raise no_gradients_error(recognizer, "the attack stage", ", or skip the attack with --clean-only")
+    white_box = [kind for kind in config.attacks if not ATTACK_KINDS[kind].random]
+    if white_box and not RECOGNIZER_CONFIGS[config.recognizer].differentiable:
+        raise no_gradients_error(config.recognizer, f"the {white_box[0]} attack",
+                                 ", or skip the attack with --clean-only")
 
 
 class _Clock:
@@ -408,6 +412,7 @@ def run_attack_batch(task: AttackTask) -> list[ItemStageResult]:
             wer_target=word_error_rate(attacked.target, verdict.transcript),
             wer_source=word_error_rate(spec.sentence, verdict.transcript), db_x=attacked.db_x,
             snr_db=attacked.snr_db, fitted_snr_db=attacked.fitted_snr_db, linf_bound=attacked.linf_bound,
+            l2=float(np.linalg.norm(attacked.adversarial.astype(np.float64) - attacked.original)), noise=attacked.noise,
             steps=attacked.steps, first_success_step=attacked.first_success_step, seconds=attacked.seconds,
         )
         audio = {"adversarial": attacked.adversarial}

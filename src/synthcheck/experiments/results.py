@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from synthcheck.attacks.result import NoiseLevels
 from synthcheck.experiments.config import ItemSpec, group_name
 from synthcheck.jsonable import json_safe
 
@@ -122,8 +123,9 @@ class CleanResult(StageResult):
 @dataclass(frozen=True)
 class AttackOutcome(StageResult):
     """One attack kind on an item: its confirmed ``success``, the ``target``, t2's WER against the target and the
-    source, and the 16-bit adversarial's distortion (dB_x, energy and fitted SNR; the attack's final L∞ radius
-    ``linf_bound`` in 16-bit steps; steps run and the batch's wall time)."""
+    source, and the 16-bit adversarial's distortion (dB_x, energy and fitted SNR, the perturbation's L2 norm
+    ``l2``; the attack's final L∞ radius ``linf_bound`` in 16-bit steps; steps run and the batch's wall time).
+    A random-noise search also reports its levels (``noise``)."""
 
     success: bool = False
     target: str = ""
@@ -136,6 +138,8 @@ class AttackOutcome(StageResult):
     steps: int = 0
     first_success_step: int | None = None
     seconds: float = math.nan
+    l2: float = math.nan
+    noise: NoiseLevels | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], detectors: Sequence[str]) -> AttackOutcome:
@@ -146,8 +150,10 @@ class AttackOutcome(StageResult):
             wer_target=_number(data.get("wer_target")), wer_source=_number(data.get("wer_source")),
             db_x=_number(data.get("db_x"), -math.inf), snr_db=_number(data.get("snr_db"), math.inf),
             fitted_snr_db=_number(data.get("fitted_snr_db"), math.inf),
+            # results stored before the rename (schema 1) call the final L∞ radius "bound"
             linf_bound=_number(data.get("linf_bound", data.get("bound"))), steps=int(data.get("steps", 0)),
             first_success_step=data.get("first_success_step"), seconds=_number(data.get("seconds")),
+            l2=_number(data.get("l2")), noise=None if data.get("noise") is None else NoiseLevels(**data["noise"]),
         )
 
 

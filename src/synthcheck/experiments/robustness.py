@@ -1,0 +1,332 @@
+"""Random noise versus adversarial perturbation on a real recogniser (``synthcheck robustness``).
+
+The paper's hypothesis: a classifier that decides from a compressed ``z = h(y) ∈ R^M`` of ``y ∈ R^N`` tolerates
+random noise but falls to perturbations about ``sqrt(M/N)`` times smaller. Here both are measured on the
+recogniser's own decisions, per clause and voice, as experiments of the shared driver (one run directory per
+source under ``<work dir>/<source>/``, resumable, on any executor):
+
+* ``random-noise`` (:class:`~synthcheck.attacks.noise.RandomNoiseSearch`): the smallest Gaussian noise that changes
+  the transcript — the original code's grid and first-flip rule, and the refined level at which half the seeded
+  draws change it;
+* ``untargeted``: the smallest white-box perturbation that changes the transcript (the bound shrinks on success);
+* ``targeted`` (optional): the paper's attack to "he travels the fastest who travels alone".
+
+Inputs are the clean renderings rounded to 16 bits (channel ``none``: the original adds its noise to the
+pico2wave rendering itself). :func:`robustness_rows` turns the runs' typed rows into one
+:class:`RobustnessRow` per clause — the random radius ‖w_random‖, the adversarial norms ‖w_adv‖, their ratio
+beside ``sqrt(N/M)`` (``M`` = the recogniser encoder's width, :data:`ENCODER_WIDTH`), and every detector's score
+of each changed transcript (noise-induced and adversarial) — and :func:`summarise` gives median and spread per
+source.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthcheck.cache import atomic_write_bytes, content_key
+from synthcheck.errors import BadInputError
+from synthcheck.experiments.config import PAPER_TARGET, ExperimentConfig
+from synthcheck.experiments.results import AttackOutcome, ResultRow
+from synthcheck.jsonable import json_safe
+
+#: ``M`` of ``sqrt(N/M)`` per recogniser: the width of Whisper's encoder output (per frame; also the mean-pooled
+#: summary that ``synthcheck theory fragility`` measures). pocketsphinx: its 39 MFCC features per frame.
+ENCODER_WIDTH = {"whisper-tiny.en": 384, "whisper-base": 512, "pocketsphinx": 39}
+#: The human reading used as a source by default.
+HUMAN_SOURCE = "two-cities-human"
+#: The settings file of a robustness work directory.
+SETTINGS_FILE = "settings.json"
+#: The original experiment's first flips (DeepSpeech v0.2.0, its results file): per clause of the paper's ten, the
+#: first ``t`` at which the transcript changed and the SNR (dB) there.
+ORIGINAL_FIRST_FLIPS: tuple[tuple[int, float], ...] = (
+    (50, 34.0), (70, 37.0), (70, 36.9), (70, 36.8), (610, 55.6), (610, 55.7), (10, 20.0), (30, 29.5), (610, 55.7),
+    (610, 55.7),
+)
+
+
+@dataclass(frozen=True)
+class RobustnessSettings:
+    """What ``synthcheck robustness`` measures; stored in its work directory.
+
+    ``voices`` are ``engine:voice`` ids (each a source); ``human`` adds the LibriVox reading
+    (:data:`HUMAN_SOURCE`). ``sentences`` (empty: the first ``n`` clauses of *A Tale of Two Cities*, the paper's
+    ten by default) are rendered by every voice; the human source reads its own first ``n`` clauses.
+    ``steps`` bounds each white-box search (the bound keeps shrinking: no early stop).
+    """
+
+    recognizer: str = "whisper-tiny.en"
+    voices: tuple[str, ...] = ("pico2wave:en-US", "pico2wave:en-GB")
+    human: bool = True
+    n: int = 10
+    sentences: tuple[str, ...] = ()
+    steps: int = 300
+    targeted: bool = True
+    detectors: tuple[str, ...] = ("paper", "likelihood+align")
+    batch_size: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("voices", "sentences", "detectors"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.n < 1 or self.steps < 1 or self.batch_size < 1:
+            raise BadInputError("robustness: n, steps and batch_size must be at least 1")
+        if not self.voices and not self.human:
+            raise BadInputError("robustness: give at least one voice (--voices) or keep the human reading")
+        for voice in self.voices:
+            engine, _, name = voice.partition(":")
+            if not name:
+                raise BadInputError(f"robustness: voice {voice!r} is not engine:voice, e.g. pico2wave:en-US")
+        if self.recognizer not in ENCODER_WIDTH:
+            raise BadInputError(f"robustness: unknown recogniser {self.recognizer!r}; choose one of: "
+                                f"{', '.join(ENCODER_WIDTH)}")
+
+    @property
+    def attacks(self) -> tuple[str, ...]:
+        """The perturbation kinds each source runs."""
+        return ("random-noise", "untargeted", *(("targeted",) if self.targeted else ()))
+
+    def sources(self) -> dict[str, ExperimentConfig]:
+        """One experiment per source: each voice, then the human reading."""
+        from synthcheck.data.datasets import two_cities_clauses
+
+        sentences = self.sentences or tuple(two_cities_clauses()[: self.n])
+        common = dict(recognizer=self.recognizer, channel="none", target=PAPER_TARGET, attacks=self.attacks,
+                      attack_steps=self.steps, attack_batch_size=self.batch_size, attack_stop_db_x=None,
+                      detectors=self.detectors, seed=self.seed)
+        out = {}
+        for voice in self.voices:
+            engine, _, name = voice.partition(":")
+            out[voice] = ExperimentConfig(sentences=sentences, tts_engine=engine, voices=(name,), **common)
+        if self.human:
+            from synthcheck.experiments.sources import dataset_texts
+
+            texts = dataset_texts(HUMAN_SOURCE)[: self.n] if not self.sentences else self.sentences
+            out[HUMAN_SOURCE] = ExperimentConfig(sentences=texts, dataset=HUMAN_SOURCE, **common)
+        return out
+
+    def key(self) -> str:
+        """Content hash of the settings (names the work directory)."""
+        return content_key(json.dumps(self.to_dict(), sort_keys=True).encode())[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RobustnessSettings:
+        """The inverse of :meth:`to_dict` (unknown keys are refused)."""
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise BadInputError(f"robustness settings: unknown key(s) {', '.join(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class FlipScores:
+    """Every detector's score of one changed transcript, and which detectors flagged it."""
+
+    transcript: str
+    scores: dict[str, float]
+    flagged: dict[str, bool]
+
+    @classmethod
+    def of(cls, outcome: AttackOutcome | None) -> FlipScores | None:
+        """The scores of ``outcome``'s audio and transcript (None when it did not change the transcript)."""
+        if outcome is None or not outcome.success:
+            return None
+        return cls(outcome.transcript, {n: d.score for n, d in outcome.detectors.items()},
+                   {n: not d.consistent for n, d in outcome.detectors.items()})
+
+
+@dataclass(frozen=True)
+class RobustnessRow:
+    """One clause of one source.
+
+    ``status``: ``"flips"``, ``"above the grid"`` (no noise level of the grid changed the transcript: the radius is
+    larger than the grid's loudest noise, ``random_l2`` None), and ``clean_exact`` says whether the recogniser got
+    the clause right without noise (a clause already misrecognised is reported, not dropped: its radius is the
+    noise that changes *what it heard*). Norms are L2 of the added perturbation; ratios are
+    ``random_l2 / adversarial l2``; ``sqrt_n_over_m`` the theory's prediction for this clause's length.
+    """
+
+    source: str
+    key: str
+    index: int
+    sentence: str
+    clean_transcript: str
+    clean_exact: bool
+    status: str
+    n_samples: int
+    random_l2: float | None
+    random_snr_db: float | None
+    random_low_l2: float | None
+    grid_t: float | None
+    grid_snr_db: float | None
+    untargeted_l2: float | None
+    untargeted_snr_db: float | None
+    targeted_l2: float | None
+    targeted_snr_db: float | None
+    ratio_untargeted: float | None
+    ratio_targeted: float | None
+    sqrt_n_over_m: float
+    noise_flip: FlipScores | None
+    untargeted_flip: FlipScores | None
+    targeted_flip: FlipScores | None
+
+
+@dataclass(frozen=True)
+class RatioSummary:
+    """Median and quartiles of the random / untargeted ratio over a source's clauses that flipped both ways."""
+
+    source: str
+    n: int
+    n_flipped: int
+    n_above_grid: int
+    median_ratio: float
+    q25_ratio: float
+    q75_ratio: float
+    median_sqrt_n_over_m: float
+
+
+@dataclass
+class RobustnessResult:
+    """Everything ``synthcheck robustness`` measured."""
+
+    settings: RobustnessSettings
+    rows: list[RobustnessRow]
+    summaries: list[RatioSummary]
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (NaN as None)."""
+        return json_safe({"settings": self.settings.to_dict(), "rows": [asdict(r) for r in self.rows],
+                          "summaries": [asdict(s) for s in self.summaries], "versions": self.versions})
+
+
+def run_robustness(
+    settings: RobustnessSettings,
+    work_dir: Path,
+    *,
+    executor: Any = None,
+    progress: Callable[[str, str, float, float], None] | None = None,
+) -> RobustnessResult:
+    """Run (or resume) every source's experiment in ``work_dir/<source>/`` and analyse the rows."""
+    from synthcheck.experiments.pipeline import run_experiment, software_versions
+
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(work_dir / SETTINGS_FILE, json.dumps(settings.to_dict(), indent=2).encode())
+    rows: list[RobustnessRow] = []
+    for source, config in settings.sources().items():
+        report = None if progress is None else (lambda stage, done, total, s=source: progress(s, stage, done, total))
+        run = run_experiment(config, work_dir / _dir_name(source), executor=executor, progress=report)
+        rows += robustness_rows(source, run.rows, settings.recognizer, _lengths(run))
+    voices = [v for v in settings.voices] + ["pico2wave:en-US"]
+    return RobustnessResult(settings, rows, summarise(rows), software_versions(voices))
+
+
+def robustness_rows(source: str, rows: Sequence[ResultRow], recognizer: str,
+                    lengths: dict[str, int]) -> list[RobustnessRow]:
+    """One :class:`RobustnessRow` per item of ``rows`` (the result rows of one source's experiment);
+    ``lengths`` gives each item's sample count (its ``N``)."""
+    m = ENCODER_WIDTH[recognizer]
+    by_item: dict[str, dict[str, ResultRow]] = {}
+    for row in rows:
+        by_item.setdefault(row.spec.key, {})[row.attack_kind] = row
+    out = []
+    for key, kinds in by_item.items():
+        any_row = next(iter(kinds.values()))
+        clean = any_row.clean
+        noise = kinds.get("random-noise")
+        noise_outcome = None if noise is None else noise.attack
+        levels = None if noise_outcome is None else noise_outcome.noise
+        untargeted = _outcome(kinds, "untargeted")
+        targeted = _outcome(kinds, "targeted")
+        random_l2 = None if levels is None else levels.level_l2
+        n = lengths[key]
+        out.append(RobustnessRow(
+            source=source, key=key, index=any_row.spec.index, sentence=any_row.spec.sentence,
+            clean_transcript="" if clean is None else clean.transcript,
+            clean_exact=clean is not None and clean.exact,
+            status="above the grid" if levels is not None and levels.above_grid else "flips",
+            n_samples=n, random_l2=random_l2, random_snr_db=None if levels is None else levels.level_snr_db,
+            random_low_l2=None if levels is None else levels.low_l2,
+            grid_t=None if levels is None else levels.grid_t, grid_snr_db=None if levels is None else levels.grid_snr_db,
+            untargeted_l2=_l2(untargeted), untargeted_snr_db=_snr(untargeted),
+            targeted_l2=_l2(targeted), targeted_snr_db=_snr(targeted),
+            ratio_untargeted=_ratio(random_l2, _l2(untargeted)), ratio_targeted=_ratio(random_l2, _l2(targeted)),
+            sqrt_n_over_m=math.sqrt(n / m),
+            noise_flip=FlipScores.of(noise_outcome), untargeted_flip=FlipScores.of(untargeted),
+            targeted_flip=FlipScores.of(targeted),
+        ))
+    return out
+
+
+def summarise(rows: Sequence[RobustnessRow]) -> list[RatioSummary]:
+    """Per source: clauses, those with a ratio, those above the grid, and the ratio's median and quartiles."""
+    out = []
+    for source in dict.fromkeys(r.source for r in rows):
+        mine = [r for r in rows if r.source == source]
+        ratios = np.array([r.ratio_untargeted for r in mine if r.ratio_untargeted is not None])
+        q25, median, q75 = (np.quantile(ratios, [0.25, 0.5, 0.75]) if ratios.size else (math.nan,) * 3)
+        out.append(RatioSummary(source=source, n=len(mine), n_flipped=int(ratios.size),
+                                n_above_grid=sum(r.status == "above the grid" for r in mine),
+                                median_ratio=float(median), q25_ratio=float(q25), q75_ratio=float(q75),
+                                median_sqrt_n_over_m=float(np.median([r.sqrt_n_over_m for r in mine]))))
+    return out
+
+
+def read_robustness(work_dir: Path) -> RobustnessResult:
+    """The result of a finished (or partly finished) robustness work directory."""
+    from synthcheck.experiments.pipeline import ExperimentRun, software_versions
+
+    settings_file = Path(work_dir) / SETTINGS_FILE
+    if not settings_file.is_file():
+        raise BadInputError(f"{work_dir}: no {SETTINGS_FILE}; give a work directory runs/robustness-<hash>/ that "
+                            "synthcheck robustness wrote")
+    settings = RobustnessSettings.from_dict(json.loads(settings_file.read_text(encoding="utf-8")))
+    rows: list[RobustnessRow] = []
+    for source in settings.sources():
+        run = ExperimentRun.read(Path(work_dir) / _dir_name(source))
+        rows += robustness_rows(source, run.rows, settings.recognizer, _lengths(run))
+    return RobustnessResult(settings, rows, summarise(rows), software_versions([*settings.voices, "pico2wave:en-US"]))
+
+
+def _lengths(run: Any) -> dict[str, int]:
+    """Each item's sample count, from its stored clean audio's duration."""
+    return {r.spec.key: round(r.clean.input_seconds * 16000) for r in run.records if r.clean is not None}
+
+
+def _dir_name(source: str) -> str:
+    return source.replace(":", "-")
+
+
+def _outcome(kinds: dict[str, ResultRow], kind: str) -> AttackOutcome | None:
+    row = kinds.get(kind)
+    return None if row is None else row.attack
+
+
+def _l2(outcome: AttackOutcome | None) -> float | None:
+    return outcome.l2 if outcome is not None and outcome.success and math.isfinite(outcome.l2) else None
+
+
+def _snr(outcome: AttackOutcome | None) -> float | None:
+    return outcome.snr_db if outcome is not None and outcome.success else None
+
+
+def _ratio(random_l2: float | None, adversarial_l2: float | None) -> float | None:
+    if random_l2 is None or adversarial_l2 is None or adversarial_l2 <= 0:
+        return None
+    return random_l2 / adversarial_l2
+
+
+__all__ = ["ENCODER_WIDTH", "ORIGINAL_FIRST_FLIPS", "FlipScores", "RatioSummary", "RobustnessResult",
+           "RobustnessRow", "RobustnessSettings", "read_robustness", "robustness_rows", "run_robustness",
+           "summarise"]
