@@ -98,3 +98,18 @@ def test_robustness_command_end_to_end_on_one_clause(tmp_path, monkeypatch, caps
     # a rerun resumes: nothing is recomputed and the numbers are the same
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == result["rows"]
+
+
+def test_report_robustness_renders_a_partial_run_and_refuses_what_is_no_work_directory(tmp_path, monkeypatch,
+                                                                                       capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report-robustness", str(tmp_path / "nowhere")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    work = tmp_path / "runs" / "robustness-x"
+    work.mkdir(parents=True)
+    assert main(["report-robustness", str(work)]) == 2
+    assert "no settings.json" in capsys.readouterr().err
+    settings = RobustnessSettings(voices=("pico2wave:en-US",), human=False, n=1)
+    (work / "settings.json").write_text(json.dumps(settings.to_dict()))
+    assert main(["report-robustness", str(work), "--json"]) == 0  # no source started yet: an empty result
+    assert json.loads(capsys.readouterr().out)["rows"] == [] and (work / "report.html").is_file()

@@ -23,11 +23,12 @@ RUNS_ROOT = Path("runs")
 def register(app: typer.Typer) -> None:
     """Add the ``robustness`` sub-command to ``app``."""
     app.command("robustness")(robustness)
+    app.command("report-robustness")(report_robustness)
 
 
 def robustness(
     recognizer: str = typer.Option("whisper-tiny.en", "--recognizer", help="whisper-tiny.en or whisper-base."),
-    voices: str = typer.Option("pico2wave:en-US,pico2wave:en-GB", "--voices",
+    voices: str = typer.Option("pico2wave:en-US,pico2wave:en-GB,espeak-ng:en-us,flite:slt", "--voices",
                                help="Comma-separated engine:voice ids, each a source (empty: none)."),
     human: bool = typer.Option(True, "--human/--no-human", help="Also the LibriVox reading (two-cities-human)."),
     n: int = typer.Option(10, "--n", help="Clauses per source (the paper's ten by default)."),
@@ -80,6 +81,19 @@ def robustness(
         with make_executor(executor, address, threads) as pool:
             result = run_robustness(settings, work_dir, executor=pool, progress=on_progress)
     _write_and_show(result, work_dir, as_json, err)
+
+
+def report_robustness(
+    work_dir: Path = typer.Argument(..., help="A work directory runs/robustness-<hash>/ of synthcheck robustness."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results JSON instead of tables."),
+) -> None:
+    """Re-render the tables and report of a robustness run, finished or not (what is finished so far)."""
+    from synthcheck.errors import BadInputError
+    from synthcheck.experiments.robustness import read_robustness
+
+    if not work_dir.is_dir():
+        raise BadInputError(f"{work_dir}: not a directory; give a work directory runs/robustness-<hash>/")
+    _write_and_show(read_robustness(work_dir), work_dir, as_json, Console(stderr=True))
 
 
 def _write_and_show(result: RobustnessResult, work_dir: Path, as_json: bool, err: Console) -> None:

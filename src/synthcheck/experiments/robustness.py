@@ -22,6 +22,7 @@ source.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -35,6 +36,8 @@ from synthcheck.errors import BadInputError
 from synthcheck.experiments.config import PAPER_TARGET, ExperimentConfig
 from synthcheck.experiments.results import AttackOutcome, ResultRow
 from synthcheck.jsonable import json_safe
+
+log = logging.getLogger(__name__)
 
 #: ``M`` of ``sqrt(N/M)`` per recogniser: the width of Whisper's encoder output (per frame; also the mean-pooled
 #: summary that ``synthcheck theory fragility`` measures). pocketsphinx: its 39 MFCC features per frame.
@@ -62,7 +65,7 @@ class RobustnessSettings:
     """
 
     recognizer: str = "whisper-tiny.en"
-    voices: tuple[str, ...] = ("pico2wave:en-US", "pico2wave:en-GB")
+    voices: tuple[str, ...] = ("pico2wave:en-US", "pico2wave:en-GB", "espeak-ng:en-us", "flite:slt")
     human: bool = True
     n: int = 10
     sentences: tuple[str, ...] = ()
@@ -284,17 +287,27 @@ def summarise(rows: Sequence[RobustnessRow]) -> list[RatioSummary]:
 
 
 def read_robustness(work_dir: Path) -> RobustnessResult:
-    """The result of a finished (or partly finished) robustness work directory."""
+    """The result of a finished or partly finished robustness work directory (sources not started yet are left
+    out; items not finished yet have no norms)."""
     from synthcheck.experiments.pipeline import ExperimentRun, software_versions
+    from synthcheck.experiments.store import DB_NAME
 
     settings_file = Path(work_dir) / SETTINGS_FILE
     if not settings_file.is_file():
         raise BadInputError(f"{work_dir}: no {SETTINGS_FILE}; give a work directory runs/robustness-<hash>/ that "
                             "synthcheck robustness wrote")
-    settings = RobustnessSettings.from_dict(json.loads(settings_file.read_text(encoding="utf-8")))
+    try:
+        stored = json.loads(settings_file.read_text(encoding="utf-8"))
+        settings = RobustnessSettings.from_dict(stored)
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, AttributeError) as exc:
+        raise BadInputError(f"{settings_file}: not the JSON settings of a robustness run ({exc})") from None
     rows: list[RobustnessRow] = []
     for source in settings.sources():
-        run = ExperimentRun.read(Path(work_dir) / _dir_name(source))
+        run_dir = Path(work_dir) / _dir_name(source)
+        if not (run_dir / DB_NAME).is_file():
+            log.info("%s: not started yet; left out", source)
+            continue
+        run = ExperimentRun.read(run_dir)
         rows += robustness_rows(source, run.rows, settings.recognizer, _lengths(run))
     return RobustnessResult(settings, rows, summarise(rows), software_versions([*settings.voices, "pico2wave:en-US"]))
 
