@@ -42,13 +42,15 @@ def rows_of(index: int, random_l2: float | None, untargeted_l2: float | None, *,
 
 def test_rows_give_the_ratio_the_status_and_each_changes_detector_scores():
     rows = robustness_rows("pico2wave:en-US", [*rows_of(0, 2.0, 0.1), *rows_of(1, None, 0.05, exact=False)],
-                           "whisper-tiny.en", {"en-US@28dB/s00": N, "en-US@28dB/s01": N})
+                           "whisper-tiny.en", {"en-US@28dB/s00": N, "en-US@28dB/s01": N},
+                           {"en-US@28dB/s00": (130.0, 4.0)})
     first, second = rows
     assert first.status == "flips" and first.ratio_untargeted == pytest.approx(20.0) and first.ratio_targeted is None
     assert first.sqrt_n_over_m == pytest.approx(math.sqrt(N / ENCODER_WIDTH["whisper-tiny.en"]))
     assert first.random_l2 == 2.0 and first.grid_t == 90.0 and first.untargeted_snr_db == 45.0
     assert first.noise_flip.scores == {"paper": 0.1} and first.noise_flip.flagged == {"paper": True}
     assert first.untargeted_flip.transcript == "clause altered"
+    assert (first.fragility_ratio, first.fragility_stderr) == (130.0, 4.0) and rows[1].fragility_ratio is None
     # never flipped by noise: reported above the grid, not as radius 0 and not dropped; misrecognised clean
     assert second.status == "above the grid" and second.random_l2 is None and second.ratio_untargeted is None
     assert second.noise_flip is None and not second.clean_exact
@@ -62,6 +64,7 @@ def test_summary_is_the_median_and_quartiles_of_the_ratios_that_exist():
     assert (summary.n, summary.n_flipped, summary.n_above_grid) == (4, 3, 1)
     assert summary.median_ratio == pytest.approx(20.0)
     assert (summary.q25_ratio, summary.q75_ratio) == pytest.approx(tuple(np.quantile([10, 20, 40], [0.25, 0.75])))
+    assert math.isnan(summary.median_fragility_ratio)  # not measured
 
 
 def test_settings_make_one_experiment_per_source_and_refuse_bad_ones():
@@ -78,12 +81,14 @@ def test_settings_make_one_experiment_per_source_and_refuse_bad_ones():
         RobustnessSettings(voices=("en-US",))
     with pytest.raises(BadInputError, match="at least one voice"):
         RobustnessSettings(voices=(), human=False)
+    with pytest.raises(BadInputError, match="fragility ratio is measured on whisper-tiny.en only"):
+        RobustnessSettings(recognizer="whisper-base", fragility=True)
 
 
 def test_robustness_command_end_to_end_on_one_clause(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     argv = ["robustness", "--voices", "pico2wave:en-US", "--no-human", "--n", "1", "--steps", "20",
-            "--no-targeted", "--detectors", "paper", "--seed", "1", "--json"]
+            "--no-targeted", "--detectors", "paper", "--fragility", "--seed", "1", "--json"]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     (row,) = result["rows"]
@@ -91,7 +96,10 @@ def test_robustness_command_end_to_end_on_one_clause(tmp_path, monkeypatch, caps
     assert row["status"] in ("flips", "above the grid")
     if row["random_l2"] is not None and row["untargeted_l2"] is not None:
         assert row["ratio_untargeted"] == pytest.approx(row["random_l2"] / row["untargeted_l2"])
+    # Theorem 2's local ratio at the clause: far above 1 (the encoder is fragile), measured once and kept
+    assert row["fragility_ratio"] > 10 and row["fragility_stderr"] > 0
     (work_dir,) = Path("runs").glob("robustness-*")
+    assert len(json.loads((work_dir / "fragility.json").read_text())) == 1
     assert (work_dir / "report.html").is_file() and (work_dir / "pico2wave-en-US" / "results.sqlite").is_file()
     page = (work_dir / "report.html").read_text()
     assert "id='scatter'" in page and "DeepSpeech" in page

@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 #: ``M`` of ``sqrt(N/M)`` per recogniser: the width of Whisper's encoder output (per frame; also the mean-pooled
 #: summary that ``synthcheck theory fragility`` measures). pocketsphinx: its 39 MFCC features per frame.
 ENCODER_WIDTH = {"whisper-tiny.en": 384, "whisper-base": 512, "pocketsphinx": 39}
+#: The recogniser whose encoder ``synthcheck theory fragility`` can measure (:mod:`synthcheck.theory.applied`).
+FRAGILITY_RECOGNIZER = "whisper-tiny.en"
+#: Where the fragility ratios of a work directory are kept (one entry per clause, written as they are measured).
+FRAGILITY_FILE = "fragility.json"
 #: The human reading used as a source by default.
 HUMAN_SOURCE = "two-cities-human"
 #: The settings file of a robustness work directory.
@@ -61,7 +65,9 @@ class RobustnessSettings:
     ``voices`` are ``engine:voice`` ids (each a source); ``human`` adds the LibriVox reading
     (:data:`HUMAN_SOURCE`). ``sentences`` (empty: the first ``n`` clauses of *A Tale of Two Cities*, the paper's
     ten by default) are rendered by every voice; the human source reads its own first ``n`` clauses.
-    ``steps`` bounds each white-box search (the bound keeps shrinking: no early stop).
+    ``steps`` bounds each white-box search (the bound keeps shrinking: no early stop). ``fragility`` also
+    measures Theorem 2's ratio ``σ_max(J) / E‖J o‖`` of Whisper tiny.en's mean-pooled encoder at every clause
+    (:mod:`synthcheck.theory.fragility`, about 10 s per clause; tiny.en only).
     """
 
     recognizer: str = "whisper-tiny.en"
@@ -73,6 +79,7 @@ class RobustnessSettings:
     targeted: bool = True
     detectors: tuple[str, ...] = ("paper", "likelihood+align")
     batch_size: int = 5
+    fragility: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -86,6 +93,9 @@ class RobustnessSettings:
             engine, _, name = voice.partition(":")
             if not name:
                 raise BadInputError(f"robustness: voice {voice!r} is not engine:voice, e.g. pico2wave:en-US")
+        if self.fragility and self.recognizer != FRAGILITY_RECOGNIZER:
+            raise BadInputError(f"robustness: the fragility ratio is measured on {FRAGILITY_RECOGNIZER} only; "
+                                "drop --fragility or use that recogniser")
         if self.recognizer not in ENCODER_WIDTH:
             raise BadInputError(f"robustness: unknown recogniser {self.recognizer!r}; choose one of: "
                                 f"{', '.join(ENCODER_WIDTH)}")
@@ -115,8 +125,10 @@ class RobustnessSettings:
         return out
 
     def key(self) -> str:
-        """Content hash of the settings (names the work directory)."""
-        return content_key(json.dumps(self.to_dict(), sort_keys=True).encode())[:12]
+        """Content hash of the settings (names the work directory). ``fragility`` counts only when asked for, so
+        work directories of runs without it keep their name (and resume)."""
+        values = {k: v for k, v in self.to_dict().items() if not (k == "fragility" and not v)}
+        return content_key(json.dumps(values, sort_keys=True).encode())[:12]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -156,7 +168,8 @@ class RobustnessRow:
     larger than the grid's loudest noise, ``random_l2`` None), and ``clean_exact`` says whether the recogniser got
     the clause right without noise (a clause already misrecognised is reported, not dropped: its radius is the
     noise that changes *what it heard*). Norms are L2 of the added perturbation; ratios are
-    ``random_l2 / adversarial l2``; ``sqrt_n_over_m`` the theory's prediction for this clause's length.
+    ``random_l2 / adversarial l2``; ``sqrt_n_over_m`` the theory's prediction for this clause's length;
+    ``fragility_ratio`` Theorem 2's local ratio measured at the clause (None unless asked for).
     """
 
     source: str
@@ -179,6 +192,8 @@ class RobustnessRow:
     ratio_untargeted: float | None
     ratio_targeted: float | None
     sqrt_n_over_m: float
+    fragility_ratio: float | None
+    fragility_stderr: float | None
     noise_flip: FlipScores | None
     untargeted_flip: FlipScores | None
     targeted_flip: FlipScores | None
@@ -186,7 +201,8 @@ class RobustnessRow:
 
 @dataclass(frozen=True)
 class RatioSummary:
-    """Median and quartiles of the random / untargeted ratio over a source's clauses that flipped both ways."""
+    """Median and quartiles of the random / untargeted ratio over a source's clauses that flipped both ways, and the
+    median Theorem 2 ratio (NaN when not measured)."""
 
     source: str
     n: int
@@ -196,6 +212,7 @@ class RatioSummary:
     q25_ratio: float
     q75_ratio: float
     median_sqrt_n_over_m: float
+    median_fragility_ratio: float
 
 
 @dataclass
@@ -230,15 +247,17 @@ def run_robustness(
     for source, config in settings.sources().items():
         report = None if progress is None else (lambda stage, done, total, s=source: progress(s, stage, done, total))
         run = run_experiment(config, work_dir / _dir_name(source), executor=executor, progress=report)
-        rows += robustness_rows(source, run.rows, settings.recognizer, _lengths(run))
+        ratios = measure_fragility(work_dir, source, run, settings.seed, report) if settings.fragility else {}
+        rows += robustness_rows(source, run.rows, settings.recognizer, _lengths(run), ratios)
     voices = [v for v in settings.voices] + ["pico2wave:en-US"]
     return RobustnessResult(settings, rows, summarise(rows), software_versions(voices))
 
 
-def robustness_rows(source: str, rows: Sequence[ResultRow], recognizer: str,
-                    lengths: dict[str, int]) -> list[RobustnessRow]:
+def robustness_rows(source: str, rows: Sequence[ResultRow], recognizer: str, lengths: dict[str, int],
+                    fragility: dict[str, tuple[float, float]] | None = None) -> list[RobustnessRow]:
     """One :class:`RobustnessRow` per item of ``rows`` (the result rows of one source's experiment);
-    ``lengths`` gives each item's sample count (its ``N``)."""
+    ``lengths`` gives each item's sample count (its ``N``), ``fragility`` its measured (ratio, stderr)."""
+    fragility = fragility or {}
     m = ENCODER_WIDTH[recognizer]
     by_item: dict[str, dict[str, ResultRow]] = {}
     for row in rows:
@@ -266,6 +285,8 @@ def robustness_rows(source: str, rows: Sequence[ResultRow], recognizer: str,
             targeted_l2=_l2(targeted), targeted_snr_db=_snr(targeted),
             ratio_untargeted=_ratio(random_l2, _l2(untargeted)), ratio_targeted=_ratio(random_l2, _l2(targeted)),
             sqrt_n_over_m=math.sqrt(n / m),
+            fragility_ratio=fragility[key][0] if key in fragility else None,
+            fragility_stderr=fragility[key][1] if key in fragility else None,
             noise_flip=FlipScores.of(noise_outcome), untargeted_flip=FlipScores.of(untargeted),
             targeted_flip=FlipScores.of(targeted),
         ))
@@ -282,7 +303,8 @@ def summarise(rows: Sequence[RobustnessRow]) -> list[RatioSummary]:
         out.append(RatioSummary(source=source, n=len(mine), n_flipped=int(ratios.size),
                                 n_above_grid=sum(r.status == "above the grid" for r in mine),
                                 median_ratio=float(median), q25_ratio=float(q25), q75_ratio=float(q75),
-                                median_sqrt_n_over_m=float(np.median([r.sqrt_n_over_m for r in mine]))))
+                                median_sqrt_n_over_m=float(np.median([r.sqrt_n_over_m for r in mine])),
+                                median_fragility_ratio=_median([r.fragility_ratio for r in mine])))
     return out
 
 
@@ -308,8 +330,46 @@ def read_robustness(work_dir: Path) -> RobustnessResult:
             log.info("%s: not started yet; left out", source)
             continue
         run = ExperimentRun.read(run_dir)
-        rows += robustness_rows(source, run.rows, settings.recognizer, _lengths(run))
+        rows += robustness_rows(source, run.rows, settings.recognizer, _lengths(run), _stored_fragility(work_dir, source))
     return RobustnessResult(settings, rows, summarise(rows), software_versions([*settings.voices, "pico2wave:en-US"]))
+
+
+def measure_fragility(work_dir: Path, source: str, run: Any, seed: int,
+                      progress: Callable[[str, float, float], None] | None = None) -> dict[str, tuple[float, float]]:
+    """Theorem 2's ratio of Whisper tiny.en's pooled encoder at each clause's clean input (y1) of ``run``.
+
+    Ratios already in ``work_dir``'s :data:`FRAGILITY_FILE` are kept; each new one is written as it is
+    measured (atomically), so a killed run loses at most the clause in flight.
+    """
+    import torch
+
+    from synthcheck.experiments.store import read_stored_audio
+    from synthcheck.theory.applied import fragility_target
+    from synthcheck.theory.fragility import fragility
+
+    path = Path(work_dir) / FRAGILITY_FILE
+    entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    done = {(e["source"], e["key"]): (e["ratio"], e["stderr"]) for e in entries}
+    records = [r for r in run.records if r.clean is not None]
+    for count, record in enumerate(records, start=1):
+        if (source, record.spec.key) not in done:
+            audio = read_stored_audio(run.run_dir, record.clean.audio["channel"])
+            target = fragility_target(FRAGILITY_RECOGNIZER, audio=audio, seed=seed)
+            report = fragility(target.h, target.x, generator=torch.Generator().manual_seed(seed), iters=8,
+                               samples=32, fd_steps=())
+            done[(source, record.spec.key)] = (report.ratio, report.ratio_stderr)
+            entries.append({"source": source, "key": record.spec.key, "ratio": report.ratio,
+                            "stderr": report.ratio_stderr})
+            atomic_write_bytes(path, json.dumps(entries, indent=1).encode())
+        if progress is not None:
+            progress("fragility", count, len(records))
+    return {key: value for (s, key), value in done.items() if s == source}
+
+
+def _stored_fragility(work_dir: Path, source: str) -> dict[str, tuple[float, float]]:
+    path = Path(work_dir) / FRAGILITY_FILE
+    entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    return {e["key"]: (e["ratio"], e["stderr"]) for e in entries if e["source"] == source}
 
 
 def _lengths(run: Any) -> dict[str, int]:
@@ -334,12 +394,17 @@ def _snr(outcome: AttackOutcome | None) -> float | None:
     return outcome.snr_db if outcome is not None and outcome.success else None
 
 
+def _median(values: Sequence[float | None]) -> float:
+    present = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.median(present)) if present else math.nan
+
+
 def _ratio(random_l2: float | None, adversarial_l2: float | None) -> float | None:
     if random_l2 is None or adversarial_l2 is None or adversarial_l2 <= 0:
         return None
     return random_l2 / adversarial_l2
 
 
-__all__ = ["ENCODER_WIDTH", "ORIGINAL_FIRST_FLIPS", "FlipScores", "RatioSummary", "RobustnessResult",
+__all__ = ["ENCODER_WIDTH", "measure_fragility", "ORIGINAL_FIRST_FLIPS", "FlipScores", "RatioSummary", "RobustnessResult",
            "RobustnessRow", "RobustnessSettings", "read_robustness", "robustness_rows", "run_robustness",
            "summarise"]

@@ -23,23 +23,24 @@ def summary_table(result: RobustnessResult) -> Table:
     """Per source: clauses, how many flipped both ways, how many noise never flipped, the ratio's median and
     quartiles, and sqrt(N/M)."""
     head = ("source", "recogniser", "clauses", "with a ratio", "above the noise grid", "median ‖w_random‖/‖w_adv‖",
-            "quartiles", "median sqrt(N/M)")
+            "quartiles", "median sqrt(N/M)", "median Theorem 2 ratio")
     rows = [(s.source, result.settings.recognizer, str(s.n), str(s.n_flipped), str(s.n_above_grid),
-             num(s.median_ratio, 1), f"{num(s.q25_ratio, 1)}–{num(s.q75_ratio, 1)}", num(s.median_sqrt_n_over_m, 1))
-            for s in result.summaries]
+             num(s.median_ratio, 1), f"{num(s.q25_ratio, 1)}–{num(s.q75_ratio, 1)}", num(s.median_sqrt_n_over_m, 1),
+             num(s.median_fragility_ratio, 1)) for s in result.summaries]
     return head, rows
 
 
 def clause_table(rows: Sequence[RobustnessRow]) -> Table:
     """Per clause: the noise's first flip (grid t, SNR) and refined radius, the adversarial norms, the ratios."""
     head = ("source", "#", "clause", "heard clean", "first flip t", "first flip SNR dB", "‖w_random‖ (SNR dB)",
-            "‖w_untargeted‖ (SNR dB)", "‖w_targeted‖ (SNR dB)", "ratio untargeted", "ratio targeted", "sqrt(N/M)")
+            "‖w_untargeted‖ (SNR dB)", "‖w_targeted‖ (SNR dB)", "ratio untargeted", "ratio targeted", "sqrt(N/M)",
+            "Theorem 2 ratio")
     return head, [(
         r.source, str(r.index + 1), r.sentence, r.clean_transcript + ("" if r.clean_exact else " (misrecognised)"),
         "above the grid" if r.grid_t is None else f"{r.grid_t:g}", num(r.grid_snr_db, 1),
         _norm(r.random_l2, r.random_snr_db), _norm(r.untargeted_l2, r.untargeted_snr_db),
         _norm(r.targeted_l2, r.targeted_snr_db), num(r.ratio_untargeted, 1), num(r.ratio_targeted, 1),
-        num(r.sqrt_n_over_m, 1)) for r in rows]
+        num(r.sqrt_n_over_m, 1), num(r.fragility_ratio, 1)) for r in rows]
 
 
 def detector_table(rows: Sequence[RobustnessRow]) -> Table:
