@@ -54,6 +54,9 @@ def test_rows_give_the_ratio_the_status_and_each_changes_detector_scores():
     # never flipped by noise: reported above the grid, not as radius 0 and not dropped; misrecognised clean
     assert second.status == "above the grid" and second.random_l2 is None and second.ratio_untargeted is None
     assert second.noise_flip is None and not second.clean_exact
+    # a clause whose noise search has not run yet (a partly finished run) is not "above the grid"
+    (pending,) = robustness_rows("v", rows_of(2, 1.0, 0.1)[1:], "whisper-tiny.en", {"en-US@28dB/s02": N})
+    assert pending.status == "not measured yet" and pending.random_l2 is None
 
 
 def test_summary_is_the_median_and_quartiles_of_the_ratios_that_exist():

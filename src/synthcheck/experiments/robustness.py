@@ -165,7 +165,7 @@ class RobustnessRow:
     """One clause of one source.
 
     ``status``: ``"flips"``, ``"above the grid"`` (no noise level of the grid changed the transcript: the radius is
-    larger than the grid's loudest noise, ``random_l2`` None), and ``clean_exact`` says whether the recogniser got
+    larger than the grid's loudest noise, ``random_l2`` None) or ``"not measured yet"`` (a partly finished run), and ``clean_exact`` says whether the recogniser got
     the clause right without noise (a clause already misrecognised is reported, not dropped: its radius is the
     noise that changes *what it heard*). Norms are L2 of the added perturbation; ratios are
     ``random_l2 / adversarial l2``; ``sqrt_n_over_m`` the theory's prediction for this clause's length;
@@ -277,7 +277,7 @@ def robustness_rows(source: str, rows: Sequence[ResultRow], recognizer: str, len
             source=source, key=key, index=any_row.spec.index, sentence=any_row.spec.sentence,
             clean_transcript="" if clean is None else clean.transcript,
             clean_exact=clean is not None and clean.exact,
-            status="above the grid" if levels is not None and levels.above_grid else "flips",
+            status="not measured yet" if levels is None else "above the grid" if levels.above_grid else "flips",
             n_samples=n, random_l2=random_l2, random_snr_db=None if levels is None else levels.level_snr_db,
             random_low_l2=None if levels is None else levels.low_l2,
             grid_t=None if levels is None else levels.grid_t, grid_snr_db=None if levels is None else levels.grid_snr_db,

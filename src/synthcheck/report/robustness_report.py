@@ -37,7 +37,7 @@ def clause_table(rows: Sequence[RobustnessRow]) -> Table:
             "Theorem 2 ratio")
     return head, [(
         r.source, str(r.index + 1), r.sentence, r.clean_transcript + ("" if r.clean_exact else " (misrecognised)"),
-        "above the grid" if r.grid_t is None else f"{r.grid_t:g}", num(r.grid_snr_db, 1),
+        _first_flip(r), num(r.grid_snr_db, 1),
         _norm(r.random_l2, r.random_snr_db), _norm(r.untargeted_l2, r.untargeted_snr_db),
         _norm(r.targeted_l2, r.targeted_snr_db), num(r.ratio_untargeted, 1), num(r.ratio_targeted, 1),
         num(r.sqrt_n_over_m, 1), num(r.fragility_ratio, 1)) for r in rows]
@@ -64,8 +64,7 @@ def original_table(rows: Sequence[RobustnessRow]) -> Table:
     """The original experiment's first flips (DeepSpeech v0.2.0) beside this run's, for the paper's ten clauses."""
     head = ("#", "source", "DeepSpeech t", "DeepSpeech SNR dB", "here t", "here SNR dB")
     return head, [(str(r.index + 1), r.source, str(ORIGINAL_FIRST_FLIPS[r.index][0]),
-                   f"{ORIGINAL_FIRST_FLIPS[r.index][1]:.1f}", "above the grid" if r.grid_t is None else f"{r.grid_t:g}",
-                   num(r.grid_snr_db, 1)) for r in rows if r.index < len(ORIGINAL_FIRST_FLIPS)]
+                   f"{ORIGINAL_FIRST_FLIPS[r.index][1]:.1f}", _first_flip(r), num(r.grid_snr_db, 1)) for r in rows if r.index < len(ORIGINAL_FIRST_FLIPS)]
 
 
 def render_robustness_report(result: RobustnessResult) -> str:
@@ -96,6 +95,11 @@ def render_robustness_report(result: RobustnessResult) -> str:
 def write_robustness_report(result: RobustnessResult, out: Path) -> Path:
     """Write the page to ``out`` atomically; return the path."""
     return atomic_write_bytes(Path(out), render_robustness_report(result).encode("utf-8"))
+
+
+def _first_flip(row: RobustnessRow) -> str:
+    """The grid's first-flip ``t``, or the row's status when there is none."""
+    return row.status if row.grid_t is None else f"{row.grid_t:g}"
 
 
 def _norm(l2: float | None, snr: float | None) -> str:
