@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synthcheck.asr.registry import RECOGNIZERS
-from synthcheck.cli.progress import PlainProgressLines
+from synthcheck.cli.progress import PlainProgressLines, SourceStageBars
 from synthcheck.experiments.executors import DEFAULT_THREADS, EXECUTORS
 
 if TYPE_CHECKING:
@@ -68,18 +68,9 @@ def evaluate_detectors(
     )
     work_dir = RUNS_ROOT / f"detectors-{settings.key()}"
     err = Console(stderr=True)
-    lines = PlainProgressLines(err)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def on_progress(source: str, stage: str, done: float, total: float) -> None:
-            label = f"{source}: {'clean clips' if stage == 'clean' else 'attacks (item-steps)'}"
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.update(tasks[label], completed=done, total=total)
-            lines.update(label, done, total)
-
+        on_progress = SourceStageBars(bar, PlainProgressLines(err), {"clean": "clean clips"}, "attacks (item-steps)")
         with make_executor(executor, address, threads) as pool:
             result = run_attack_evaluation(settings, work_dir, executor=pool, progress=on_progress)
     _write_and_show(result, output or work_dir / "evaluation.json", as_json, err)

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from synthcheck.cli.progress import PlainProgressLines
+from synthcheck.cli.progress import PlainProgressLines, SourceStageBars
 from synthcheck.experiments.executors import DEFAULT_THREADS, EXECUTORS
 
 if TYPE_CHECKING:
@@ -68,19 +68,10 @@ def robustness(
             get_synthesizer(config.tts_engine, config.voices[0])
     work_dir = RUNS_ROOT / f"robustness-{settings.key()}"
     err = Console(stderr=True)
-    lines = PlainProgressLines(err)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f} %"),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def on_progress(source: str, stage: str, done: float, total: float) -> None:
-            label = f"{source}: " + {"clean": "clean clips", "fragility": "Theorem 2 ratio"}.get(stage,
-                                                                                               "noise and attacks")
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.update(tasks[label], completed=done, total=total)
-            lines.update(label, done, total)
-
+        on_progress = SourceStageBars(bar, PlainProgressLines(err),
+                                      {"clean": "clean clips", "fragility": "Theorem 2 ratio"}, "noise and attacks")
         with make_executor(executor, address, threads) as pool:
             result = run_robustness(settings, work_dir, executor=pool, progress=on_progress)
     _write_and_show(result, work_dir, as_json, err)

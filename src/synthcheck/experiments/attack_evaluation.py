@@ -23,7 +23,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,9 @@ from synthcheck.cache import atomic_write_bytes, content_key
 from synthcheck.data.datasets import DATASETS
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.config import PAPER_TARGET, ExperimentConfig
-from synthcheck.experiments.metrics import CALIBRATION_FPR, DetectorEvaluation, evaluation_from_scores
+from synthcheck.experiments.metrics import CALIBRATION_FPR, DetectorEvaluation, evaluation_from_scores, median_finite
 from synthcheck.experiments.results import CleanResult, ResultRow
+from synthcheck.experiments.settings_file import SETTINGS_FILE, read_settings_file, settings_from_dict
 from synthcheck.jsonable import json_safe
 from synthcheck.theory.theorem13 import Theorem13Row
 
@@ -43,8 +44,6 @@ log = logging.getLogger(__name__)
 
 #: The stages the Theorem 1.3 estimate is made for: the non-adaptive kinds (the adaptive ones share their targets).
 THEOREM13_STAGES = ("targeted", "small-edit")
-#: The settings file of an evaluation's work directory.
-SETTINGS_FILE = "settings.json"
 
 
 @dataclass(frozen=True)
@@ -139,11 +138,7 @@ class EvaluationSettings:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvaluationSettings:
         """The inverse of :meth:`to_dict` (unknown keys are refused)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise BadInputError(f"evaluation settings: unknown key(s) {', '.join(unknown)}")
-        return cls(**data)
+        return settings_from_dict(cls, data, "evaluation settings")
 
 
 @dataclass(frozen=True)
@@ -288,20 +283,8 @@ def read_attack_evaluation(work_dirs: Sequence[Path]) -> AttackEvaluation:
         if not work_dir.exists():
             raise BadInputError(f"{work_dir}: not found; give the work directory runs/detectors-<hash>/ of an "
                                 "evaluate-detectors run")
-        settings_file = work_dir / SETTINGS_FILE
-        if not settings_file.is_file():
-            raise BadInputError(f"{work_dir}: no {SETTINGS_FILE}; give a work directory runs/detectors-<hash>/ "
-                                "that evaluate-detectors wrote")
-        try:
-            stored = json.loads(settings_file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadInputError(f"{settings_file}: not a JSON settings file ({exc})") from None
-        if not isinstance(stored, dict):
-            raise BadInputError(f"{settings_file}: must be a JSON object of evaluation settings")
-        try:
-            settings = EvaluationSettings.from_dict(stored)
-        except (BadInputError, TypeError) as exc:  # TypeError: a value of the wrong type
-            raise BadInputError(f"{settings_file}: {exc}") from None
+        settings = read_settings_file(work_dir, EvaluationSettings,
+                                      "runs/detectors-<hash>/ that evaluate-detectors wrote")
         runs = {source: ExperimentRun.read(work_dir / source) for source in settings.sources}
         parts.append(EvaluationPart(settings, {s: r.rows for s, r in runs.items()},
                                     {s: r.run_dir for s, r in runs.items()}))
@@ -442,7 +425,7 @@ def _stage_summary(stage: str, source: str, per_part: Sequence[Sequence[ResultRo
     flat = [a for outcomes in done for a in outcomes]
     ok = [a for a in flat if a.success]
     return StageSummary(stage=stage, source=source, n=sum(len(rows) for rows in per_part), successes=len(ok),
-                        median_db_x=_median([a.db_x for a in ok]), median_snr_db=_median([a.snr_db for a in ok]),
+                        median_db_x=median_finite([a.db_x for a in ok]), median_snr_db=median_finite([a.snr_db for a in ok]),
                         seconds=sum(max(a.seconds for a in outcomes) for outcomes in done if outcomes) if flat
                         else math.nan,
                         steps=max((a.steps for a in flat), default=0))
@@ -462,7 +445,7 @@ def _evasion_rows(stage: str, items: Sequence[AttackedItem], stages: Sequence[St
             rows.append(EvasionRow(
                 stage=stage, source=summary.source, detector=config, n=summary.n, evaded=len(evading),
                 within_budget=sum(i.db_x <= budget.get((i.source, i.key), -math.inf) for i in evading),
-                median_db_x=_median([i.db_x for i in evading]), median_snr_db=_median([i.snr_db for i in evading]),
+                median_db_x=median_finite([i.db_x for i in evading]), median_snr_db=median_finite([i.snr_db for i in evading]),
             ))
     return rows
 
@@ -472,10 +455,6 @@ def _one_voice_per_engine() -> list[str]:
 
     return list({voice.partition(":")[0]: voice for voice in DEFAULT_VOICES}.values())
 
-
-def _median(values: Sequence[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return float(np.median(finite)) if finite else math.nan
 
 
 __all__ = ["AttackEvaluation", "AttackedItem", "EvaluationPart", "EvaluationSettings", "EvasionRow", "StageSummary",

@@ -145,8 +145,8 @@ def compute_metrics(rows: Sequence[ResultRow], threshold: float) -> ExperimentMe
         detection_rate_all_attacks=_flagged_rate([a.primary for a in attacked]),
         false_positive_rate=_flagged_rate([c.primary for c in clean]),
         auc=auc(fpr, tpr),
-        median_snr_db=_median([a.snr_db for a in successful]),
-        median_db_x=_median([a.db_x for a in successful]),
+        median_snr_db=median_finite([a.snr_db for a in successful]),
+        median_db_x=median_finite([a.db_x for a in successful]),
         n_clean_recognized=len(recognized),
         n_clean_misrecognized=len(misrecognized),
         false_positives_recognized=sum(not c.consistent for c in recognized),
@@ -388,7 +388,8 @@ def _rate(count: int, total: int) -> float:
     return count / total if total else math.nan
 
 
-def _median(values: Sequence[float]) -> float:
+def median_finite(values: Sequence[float | None]) -> float:
+    """The median of the finite values (None, NaN and ±inf left out); NaN when there are none."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.median(finite)) if finite else math.nan
 
@@ -404,6 +405,7 @@ __all__ = [
     "detector_metrics",
     "evaluation_from_scores",
     "leave_one_out_fpr",
+    "median_finite",
     "roc_curve",
     "score_roc",
 ]

@@ -25,7 +25,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,11 @@ import numpy as np
 
 from synthcheck.cache import atomic_write_bytes, content_key
 from synthcheck.errors import BadInputError
+from synthcheck.audio.io import SAMPLE_RATE
 from synthcheck.experiments.config import PAPER_TARGET, ExperimentConfig
+from synthcheck.experiments.metrics import median_finite
 from synthcheck.experiments.results import AttackOutcome, ResultRow
+from synthcheck.experiments.settings_file import SETTINGS_FILE, read_settings_file, settings_from_dict
 from synthcheck.jsonable import json_safe
 
 log = logging.getLogger(__name__)
@@ -48,8 +51,6 @@ FRAGILITY_RECOGNIZER = "whisper-tiny.en"
 FRAGILITY_FILE = "fragility.json"
 #: The human reading used as a source by default.
 HUMAN_SOURCE = "two-cities-human"
-#: The settings file of a robustness work directory.
-SETTINGS_FILE = "settings.json"
 #: The original experiment's first flips (DeepSpeech v0.2.0, its results file): per clause of the paper's ten, the
 #: first ``t`` at which the transcript changed and the SNR (dB) there.
 ORIGINAL_FIRST_FLIPS: tuple[tuple[int, float], ...] = (
@@ -137,10 +138,7 @@ class RobustnessSettings:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RobustnessSettings:
         """The inverse of :meth:`to_dict` (unknown keys are refused)."""
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise BadInputError(f"robustness settings: unknown key(s) {', '.join(unknown)}")
-        return cls(**data)
+        return settings_from_dict(cls, data, "robustness settings")
 
 
 @dataclass(frozen=True)
@@ -238,7 +236,7 @@ def run_robustness(
     progress: Callable[[str, str, float, float], None] | None = None,
 ) -> RobustnessResult:
     """Run (or resume) every source's experiment in ``work_dir/<source>/`` and analyse the rows."""
-    from synthcheck.experiments.pipeline import run_experiment, software_versions
+    from synthcheck.experiments.pipeline import run_experiment
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -249,8 +247,7 @@ def run_robustness(
         run = run_experiment(config, work_dir / _dir_name(source), executor=executor, progress=report)
         ratios = measure_fragility(work_dir, source, run, settings.seed, report) if settings.fragility else {}
         rows += robustness_rows(source, run.rows, settings.recognizer, _lengths(run), ratios)
-    voices = [v for v in settings.voices] + ["pico2wave:en-US"]
-    return RobustnessResult(settings, rows, summarise(rows), software_versions(voices))
+    return RobustnessResult(settings, rows, summarise(rows), _versions(settings))
 
 
 def robustness_rows(source: str, rows: Sequence[ResultRow], recognizer: str, lengths: dict[str, int],
@@ -304,25 +301,18 @@ def summarise(rows: Sequence[RobustnessRow]) -> list[RatioSummary]:
                                 n_above_grid=sum(r.status == "above the grid" for r in mine),
                                 median_ratio=float(median), q25_ratio=float(q25), q75_ratio=float(q75),
                                 median_sqrt_n_over_m=float(np.median([r.sqrt_n_over_m for r in mine])),
-                                median_fragility_ratio=_median([r.fragility_ratio for r in mine])))
+                                median_fragility_ratio=median_finite([r.fragility_ratio for r in mine])))
     return out
 
 
 def read_robustness(work_dir: Path) -> RobustnessResult:
     """The result of a finished or partly finished robustness work directory (sources not started yet are left
     out; items not finished yet have no norms)."""
-    from synthcheck.experiments.pipeline import ExperimentRun, software_versions
+    from synthcheck.experiments.pipeline import ExperimentRun
     from synthcheck.experiments.store import DB_NAME
 
-    settings_file = Path(work_dir) / SETTINGS_FILE
-    if not settings_file.is_file():
-        raise BadInputError(f"{work_dir}: no {SETTINGS_FILE}; give a work directory runs/robustness-<hash>/ that "
-                            "synthcheck robustness wrote")
-    try:
-        stored = json.loads(settings_file.read_text(encoding="utf-8"))
-        settings = RobustnessSettings.from_dict(stored)
-    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, AttributeError) as exc:
-        raise BadInputError(f"{settings_file}: not the JSON settings of a robustness run ({exc})") from None
+    settings = read_settings_file(work_dir, RobustnessSettings,
+                                  "runs/robustness-<hash>/ that synthcheck robustness wrote")
     rows: list[RobustnessRow] = []
     for source in settings.sources():
         run_dir = Path(work_dir) / _dir_name(source)
@@ -331,7 +321,7 @@ def read_robustness(work_dir: Path) -> RobustnessResult:
             continue
         run = ExperimentRun.read(run_dir)
         rows += robustness_rows(source, run.rows, settings.recognizer, _lengths(run), _stored_fragility(work_dir, source))
-    return RobustnessResult(settings, rows, summarise(rows), software_versions([*settings.voices, "pico2wave:en-US"]))
+    return RobustnessResult(settings, rows, summarise(rows), _versions(settings))
 
 
 def measure_fragility(work_dir: Path, source: str, run: Any, seed: int,
@@ -372,9 +362,16 @@ def _stored_fragility(work_dir: Path, source: str) -> dict[str, tuple[float, flo
     return {e["key"]: (e["ratio"], e["stderr"]) for e in entries if e["source"] == source}
 
 
+def _versions(settings: RobustnessSettings) -> dict[str, str]:
+    """Software versions, with every source voice's engine and pico2wave's (the paper detector's)."""
+    from synthcheck.experiments.pipeline import software_versions
+
+    return software_versions([*settings.voices, "pico2wave:en-US"])
+
+
 def _lengths(run: Any) -> dict[str, int]:
     """Each item's sample count, from its stored clean audio's duration."""
-    return {r.spec.key: round(r.clean.input_seconds * 16000) for r in run.records if r.clean is not None}
+    return {r.spec.key: round(r.clean.input_seconds * SAMPLE_RATE) for r in run.records if r.clean is not None}
 
 
 def _dir_name(source: str) -> str:
@@ -393,10 +390,6 @@ def _l2(outcome: AttackOutcome | None) -> float | None:
 def _snr(outcome: AttackOutcome | None) -> float | None:
     return outcome.snr_db if outcome is not None and outcome.success else None
 
-
-def _median(values: Sequence[float | None]) -> float:
-    present = [v for v in values if v is not None and math.isfinite(v)]
-    return float(np.median(present)) if present else math.nan
 
 
 def _ratio(random_l2: float | None, adversarial_l2: float | None) -> float | None:
