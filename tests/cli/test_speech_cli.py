@@ -12,7 +12,8 @@ import soundfile as sf
 from synthcheck.audio.io import SAMPLE_RATE, load_audio, resample, save_wav
 from synthcheck.cli import main
 from synthcheck.audio.windows import split_points
-from synthcheck.cli.speech import DEFAULT_ASR, DEFAULT_DETECT_ASR
+from synthcheck.cli.speech import DEFAULT_ASR
+from synthcheck.guard.core import DEFAULT_GUARD_ASR
 from synthcheck.data.two_cities import librivox_two_cities
 from synthcheck.detect import DEFAULT_DETECTOR, DETECTOR_CONFIGS
 from synthcheck.examples import example_sentence
@@ -122,7 +123,7 @@ def test_detect_voice_search_names_the_best_take(speech_wav, capsys):
 def test_detect_default_is_likelihood_and_alignment_on_the_human_example(capsys):
     code, out, err = run(capsys, "detect")
     assert code == 0 and "built-in example" in err and "LibriVox" in err
-    assert f"({DEFAULT_DETECT_ASR})" in out and f"{DEFAULT_DETECTOR}: likelihood-tiny.en+align-pocketsphinx" in out
+    assert f"({DEFAULT_GUARD_ASR})" in out and f"{DEFAULT_DETECTOR}: likelihood-tiny.en+align-pocketsphinx" in out
     assert "vs threshold 1.000" in out and out.count("(passes)") == 2
     assert "verdict     consistent" in out  # a real reader, heard right by base; both judges agree
 

@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from synthcheck.errors import BadInputError
+from synthcheck.errors import BadInputError, InputTooLongError
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def load_audio(
         raise BadInputError(f"{path}: audio is empty (0 samples)")
     duration = info.frames / info.samplerate
     if duration > limit:
-        raise BadInputError(
+        raise InputTooLongError(
             f"{path}: {duration:.0f} s is longer than the limit of {limit:.0f} s; "
             "cut it or raise the limit (--max-seconds or SYNTHCHECK_MAX_SECONDS)"
         )

@@ -12,10 +12,10 @@ import sys
 
 import typer
 
-from synthcheck.errors import SynthcheckError
+from synthcheck.errors import SynthcheckError, one_line
 
 #: Sub-command modules, in help order.
-COMMAND_MODULES = ("speech", "attack", "experiment", "evaluate", "robustness", "theory")
+COMMAND_MODULES = ("speech", "guard", "attack", "experiment", "evaluate", "robustness", "theory")
 
 app = typer.Typer(
     name="synthcheck",
@@ -59,11 +59,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthcheck: error: {one_line(message)}", file=sys.stderr)
         return 2
     return 0
-
-
-def one_line(text: str) -> str:
-    """``text`` with newlines and other control characters escaped (file names and transcripts may hold them)."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text.strip())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,222 @@
+"""The guard: a recogniser and its detectors, loaded once, checking arrays, files and batches.
+
+``synthcheck detect`` (one file or many), ``synthcheck serve`` and Python callers use this one object::
+
+    from synthcheck import Guard
+
+    guard = Guard(asr="whisper-base")                  # loads Whisper base and the default detector once
+    verdict = guard.check(audio)                       # 16 kHz float32 mono array -> Verdict
+    result = guard.check_file("clip.wav")              # FileCheck: the verdict, or the file's one-line error
+    for result in guard.check_files(["a.wav", "b.flac"]):
+        print(result.file, result.verdict.consistent if result.ok else result.error)
+
+A bad file never raises from :meth:`Guard.check_file`: its one-line error is the result, so a batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+
+from synthcheck.audio.io import SAMPLE_RATE, load_audio
+from synthcheck.detect.configs import DEFAULT_DETECTOR, DETECTOR_CONFIGS, DetectorConfig, resolve_config_name
+from synthcheck.detect.detector import Detector, Verdict
+from synthcheck.errors import BadInputError, InputTooLongError
+
+log = logging.getLogger(__name__)
+
+#: Recogniser a guard protects when none is named: the default detector was calibrated on its transcripts.
+DEFAULT_GUARD_ASR = "whisper-base"
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """What a :class:`Guard` loads: enough to build the same guard again in another process (a Ray worker).
+
+    Attributes
+    ----------
+    asr
+        Recogniser name (:data:`synthcheck.asr.registry.RECOGNIZERS`).
+    detectors
+        Detector configuration names (:data:`synthcheck.detect.DETECTOR_NAMES`) or configurations (e.g.
+        :func:`synthcheck.detect.custom_config`); the first is the default.
+    threshold
+        Overrides the first detector's calibrated threshold (``None``: calibrated).
+    max_seconds
+        Longest input accepted (``None``: :func:`synthcheck.audio.io.default_max_seconds`).
+    """
+
+    asr: str = DEFAULT_GUARD_ASR
+    detectors: tuple[str | DetectorConfig, ...] = (DEFAULT_DETECTOR,)
+    threshold: float | None = None
+    max_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.detectors:
+            raise BadInputError("a guard needs at least one detector")
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    """A loaded detector as clients see it: name, what it does, its threshold and its members' thresholds."""
+
+    name: str
+    description: str
+    threshold: float
+    members: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary."""
+        return {"name": self.name, "description": self.description, "threshold": self.threshold,
+                "members": dict(self.members)}
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One file's outcome: its verdict, or the one-line error that kept it from being checked.
+
+    Attributes
+    ----------
+    file
+        The path as given.
+    verdict
+        ``None`` when the file could not be checked.
+    error
+        One line saying what is wrong with the file (empty when checked).
+    seconds
+        Audio duration (``None`` when unreadable).
+    elapsed
+        Wall-clock seconds spent on the file (loading included).
+    too_long
+        The error is the duration limit (the service answers 413 for it).
+    """
+
+    file: str
+    verdict: Verdict | None
+    error: str = ""
+    seconds: float | None = None
+    elapsed: float = 0.0
+    too_long: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the file was checked."""
+        return self.verdict is not None
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the file was checked and found inconsistent (possibly adversarial)."""
+        return self.verdict is not None and not self.verdict.consistent
+
+    def to_dict(self) -> dict[str, Any]:
+        """One JSON line of a batch: ``file``, ``seconds``, ``elapsed`` and ``verdict`` or ``error``."""
+        line: dict[str, Any] = {"file": self.file, "seconds": self.seconds, "elapsed": round(self.elapsed, 4)}
+        if self.verdict is not None:
+            line["verdict"] = self.verdict.to_dict()
+        else:
+            line["error"] = self.error
+        return line
+
+
+class Guard:
+    """A recogniser and its consistency detectors, loaded once.
+
+    Parameters
+    ----------
+    settings
+        What to load (default: Whisper base and the default detector).
+    """
+
+    def __init__(self, settings: GuardSettings | None = None) -> None:
+        from synthcheck.asr.registry import get_recognizer
+
+        self.settings = settings or GuardSettings()
+        configs = [
+            given if isinstance(given, DetectorConfig) else DETECTOR_CONFIGS[resolve_config_name(given, self.settings.asr)]
+            for given in self.settings.detectors
+        ]
+        if len({c.name for c in configs}) != len(configs):
+            raise BadInputError(f"detectors named twice: {', '.join(c.name for c in configs)}")
+        self.recognizer = get_recognizer(self.settings.asr)
+        self._configs = {config.name: config for config in configs}
+        self._detectors: dict[str, Detector] = {
+            config.name: config.build(self.recognizer, self.settings.threshold if i == 0 else None)
+            for i, config in enumerate(configs)
+        }
+        log.info("guard ready: %s protected by %s", self.recognizer.name, ", ".join(self._detectors))
+
+    @property
+    def default_detector(self) -> str:
+        """The (resolved) name of the detector used when a check names none."""
+        return next(iter(self._detectors))
+
+    @property
+    def detector_names(self) -> tuple[str, ...]:
+        """The resolved names of the loaded detectors, the default first."""
+        return tuple(self._detectors)
+
+    def detector(self, name: str | None = None) -> Detector:
+        """The loaded detector ``name`` (its alias ``likelihood`` resolved; ``None``: the default).
+
+        Raises
+        ------
+        BadInputError
+            ``name`` is not loaded (the message lists the loaded ones).
+        """
+        if name is None:
+            return self._detectors[self.default_detector]
+        resolved = name if name in self._detectors else resolve_config_name(name, self.recognizer.name)
+        if resolved not in self._detectors:
+            raise BadInputError(f"detector {name!r} is not loaded here; choose one of: {', '.join(self._detectors)}")
+        return self._detectors[resolved]
+
+    def describe(self) -> list[DetectorInfo]:
+        """The loaded detectors, the default first."""
+        infos = []
+        for name, detector in self._detectors.items():
+            members = {m.name: m.threshold for m in getattr(detector, "members", [])}
+            infos.append(DetectorInfo(name, self._configs[name].description, detector.threshold, members))
+        return infos
+
+    def check(self, audio: np.ndarray, detector: str | None = None) -> Verdict:
+        """Judge ``audio`` (16 kHz mono float32) with the named loaded detector (default: the first).
+
+        Raises
+        ------
+        BadInputError
+            Unusable audio (empty, NaN, silent, not 1-D) or a detector not loaded.
+        """
+        return self.detector(detector).check(audio)
+
+    def check_file(self, path: str | Path, detector: str | None = None, *, allow_truncated: bool = False) -> FileCheck:
+        """Load and judge one file; a bad file gives a :class:`FileCheck` with its one-line error, never raises."""
+        judge = self.detector(detector)  # an unknown detector is the caller's error, not the file's
+        start = perf_counter()
+        try:
+            audio = load_audio(path, max_seconds=self.settings.max_seconds, allow_truncated=allow_truncated)
+            verdict = judge.check(audio)
+        except InputTooLongError as exc:
+            return FileCheck(str(path), None, str(exc), None, perf_counter() - start, too_long=True)
+        except BadInputError as exc:
+            return FileCheck(str(path), None, str(exc), None, perf_counter() - start)
+        return FileCheck(str(path), verdict, "", audio.size / SAMPLE_RATE, perf_counter() - start)
+
+    def check_files(
+        self,
+        paths: Iterable[str | Path],
+        detector: str | None = None,
+        *,
+        progress: Callable[[FileCheck], None] | None = None,
+    ) -> Iterator[FileCheck]:
+        """Judge each file in turn, yielding its :class:`FileCheck` (``progress`` is called with each too)."""
+        for path in paths:
+            result = self.check_file(path, detector)
+            if progress is not None:
+                progress(result)
+            yield result
