@@ -211,7 +211,8 @@ def _summary_line(summary: BatchSummary, jsonl: Path | None) -> str:
     speed = f"; {per_second:.2f} s per second of audio" if summary.checked else ""
     skipped = f", {summary.skipped} already in {jsonl} (skipped)" if summary.skipped else ""
     where = f"; lines in {jsonl}" if jsonl is not None else ""
-    return (f"checked {summary.checked} files ({summary.audio_seconds:.1f} s of audio): {summary.flagged} flagged "
+    files = "file" if summary.checked == 1 else "files"
+    return (f"checked {summary.checked} {files} ({summary.audio_seconds:.1f} s of audio): {summary.flagged} flagged "
             f"inconsistent, {summary.failed} failed{skipped}; {summary.wall_seconds:.1f} s{speed}{where}")
 
 
@@ -248,16 +249,17 @@ def serve(
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
         raise BadInputError(f"binding to {host} exposes the service beyond this machine; set a bearer token in "
                             f"${token_env} first")
-    limits = ServiceLimits(max_bytes=max_bytes, queue_size=queue_size, timeout_s=timeout, token=token)
+    limits = ServiceLimits(max_bytes=max_bytes, max_seconds=max_seconds, queue_size=queue_size, timeout_s=timeout,
+                           token=token)
     names = tuple(detectors or (DEFAULT_DETECTOR,))
     for name in names:
         _detector_choice(name, None, None, None)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    listener = _bind(host, port)  # a taken port fails before the models load; connections wait in the backlog
     err.print(f"loading {asr} and {', '.join(names)} …")
-    guard = Guard(GuardSettings(asr, names, None, max_seconds))
+    guard = Guard(GuardSettings(asr, names))
     app = create_app(guard, limits)
     config = uvicorn.Config(app, log_level="warning", limit_concurrency=4 * (queue_size + 1) + 8, timeout_keep_alive=5)
-    listener = _bind(host, port)
     bound_host, bound_port = listener.getsockname()[:2]
     auth = " (bearer token required on /v1/*)" if token is not None else ""
     err.print(f"serving on http://{bound_host}:{bound_port}/{auth}; Ctrl-C stops")

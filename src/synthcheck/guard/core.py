@@ -194,12 +194,19 @@ class Guard:
         """
         return self.detector(detector).check(audio)
 
-    def check_file(self, path: str | Path, detector: str | None = None, *, allow_truncated: bool = False) -> FileCheck:
-        """Load and judge one file; a bad file gives a :class:`FileCheck` with its one-line error, never raises."""
+    def check_file(
+        self, path: str | Path, detector: str | None = None, *, max_seconds: float | None = None,
+        allow_truncated: bool = False,
+    ) -> FileCheck:
+        """Load and judge one file; a bad file gives a :class:`FileCheck` with its one-line error, never raises.
+
+        ``max_seconds`` overrides the settings' duration limit (the service's own limit).
+        """
         judge = self.detector(detector)  # an unknown detector is the caller's error, not the file's
         start = perf_counter()
+        limit = self.settings.max_seconds if max_seconds is None else max_seconds
         try:
-            audio = load_audio(path, max_seconds=self.settings.max_seconds, allow_truncated=allow_truncated)
+            audio = load_audio(path, max_seconds=limit, allow_truncated=allow_truncated)
             verdict = judge.check(audio)
         except InputTooLongError as exc:
             return FileCheck(str(path), None, str(exc), None, perf_counter() - start, too_long=True)

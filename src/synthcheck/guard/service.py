@@ -75,6 +75,8 @@ class ServiceLimits:
     ----------
     max_bytes
         Largest upload (the whole request body), bytes.
+    max_seconds
+        Longest recording, seconds.
     queue_size
         Requests that may wait while one check runs; more get 503.
     timeout_s
@@ -88,6 +90,7 @@ class ServiceLimits:
     """
 
     max_bytes: int = 20 * 1024 * 1024
+    max_seconds: float = 120.0
     queue_size: int = 8
     timeout_s: float = 120.0
     upload_timeout_s: float = 30.0
@@ -99,8 +102,8 @@ class ServiceLimits:
             raise BadInputError(f"the upload limit must be at least 1024 bytes, got {self.max_bytes}")
         if self.queue_size < 0:
             raise BadInputError(f"the queue size must be >= 0, got {self.queue_size}")
-        if not (self.timeout_s > 0 and self.upload_timeout_s > 0):
-            raise BadInputError("time-outs must be positive numbers of seconds")
+        if not (self.timeout_s > 0 and self.upload_timeout_s > 0 and self.max_seconds > 0):
+            raise BadInputError("time-outs and the duration limit must be positive numbers of seconds")
 
 
 class ApiError(Exception):
@@ -194,7 +197,7 @@ def create_app(guard: Guard, limits: ServiceLimits | None = None) -> FastAPI:
         _check_declared_length(request, limits)
         with tempfile.TemporaryDirectory(dir=upload_root) as folder:
             upload, detector, include_audio = await _receive_upload(request, limits, Path(folder))
-            future = queue.submit(_check_upload, guard, upload, detector)
+            future = queue.submit(_check_upload, guard, upload, detector, limits.max_seconds)
             try:
                 result: FileCheck = await asyncio.wait_for(asyncio.wrap_future(future), timeout=limits.timeout_s)
             except asyncio.TimeoutError:
@@ -214,9 +217,9 @@ class Upload:
     name: str
 
 
-def _check_upload(guard: Guard, upload: Upload, detector: str | None) -> FileCheck:
+def _check_upload(guard: Guard, upload: Upload, detector: str | None, max_seconds: float) -> FileCheck:
     """Runs on the worker thread: check the file, turn a bad one into the matching 413/422."""
-    result = guard.check_file(upload.path, detector)
+    result = guard.check_file(upload.path, detector, max_seconds=max_seconds)
     if not result.ok:
         message = result.error.replace(str(upload.path), upload.name)
         raise ApiError(413 if result.too_long else 422, message)
