@@ -49,15 +49,17 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @contextmanager
-def running_service(guard: Guard, limits: ServiceLimits | None = None) -> Iterator[str]:
-    """A real uvicorn server for ``guard`` on a free loopback port, in a thread; yields its base URL."""
+def running_service(guard: Guard, limits: ServiceLimits | None = None, app: object = None) -> Iterator[str]:
+    """A real uvicorn server for ``guard`` (or for ``app``, from ``create_app``) on a free loopback port, in a thread;
+    yields its base URL."""
     import uvicorn
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
     port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(guard, limits), log_level="warning", timeout_keep_alive=5))
+    app = create_app(guard, limits) if app is None else app
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_keep_alive=5))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

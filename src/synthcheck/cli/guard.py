@@ -242,7 +242,7 @@ def serve(
 
     from synthcheck.errors import BadInputError
     from synthcheck.guard import Guard, GuardSettings
-    from synthcheck.guard.service import ServiceLimits, create_app
+    from synthcheck.guard.service import CheckQueue, ServiceLimits, create_app
 
     del seed  # nothing random happens in a check
     token = os.environ.get(token_env) or None
@@ -257,8 +257,9 @@ def serve(
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     listener = _bind(host, port)  # a taken port fails before the models load; connections wait in the backlog
     err.print(f"loading {asr} and {', '.join(names)} …")
-    guard = Guard(GuardSettings(asr, names))
-    app = create_app(guard, limits)
+    queue = CheckQueue(capacity=limits.queue_size + 1)
+    guard = queue.call(Guard, GuardSettings(asr, names))  # loaded on the thread that runs the checks (see call)
+    app = create_app(guard, limits, queue)
     config = uvicorn.Config(app, log_level="warning", limit_concurrency=4 * (queue_size + 1) + 8, timeout_keep_alive=5)
     bound_host, bound_port = listener.getsockname()[:2]
     auth = " (bearer token required on /v1/*)" if token is not None else ""
