@@ -45,9 +45,11 @@ CREATE TABLE items (key TEXT PRIMARY KEY, idx INTEGER NOT NULL, sentence TEXT NO
 
 
 def test_default_and_quick_config_hashes_are_stable_and_differ_from_the_template_era():
-    assert ExperimentConfig().config_hash() == DEFAULT_HASH
-    assert ExperimentConfig.quick().config_hash() == QUICK_HASH
-    assert ExperimentConfig.from_dict(OLD_CONFIG | {"sentences": []}).config_hash() == DEFAULT_HASH
+    # the hashes of float32 runs, as stored before the precision option (runs stored then ran float32)
+    assert ExperimentConfig(precision="fp32").config_hash() == DEFAULT_HASH
+    assert ExperimentConfig.quick(precision="fp32").config_hash() == QUICK_HASH
+    assert ExperimentConfig.from_dict(OLD_CONFIG | {"sentences": [], "precision": "fp32"}).config_hash() == DEFAULT_HASH
+    assert ExperimentConfig(precision="bf16").config_hash() != DEFAULT_HASH  # another computation
     assert {DEFAULT_HASH, QUICK_HASH}.isdisjoint({OLD_DEFAULT_HASH, OLD_QUICK_HASH})
     # detectors always count; later fields count as soon as they leave their defaults
     assert ExperimentConfig(detectors=("paper", "dtw")).config_hash() != DEFAULT_HASH

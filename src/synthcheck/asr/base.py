@@ -8,18 +8,23 @@ gradients asks for them once with :func:`require_differentiable`.
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from synthcheck.asr.precision import checked_precision
 from synthcheck.audio.io import validate_audio
 from synthcheck.audio.windows import split_at_pauses
 from synthcheck.errors import BadInputError
 
 if TYPE_CHECKING:
     from torch import Tensor
+
+
+_Self = TypeVar("_Self", bound="DifferentiableRecognizer")
 
 
 class Recognizer(ABC):
@@ -61,6 +66,14 @@ class DifferentiableRecognizer(Recognizer):
 
     #: Most text tokens a target may have (the decoder's context minus its prefix and end token).
     max_target_tokens: int
+    #: Precision of :meth:`loss_and_success` (:mod:`synthcheck.asr.precision`); decoding is always float32.
+    precision: str = "fp32"
+
+    def with_precision(self: _Self, precision: str) -> _Self:
+        """A recogniser sharing this one's model and settings whose white-box passes run in ``precision``."""
+        other = copy.copy(self)
+        other.precision = checked_precision(precision)
+        return other
 
     @abstractmethod
     def tokenize(self, text: str) -> list[int]:
@@ -124,6 +137,13 @@ def require_differentiable(
     """
     if not isinstance(recognizer, interface):
         raise no_gradients_error(recognizer.name, what, instead)
+    return recognizer
+
+
+def white_box_recognizer(recognizer: Recognizer, precision: str) -> Recognizer:
+    """``recognizer`` with its white-box passes in ``precision`` (unchanged when it has no gradients)."""
+    if isinstance(recognizer, DifferentiableRecognizer):
+        return recognizer.with_precision(precision)
     return recognizer
 
 

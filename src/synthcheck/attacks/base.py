@@ -337,9 +337,10 @@ class Attack:
         ]
 
     def _settings(self, criterion: Criterion) -> dict[str, Any]:
-        """The config, the criterion's and the penalty's settings: what results store as ``config``."""
+        """The config, the white-box precision, the criterion's and the penalty's settings: what results store as
+        ``config``."""
         penalty = {} if self.penalty is None else self.penalty.to_dict()
-        return {**self.config.to_dict(), **criterion.to_dict(), **penalty}
+        return {**self.config.to_dict(), "precision": self.recognizer.precision, **criterion.to_dict(), **penalty}
 
     def _checkpoint_key(self, kind: str, criterion: Criterion, originals: list[np.ndarray], labels: list[str]) -> str:
         """What a checkpoint must match to be resumed: the batch's inputs and labels, the settings, the attack."""

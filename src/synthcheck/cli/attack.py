@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from synthcheck.asr.precision import PRECISION_HELP
 from synthcheck.asr.registry import RECOGNIZERS
 from synthcheck.cli.progress import PlainProgressLines
 
@@ -35,6 +36,7 @@ def attack(
     stop_db_x: float | None = typer.Option(None, "--stop-db-x", help="Stop once a success at or below this dB_x is found."),
     wer_threshold: float = typer.Option(0.5, "--wer-threshold", help="Untargeted success: WER above this."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial random perturbation."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     transfer: bool = typer.Option(False, "--transfer", help="Also transcribe the result with every recogniser."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     allow_truncated: bool = typer.Option(
@@ -42,6 +44,8 @@ def attack(
     ),
 ) -> None:
     """Attack IN.wav so the recogniser hears --target (or, with --untargeted, anything else); write OUT.wav."""
+    from synthcheck.asr.base import white_box_recognizer
+    from synthcheck.asr.precision import resolve_precision
     from synthcheck.asr.registry import get_recognizer
     from synthcheck.attacks import Attack, AttackConfig, AudioDomain, TargetText, WordErrorAbove, transfer_check
     from synthcheck.audio.io import check_wav_output, load_audio
@@ -54,12 +58,13 @@ def attack(
         max_steps=max_steps, learning_rate=learning_rate, initial_bound=initial_bound, time_budget_s=time_budget,
         stop_db_x=stop_db_x, seed=seed,
     )
+    precision = resolve_precision(precision)
     domain = AudioDomain()
     config.check_scale(domain.scale)
     criterion = WordErrorAbove(target, threshold=wer_threshold) if untargeted else TargetText(target)
     check_wav_output(output)
     audio = load_audio(audio_path, allow_truncated=allow_truncated)
-    runner = Attack(get_recognizer(asr), config, domain=domain)
+    runner = Attack(white_box_recognizer(get_recognizer(asr), precision), config, domain=domain)
 
     console = Console(stderr=True)
     columns = (

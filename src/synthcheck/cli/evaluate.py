@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from synthcheck.asr.precision import PRECISION_HELP
 from synthcheck.asr.registry import RECOGNIZERS
 from synthcheck.cli.progress import PlainProgressLines, SourceStageBars
 from synthcheck.experiments.executors import DEFAULT_THREADS, EXECUTORS
@@ -43,6 +44,7 @@ def evaluate_detectors(
     stages: str = typer.Option("", "--stages", help="Comma-separated attack stages to run (default: all; targeted, "
                                "small-edit, adaptive-likelihood, adaptive-xcorr, adaptive-dtw, adaptive-combined)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the channel noise and the attacks' initial perturbation."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     output: Path | None = typer.Option(None, "--output", "-o", help="Results JSON (default: evaluation.json in the "
                                        "work directory runs/detectors-<hash>/); the HTML report goes next to it."),
     executor: str = typer.Option("local", "--executor", help=f"Where items run: {', '.join(EXECUTORS)}."),
@@ -64,7 +66,7 @@ def evaluate_detectors(
     settings = EvaluationSettings(
         recognizer=recognizer, sources=tuple(dataset), detectors=tuple(d for d in detectors.split(",") if d),
         n_attack=n, attack_offset=offset, n_clean=n_clean, steps=steps, stop_db_x=stop_db_x, stage_budget_s=stage_budget,
-        stages=chosen, seed=seed,
+        stages=chosen, seed=seed, precision=precision,
     )
     work_dir = RUNS_ROOT / f"detectors-{settings.key()}"
     err = Console(stderr=True)

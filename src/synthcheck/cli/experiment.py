@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from synthcheck.asr.precision import PRECISION_HELP
 from synthcheck.cli.progress import PlainProgressLines
 from synthcheck.experiments.config import ExperimentConfig, read_config_file, read_sentences_file
 from synthcheck.experiments.executors import DEFAULT_THREADS, EXECUTORS, make_executor
@@ -43,6 +44,7 @@ _ENGINE = typer.Option(None, "--engine", help="TTS engine (pico2wave, espeak-ng,
 _ATTENUATION = typer.Option(None, "--attenuation", help="Channel gain before the noise, in (0, 1].")
 _RECOGNIZER = typer.Option(None, "--recognizer", "--asr", help="whisper-base, whisper-tiny.en or pocketsphinx.")
 _TARGET = typer.Option(None, "--target", help="Attack target transcript.")
+_PRECISION = typer.Option(None, "--precision", help=PRECISION_HELP + " Default auto.")
 _ATTACKS = typer.Option(None, "--attacks", help="Comma-separated attack kinds, one sweep cell each (default targeted): "
                         "targeted, small-edit, adaptive-likelihood, adaptive-xcorr, adaptive-dtw, adaptive-combined.")
 _STEPS = typer.Option(None, "--steps", help="Attack optimisation steps.")
@@ -83,6 +85,7 @@ def reproduce(
     channel: str | None = _CHANNEL,
     attenuation: float | None = _ATTENUATION,
     recognizer: str | None = _RECOGNIZER,
+    precision: str | None = _PRECISION,
     target: str | None = _TARGET,
     attacks: str | None = _ATTACKS,
     steps: int | None = _STEPS,
@@ -110,7 +113,8 @@ def reproduce(
         quick, config_file, sentences, tts_engine=engine,
         voices=None if voice is None else parse_list(voice, name="voice"),
         snr_dbs=None if snr is None else parse_float_list(snr, name="snr"),
-        channel=channel, attenuation=attenuation, recognizer=recognizer, target=target, attack_steps=steps,
+        channel=channel, attenuation=attenuation, recognizer=recognizer, precision=precision, target=target,
+        attack_steps=steps,
         attacks=None if attacks is None else parse_list(attacks, name="attacks"), attack_batch_size=batch_size, attack_stop_db_x=stop_db_x, threshold=threshold, seed=seed, dataset=dataset,
         detectors=_detector_list(detectors),
     )

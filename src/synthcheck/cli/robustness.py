@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from synthcheck.asr.precision import PRECISION_HELP
 from synthcheck.cli.progress import PlainProgressLines, SourceStageBars
 from synthcheck.experiments.executors import DEFAULT_THREADS, EXECUTORS
 
@@ -39,6 +40,7 @@ def robustness(
     fragility: bool = typer.Option(False, "--fragility", help="Also Theorem 2's ratio at every clause (tiny.en; "
                                    "about 10 s per clause)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the noise draws and the attacks."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     executor: str = typer.Option("local", "--executor", help=f"Where items run: {', '.join(EXECUTORS)}."),
     address: str | None = typer.Option(None, "--address", help="Address of an existing Ray cluster."),
     threads: int = typer.Option(DEFAULT_THREADS, "--threads", help="Torch threads per task."),
@@ -59,6 +61,7 @@ def robustness(
         recognizer=recognizer, voices=parse_list(voices, name="voices") if voices.strip() else (), human=human, n=n,
         sentences=() if sentences is None else read_sentences_file(sentences), steps=steps, targeted=targeted,
         detectors=parse_list(detectors, name="detectors"), fragility=fragility, seed=seed,
+        precision=precision,
     )
     for config in settings.sources().values():  # an unknown engine or voice fails now, before any work
         config.detector_config(config.primary_detector)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from synthcheck.asr.precision import resolve_precision
 from synthcheck.attacks.kinds import ATTACK_KINDS, TARGET_KINDS
 from synthcheck.cache import atomic_write_bytes, content_key
 from synthcheck.data.datasets import DATASETS
@@ -70,10 +71,12 @@ class EvaluationSettings:
     target_fpr: float = CALIBRATION_FPR
     seed: int = 0
     attack_offset: int = 0
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("sources", "detectors", "stages"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "precision", resolve_precision(self.precision))
         if self.n_attack < 1 or self.n_clean < 1:
             raise BadInputError("n_attack and n_clean must be at least 1")
         if self.attack_offset < 0:
@@ -118,7 +121,8 @@ class EvaluationSettings:
                                 f"{needed}: ask for fewer")
         return ExperimentConfig(
             sentences=texts[:needed], dataset=source, channel="awgn" if DATASETS[source].synthetic else "none",
-            recognizer=self.recognizer, target=PAPER_TARGET, attacks=self.stages, attack_steps=self.steps,
+            recognizer=self.recognizer, precision=self.precision, target=PAPER_TARGET, attacks=self.stages,
+            attack_steps=self.steps,
             attack_batch_size=self.n_attack, attack_stop_db_x=self.stop_db_x,
             attack_sentences=tuple(self.attacked), attack_time_budget_s=self.stage_budget_s,
             detector_weight=self.detector_weight, detectors=self.detector_names(), seed=self.seed,

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from synthcheck.audio.channel import CHANNEL_KINDS, PAPER_ATTENUATION, PAPER_SNR_DB
+from synthcheck.asr.precision import resolve_precision
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.sources import EXPERIMENT_DATASETS, TTS_DATASET, select_utterances
 
@@ -45,7 +46,11 @@ QUICK_ATTACK_STEPS = 150
 #: Fields added after the first stored runs: hashed only when they differ from their default (see the
 #: module docstring). ``detectors`` is hashed always: the ``paper`` detector's measure changed (a contiguous
 #: template became the paper's formula), so runs stored before must not resume into the new one.
-LATER_FIELDS = ("dataset", "attacks", "channel", "attack_sentences", "attack_time_budget_s", "detector_weight")
+LATER_FIELDS = ("dataset", "attacks", "channel", "attack_sentences", "attack_time_budget_s", "detector_weight",
+                "precision")
+#: What a later field held in runs stored before it, where that is not its default: ``precision`` defaults to
+#: ``auto`` (resolved on construction), and runs before it existed ran float32.
+LATER_FIELD_PAST = {"precision": "fp32"}
 #: The default detectors: the paper's check (primary), the original code's three measures and synthcheck's
 #: first reading of the paper, side by side on the same audio (:mod:`synthcheck.audio.pearson`).
 PAPER_DETECTORS = ("paper", "seed-corrcoef", "seed-xcorrelation", "seed-stretched", "xcorr-template")
@@ -111,6 +116,10 @@ class ExperimentConfig:
         :data:`~synthcheck.audio.channel.PAPER_ATTENUATION`); y1 is then rounded to 16 bits.
     recognizer
         Recogniser name (see :data:`synthcheck.asr.RECOGNIZERS`).
+    precision
+        Precision of the attack's white-box passes (:mod:`synthcheck.asr.precision`): ``fp32``, ``bf16``, or
+        ``auto`` (the default), resolved here to ``bf16`` when the CPU has bfloat16 units, else ``fp32``; the
+        stored config holds the resolved one. Confirmations and detectors run in float32 either way.
     target
         The attack's target transcript (attack kinds with small-edit targets edit each sentence instead).
     attacks
@@ -150,6 +159,7 @@ class ExperimentConfig:
     snr_dbs: tuple[float, ...] = (PAPER_SNR_DB,)
     attenuation: float = PAPER_ATTENUATION
     recognizer: str = "whisper-base"
+    precision: str = "auto"
     target: str = PAPER_TARGET
     attacks: tuple[str, ...] = (DEFAULT_ATTACK,)
     attack_steps: int = 1000
@@ -176,6 +186,10 @@ class ExperimentConfig:
         object.__setattr__(self, "detectors", tuple(str(d).strip() for d in self.detectors))
         object.__setattr__(self, "attacks", tuple(str(a).strip() for a in self.attacks))
         object.__setattr__(self, "attack_sentences", tuple(int(i) for i in self.attack_sentences))
+        try:
+            object.__setattr__(self, "precision", resolve_precision(str(self.precision)))
+        except BadInputError as exc:
+            raise BadInputError(f"config: {exc}") from None
         self._validate_detectors()
         if self.threshold is None:
             object.__setattr__(self, "threshold", self.detector_config(self.detectors[0]).threshold)
@@ -295,8 +309,10 @@ class ExperimentConfig:
 
         A stored config without ``detectors`` predates them: its one detector was the ``paper`` check as
         synthcheck first read it, the contiguous-template correlation now called ``xcorr-template``.
+        A stored config without ``precision`` predates it and ran in float32.
         """
-        return cls.from_dict(data if "detectors" in data else {**data, "detectors": ["xcorr-template"]})
+        defaults = {"detectors": ["xcorr-template"], "precision": "fp32"}
+        return cls.from_dict({**defaults, **data})
 
     @classmethod
     def from_file(cls, path: str | Path) -> ExperimentConfig:
@@ -309,7 +325,7 @@ class ExperimentConfig:
         :data:`LATER_FIELDS` holding their default are left out, so configs stored before they existed
         keep their hash.
         """
-        defaults = {f.name: f.default for f in fields(self)}
+        defaults = {f.name: f.default for f in fields(self)} | LATER_FIELD_PAST
         values = {k: v for k, v in self.to_dict().items()
                   if not (k in LATER_FIELDS and getattr(self, k) == defaults[k])}
         canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))

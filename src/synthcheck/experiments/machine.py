@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from synthcheck.cpu import first_processor
+
 #: CPU flags that change which kernels MKL, oneDNN and ATen dispatch to.
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
 #: Environment variables that override the dispatch or threading of those libraries.
@@ -32,7 +34,7 @@ def cpu_facts(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, str]:
     import torch
 
     facts: dict[str, str] = {}
-    first = _first_processor(Path(cpuinfo))
+    first = first_processor(cpuinfo)
     if first:
         ident = [first.get(k, "?") for k in ("vendor_id", "model name")]
         numbers = "/".join(first.get(k, "?") for k in ("cpu family", "model", "stepping"))
@@ -42,20 +44,6 @@ def cpu_facts(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, str]:
     facts["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     facts.update({f"env:{name}": os.environ[name] for name in NUMERIC_ENV if name in os.environ})
     return facts
-
-
-def _first_processor(path: Path) -> dict[str, str]:
-    """``key: value`` lines of the first processor block of a cpuinfo file ({} if unreadable)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}
-    fields: dict[str, str] = {}
-    for line in text.split("\n\n", 1)[0].splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key.strip()] = value.strip()
-    return fields
 
 
 __all__ = ["ISA_FLAGS", "NUMERIC_ENV", "cpu_facts"]

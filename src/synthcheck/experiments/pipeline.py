@@ -388,6 +388,7 @@ def run_clean_item(task: CleanTask) -> ItemStageResult:
 def run_attack_batch(task: AttackTask) -> list[ItemStageResult]:
     """Stage 2 for a batch of one attack kind: one batched attack, then detect on each 16-bit adversarial."""
     from synthcheck.asr import get_recognizer
+    from synthcheck.asr.base import white_box_recognizer
     from synthcheck.attacks.base import AttackConfig
     from synthcheck.attacks.checkpoint import AttackCheckpoint
     from synthcheck.attacks.kinds import ATTACK_KINDS
@@ -397,7 +398,7 @@ def run_attack_batch(task: AttackTask) -> list[ItemStageResult]:
     settings = AttackConfig(max_steps=config.attack_steps, stop_db_x=config.attack_stop_db_x,
                             time_budget_s=config.attack_time_budget_s, detector_weight=config.detector_weight,
                             seed=task.seed)
-    attack = kind.build(get_recognizer(config.recognizer), settings)
+    attack = kind.build(white_box_recognizer(get_recognizer(config.recognizer), config.precision), settings)
     criterion = kind.criterion([kind.target(spec.sentence, config.target) for spec in task.specs])
     checkpoint = None if task.checkpoint is None else AttackCheckpoint(Path(task.checkpoint), task.checkpoint_seconds)
     results = attack.run(task.channel_audio, criterion, progress=task.on_step, checkpoint=checkpoint)

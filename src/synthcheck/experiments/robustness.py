@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from synthcheck.asr.precision import resolve_precision
 from synthcheck.cache import atomic_write_bytes, content_key
 from synthcheck.errors import BadInputError
 from synthcheck.audio.io import SAMPLE_RATE
@@ -82,10 +83,12 @@ class RobustnessSettings:
     batch_size: int = 5
     fragility: bool = False
     seed: int = 0
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("voices", "sentences", "detectors"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "precision", resolve_precision(self.precision))
         if self.n < 1 or self.steps < 1 or self.batch_size < 1:
             raise BadInputError("robustness: n, steps and batch_size must be at least 1")
         if not self.voices and not self.human:
@@ -111,7 +114,7 @@ class RobustnessSettings:
         from synthcheck.data.datasets import two_cities_clauses
 
         sentences = self.sentences or tuple(two_cities_clauses()[: self.n])
-        common = dict(recognizer=self.recognizer, channel="none", target=PAPER_TARGET, attacks=self.attacks,
+        common = dict(recognizer=self.recognizer, precision=self.precision, channel="none", target=PAPER_TARGET, attacks=self.attacks,
                       attack_steps=self.steps, attack_batch_size=self.batch_size, attack_stop_db_x=None,
                       detectors=self.detectors, seed=self.seed)
         out = {}
