@@ -229,8 +229,9 @@ def main() -> int:
     parser.add_argument("--clauses", type=int, default=0, help="(b) attack the first N paper clauses")
     parser.add_argument("--precision", default="fp32,bf16", help="(b) comma-separated precisions to run")
     parser.add_argument("--max-steps", type=int, default=1000, help="(b) attack steps at most")
-    parser.add_argument("--stop-db-x", type=float, default=-45.0,
-                        help="(b) stop once every clause succeeded at or below this dB_x (reproduce's default)")
+    parser.add_argument("--stop-db-x", type=lambda v: None if v == "none" else float(v), default=-45.0,
+                        help="(b) stop once every clause succeeded at or below this dB_x (reproduce's default; "
+                        "none: run --max-steps in both precisions, the same-steps comparison)")
     parser.add_argument("--learning-rate", type=float, default=20.0, help="(b) Adam step on the 16-bit scale")
     parser.add_argument("--time-budget", type=float, default=None, help="(b) seconds (default 600 per clause)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")

@@ -49,6 +49,19 @@ def test_a_named_detector_and_the_resynthesis_as_wav(service, clips, guard) -> N
     assert "resynthesized_wav" not in _post(service, clips["tts.flac"], detector="paper").json()
 
 
+@pytest.mark.parametrize("fmt, suffix", [("OGG", ".ogg"), ("MP3", ".mp3"), ("FLAC", ".flac")])
+def test_every_supported_type_is_checked_like_the_same_file_on_disk(service, clips, guard, tmp_path, fmt,
+                                                                     suffix) -> None:
+    samples, rate = sf.read(clips["human.wav"], dtype="float32")
+    path = tmp_path / f"speech{suffix}"
+    sf.write(path, samples, rate, format=fmt)
+    answer = _post(service, path)
+    assert answer.status_code == 200, answer.text
+    expected = guard.check_file(path).verdict.to_dict()
+    assert _without_timings(answer.json()) == _without_timings(expected)
+    assert answer.json()["transcript"]
+
+
 def test_detectors_and_health_describe_what_is_loaded(service) -> None:
     listing = httpx.get(f"{service}/v1/detectors").json()
     assert listing["recognizer"] == "whisper-tiny.en" and listing["default"] == "likelihood+align"

@@ -70,7 +70,8 @@ class WhisperRecognizer(DifferentiableRecognizer):
         :mod:`synthcheck.asr.precision`). Decoding is always float32.
 
     The model's parameters are frozen: every gradient the toolkit takes is with respect to the input, and a
-    backward pass that also accumulated weight gradients cost twice the time (measured on Whisper base).
+    backward pass that also accumulated weight gradients made a step 1.36x slower (Whisper base, the paper's ten
+    clauses, float32: 2.78 s against 2.04 s on 2 cores).
     """
 
     def __init__(
