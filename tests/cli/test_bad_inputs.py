@@ -159,6 +159,11 @@ CASES = [
     ("attack-bad-bound", ["attack", f"{D}/ok.wav", "-t", "hi", "-o", f"{D}/adv.wav", "--initial-bound", "1e9"], "bound"),
     ("attack-nan-rate", ["attack", f"{D}/ok.wav", "-t", "hi", "-o", f"{D}/adv.wav", "--learning-rate", "nan"], "learning"),
     ("attack-negative-budget", ["attack", f"{D}/ok.wav", "-t", "hi", "-o", f"{D}/adv.wav", "--time-budget", "-1"], "budget"),
+    ("attack-unknown-precision", ["attack", f"{D}/ok.wav", "-t", "hi", "-o", f"{D}/adv.wav", "--precision", "fp16"],
+     "unknown precision 'fp16'; choose one of: auto, fp32, bf16"),
+    ("reproduce-unknown-precision", ["reproduce", "--precision", "half", "--run-dir", f"{D}/run-precision"],
+     "config: unknown precision 'half'"),
+    ("robustness-unknown-precision", ["robustness", "--precision", "x"], "unknown precision 'x'"),
     ("attack-mp3-output", ["attack", f"{D}/ok.wav", "-t", "hi", "-o", f"{D}/adv.mp3"], ".wav"),
     ("attack-unknown-asr", ["attack", f"{D}/ok.wav", "-t", "hi", "-o", f"{D}/adv.wav", "--asr", "nope"], "nope"),
     # reproduce and sweep
