@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import soundfile as sf
@@ -22,6 +23,15 @@ from synthcheck.guard.service import ServiceLimits, create_app
 SERVICE_SETTINGS = GuardSettings(asr="whisper-tiny.en", detectors=("likelihood+align", "paper"))
 #: A recording by a person shipped with alsa-utils.
 ALSA_CLIP = Path("/usr/share/sounds/alsa/Front_Center.wav")
+
+
+def post_clip(url: str, path: Path, name: str | None = None, *, client: httpx.Client | None = None,
+              headers: dict[str, str] | None = None, timeout: float = 120, **fields: str) -> httpx.Response:
+    """POST ``path`` to ``url``'s ``/v1/check`` as field ``audio`` (under ``name``), with form ``fields``."""
+    with open(path, "rb") as handle:
+        files = {"audio": (name or path.name, handle)}
+        send = client.post if client is not None else httpx.post
+        return send(f"{url}/v1/check", files=files, data=fields, headers=headers, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

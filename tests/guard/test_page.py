@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .conftest import post_clip
+
 pytestmark = pytest.mark.chromium
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -77,11 +79,6 @@ def _check(driver, path: Path, detector: str | None = None) -> str:
     return _outcome(driver)
 
 
-def _api_check(url: str, path: Path, **fields: str) -> httpx.Response:
-    with open(path, "rb") as handle:
-        return httpx.post(f"{url}/v1/check", files={"audio": (path.name, handle)}, data=fields, timeout=120)
-
-
 def test_the_page_lists_the_detectors_of_the_api(browser, service) -> None:
     from selenium.webdriver.support.ui import Select
 
@@ -99,7 +96,7 @@ def test_the_page_lists_the_detectors_of_the_api(browser, service) -> None:
 def test_an_upload_shows_the_verdict_the_api_gives(browser, service, clips) -> None:
     from selenium.webdriver.common.by import By
 
-    expected = _api_check(service, clips["human.wav"]).json()
+    expected = post_clip(service, clips["human.wav"]).json()
     _open(browser, service)
     assert _check(browser, clips["human.wav"]) == "verdict"
     verdict = _by_id(browser, "verdict")
@@ -147,7 +144,7 @@ def test_a_hostile_transcript_is_shown_as_text(browser, service) -> None:
 
 
 def test_a_bad_upload_shows_the_api_error(browser, service, clips) -> None:
-    expected = _api_check(service, clips["notes.txt"])
+    expected = post_clip(service, clips["notes.txt"])
     assert expected.status_code == 415
     _open(browser, service)
     assert _check(browser, clips["notes.txt"]) == "error"

@@ -19,12 +19,7 @@ import soundfile as sf
 from synthcheck.cli import main
 from synthcheck.guard.service import ServiceLimits
 
-from .conftest import running_service
-
-
-def _post(url: str, path: Path, name: str | None = None, **fields: str) -> httpx.Response:
-    with open(path, "rb") as handle:
-        return httpx.post(f"{url}/v1/check", files={"audio": (name or path.name, handle)}, data=fields, timeout=120)
+from .conftest import post_clip, running_service
 
 
 def _without_timings(verdict: dict) -> dict:
@@ -32,7 +27,7 @@ def _without_timings(verdict: dict) -> dict:
 
 
 def test_check_answers_what_detect_json_prints(service, clips, capsys) -> None:
-    answer = _post(service, clips["human.wav"])
+    answer = post_clip(service, clips["human.wav"])
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
     assert main(["detect", str(clips["human.wav"]), "--json", "--asr", "whisper-tiny.en"]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -41,12 +36,12 @@ def test_check_answers_what_detect_json_prints(service, clips, capsys) -> None:
 
 
 def test_a_named_detector_and_the_resynthesis_as_wav(service, clips, guard) -> None:
-    body = _post(service, clips["tts.flac"], detector="paper", include_audio="1").json()
+    body = post_clip(service, clips["tts.flac"], detector="paper", include_audio="1").json()
     assert body["detector"] == "paper" and body["synthesizer"] == "pico2wave:en-US"
     audio, rate = sf.read(io.BytesIO(base64.b64decode(body["resynthesized_wav"])), dtype="float32")
     expected = guard.check_file(clips["tts.flac"], "paper").verdict.resynthesized
     assert rate == 16_000 and audio.shape == expected.shape and np.max(np.abs(audio - expected)) <= 1 / 32768
-    assert "resynthesized_wav" not in _post(service, clips["tts.flac"], detector="paper").json()
+    assert "resynthesized_wav" not in post_clip(service, clips["tts.flac"], detector="paper").json()
 
 
 @pytest.mark.parametrize("fmt, suffix", [("OGG", ".ogg"), ("MP3", ".mp3"), ("FLAC", ".flac")])
@@ -55,7 +50,7 @@ def test_every_supported_type_is_checked_like_the_same_file_on_disk(service, cli
     samples, rate = sf.read(clips["human.wav"], dtype="float32")
     path = tmp_path / f"speech{suffix}"
     sf.write(path, samples, rate, format=fmt)
-    answer = _post(service, path)
+    answer = post_clip(service, path)
     assert answer.status_code == 200, answer.text
     expected = guard.check_file(path).verdict.to_dict()
     assert _without_timings(answer.json()) == _without_timings(expected)
@@ -83,7 +78,7 @@ def test_detectors_and_health_describe_what_is_loaded(service) -> None:
 )
 def test_bad_uploads_are_one_line_4xx_naming_the_upload_not_the_temp_file(service, clips, clip, name, status,
                                                                           fragment) -> None:
-    answer = _post(service, clips[clip], name)
+    answer = post_clip(service, clips[clip], name)
     assert answer.status_code == status
     if status != 200:
         error = answer.json()["error"]
@@ -98,7 +93,7 @@ def test_requests_that_are_not_an_upload(service, clips) -> None:
         (httpx.post(f"{service}/v1/check", content=b"raw", headers={"content-type": "audio/wav"}), 415, "multipart"),
         (httpx.get(f"{service}/v1/check"), 405, "GET is not allowed"),
         (httpx.get(f"{service}/v2/nothing"), 404, "no such endpoint /v2/nothing"),
-        (_post(service, clips["human.wav"], detector="dtw"), 422, "not loaded here"),
+        (post_clip(service, clips["human.wav"], detector="dtw"), 422, "not loaded here"),
         (httpx.post(f"{service}/v1/check", content=b"--x\r\nbroken", headers={
             "content-type": "multipart/form-data; boundary=x"}), 422, "no file in form field 'audio'"),
         (httpx.post(f"{service}/v1/check", content=b"x", headers={
@@ -166,7 +161,7 @@ def test_the_serve_command_starts_answers_and_stops(clips) -> None:
             assert server.poll() is None and time.monotonic() < deadline, line
             line = server.stderr.readline()
         url = line.split("serving on ")[1].split("/;")[0]
-        body = _post(url, clips["tts.flac"]).json()
+        body = post_clip(url, clips["tts.flac"]).json()
         assert body["recognizer"] == "pocketsphinx" and body["detector"] == "paper"
     finally:
         server.terminate()

@@ -26,7 +26,7 @@ from synthcheck.audio.io import save_wav
 from synthcheck.examples import human_example_audio
 from synthcheck.guard.service import ServiceLimits, create_app
 
-from .conftest import running_service
+from .conftest import post_clip, running_service
 
 GOOD = ("human.wav", "tts.flac", "alsa.wav")
 #: The bad uploads, their status, and whether they reach the check queue (the type is refused at the upload).
@@ -38,15 +38,6 @@ BOUNDARY = "synthcheck-test-boundary"
 def expected(guard, clips) -> dict[str, dict]:
     """``guard.check_file``'s verdict on each good clip (computed here, never while a server's worker runs)."""
     return {name: guard.check_file(clips[name]).verdict.to_dict() for name in GOOD}
-
-
-def _post(url: str, path: Path, name: str | None = None, client: httpx.Client | None = None,
-          headers: dict[str, str] | None = None, timeout: float = 120) -> httpx.Response:
-    with open(path, "rb") as handle:
-        files = {"audio": (name or path.name, handle)}
-        if client is not None:
-            return client.post(f"{url}/v1/check", files=files, headers=headers, timeout=timeout)
-        return httpx.post(f"{url}/v1/check", files=files, headers=headers, timeout=timeout)
 
 
 def _same_verdict(body: dict, verdict: dict) -> None:
@@ -184,7 +175,7 @@ def test_six_concurrent_clients_each_get_exactly_their_own_answer(guard, clips, 
             with httpx.Client() as session:
                 start.wait(timeout=30)
                 for tag, kind in plan[i]:
-                    response = _post(url, clips[kind], tag, client=session)
+                    response = post_clip(url, clips[kind], tag, client=session)
                     with lock:
                         answers.setdefault(tag, []).append(response)
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -226,7 +217,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_recovers(guard, clips, ex
 
     def client() -> None:
         start.wait(timeout=30)
-        answers.append(_post(url, clips["human.wav"]))
+        answers.append(post_clip(url, clips["human.wav"]))
 
     with running_service(guard, limits) as url:
         threads = [threading.Thread(target=client) for _ in range(4)]
@@ -243,7 +234,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_recovers(guard, clips, ex
             else:
                 _same_verdict(answer.json(), expected["human.wav"])
         assert _wait_until_idle(url)["served"] == statuses.count(200)
-        after = _post(url, clips["alsa.wav"])
+        after = post_clip(url, clips["alsa.wav"])
         assert after.status_code == 200, after.text
         _same_verdict(after.json(), expected["alsa.wav"])
 
@@ -256,17 +247,17 @@ def test_a_check_over_the_timeout_is_504_and_the_service_goes_on(guard, clips, e
     save_wav(long_clip, np.concatenate([human_example_audio()] * 12))  # ~50 s: several seconds to check
     with running_service(guard, ServiceLimits(timeout_s=3.0)) as url:
         started = time.monotonic()
-        answer = _post(url, long_clip)
+        answer = post_clip(url, long_clip)
         waited = time.monotonic() - started
         _one_line_error(answer, 504, "no verdict within 3 s")
         assert 3.0 <= waited < 10, waited
         # the discarded check finishes on the worker, which then serves the next request
         queue = _wait_until_idle(url)
         assert queue["served"] == 1
-        after = _post(url, clips["alsa.wav"])
+        after = post_clip(url, clips["alsa.wav"])
         assert after.status_code == 200, after.text
         _same_verdict(after.json(), expected["alsa.wav"])
-        _one_line_error(_post(url, clips["junk.wav"]), 422, "junk.wav")
+        _one_line_error(post_clip(url, clips["junk.wav"]), 422, "junk.wav")
 
 
 # --- (d) clients that disconnect ----------------------------------------------------------------------------------
@@ -293,7 +284,7 @@ def test_clients_that_disconnect_leave_no_upload_and_do_not_disturb_others(guard
             time.sleep(0.2)
             sock.close()
 
-        normal_thread = threading.Thread(target=lambda: normal.append(_post(url, clips["human.wav"], "normal.wav")))
+        normal_thread = threading.Thread(target=lambda: normal.append(post_clip(url, clips["human.wav"], "normal.wav")))
         normal_thread.start()
         vanishing = [
             threading.Thread(target=vanish, args=(b"", 2_000_000)),  # headers only
@@ -314,7 +305,7 @@ def test_clients_that_disconnect_leave_no_upload_and_do_not_disturb_others(guard
             time.sleep(0.1)
         assert upload_root.is_dir() and not any(upload_root.iterdir()), list(upload_root.iterdir())
         assert queue["served"] == 2  # the normal check and the one whose client left while it was queued
-        after = _post(url, clips["alsa.wav"])
+        after = post_clip(url, clips["alsa.wav"])
         assert after.status_code == 200 and not any(upload_root.iterdir())
     assert not upload_root.exists()  # the service removes its upload directory when it stops
 
@@ -330,7 +321,7 @@ def test_a_slow_upload_gets_its_verdict_without_holding_up_others(guard, clips, 
             _raw_request(url, _head(url, len(body)), _pieces(body, len(body) // 20 + 1), pause=0.2)))
         thread.start()
         time.sleep(0.5)
-        normal = _post(url, clips["human.wav"])
+        normal = post_clip(url, clips["human.wav"])
         normal_done = time.monotonic()
         thread.join(timeout=60)
         assert normal.status_code == 200
@@ -348,7 +339,7 @@ def test_an_upload_slower_than_the_upload_timeout_is_408(guard, clips) -> None:
         _one_line_error(answer, 408, "the upload took longer than 1 s")
         assert not answer.sent_all and 1.0 <= answer.answered_at - started < 3.0
         assert _health(url)["served"] == 0
-        assert _post(url, clips["alsa.wav"]).status_code == 200
+        assert post_clip(url, clips["alsa.wav"]).status_code == 200
 
 
 # --- (f) over the limits, and the token -----------------------------------------------------------------------------
@@ -381,7 +372,7 @@ def test_a_chunked_upload_over_max_bytes_is_413(guard, clips, expected) -> None:
 
 
 def test_a_recording_over_max_seconds_is_413(service, clips) -> None:
-    answer = _post(service, clips["long.wav"])
+    answer = post_clip(service, clips["long.wav"])
     error = _one_line_error(answer, 413, "long.wav")
     assert re.search(r"\b120\b", error), error
     assert "synthcheck-serve-" not in error
@@ -389,13 +380,13 @@ def test_a_recording_over_max_seconds_is_413(service, clips) -> None:
 
 def test_the_bearer_token_on_check_and_health_without(guard, clips, expected) -> None:
     with running_service(guard, ServiceLimits(token="s3cret")) as url:
-        _one_line_error(_post(url, clips["alsa.wav"]), 401, "bearer token")
-        wrong = _post(url, clips["alsa.wav"], headers={"Authorization": "Bearer s3cre"})
+        _one_line_error(post_clip(url, clips["alsa.wav"]), 401, "bearer token")
+        wrong = post_clip(url, clips["alsa.wav"], headers={"Authorization": "Bearer s3cre"})
         _one_line_error(wrong, 401, "bearer token")
         assert wrong.headers["www-authenticate"] == "Bearer"
-        _one_line_error(_post(url, clips["alsa.wav"], headers={"Authorization": "Basic s3cret"}), 401)
+        _one_line_error(post_clip(url, clips["alsa.wav"], headers={"Authorization": "Basic s3cret"}), 401)
         assert _health(url)["served"] == 0  # refused before any check
-        right = _post(url, clips["alsa.wav"], headers={"Authorization": "Bearer s3cret"})
+        right = post_clip(url, clips["alsa.wav"], headers={"Authorization": "Bearer s3cret"})
         assert right.status_code == 200, right.text
         _same_verdict(right.json(), expected["alsa.wav"])
         assert httpx.get(f"{url}/health").json()["queue"]["served"] == 1
@@ -413,11 +404,11 @@ def test_twenty_requests_do_not_grow_the_memory(service, clips, expected, record
     order = ["human.wav", "alsa.wav", "junk.wav", "tts.flac", "silent.wav", "notes.txt", "alsa.wav"]
     with httpx.Client() as session:
         for name in order:  # warm up every path once
-            _post(service, clips[name], client=session)
+            post_clip(service, clips[name], client=session)
         before = _rss_mb()
         for i in range(20):
             name = order[i % len(order)]
-            answer = _post(service, clips[name], client=session)
+            answer = post_clip(service, clips[name], client=session)
             assert answer.status_code == (200 if name in GOOD else BAD[name][0]), answer.text
         after = _rss_mb()
     record_property("rss_before_mb", round(before, 1))

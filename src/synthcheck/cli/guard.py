@@ -257,10 +257,10 @@ def serve(
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     listener = _bind(host, port)  # a taken port fails before the models load; connections wait in the backlog
     err.print(f"loading {asr} and {', '.join(names)} …")
-    queue = CheckQueue(capacity=limits.queue_size + 1)
+    queue = CheckQueue.for_limits(limits)
     guard = queue.call(Guard, GuardSettings(asr, names))  # loaded on the thread that runs the checks (see call)
     app = create_app(guard, limits, queue)
-    config = uvicorn.Config(app, log_level="warning", limit_concurrency=4 * (queue_size + 1) + 8, timeout_keep_alive=5)
+    config = uvicorn.Config(app, log_level="warning", limit_concurrency=4 * queue.capacity + 8, timeout_keep_alive=5)
     bound_host, bound_port = listener.getsockname()[:2]
     auth = " (bearer token required on /v1/*)" if token is not None else ""
     err.print(f"serving on http://{bound_host}:{bound_port}/{auth}; Ctrl-C stops")

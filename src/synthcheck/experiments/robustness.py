@@ -114,8 +114,8 @@ class RobustnessSettings:
         from synthcheck.data.datasets import two_cities_clauses
 
         sentences = self.sentences or tuple(two_cities_clauses()[: self.n])
-        common = dict(recognizer=self.recognizer, precision=self.precision, channel="none", target=PAPER_TARGET, attacks=self.attacks,
-                      attack_steps=self.steps, attack_batch_size=self.batch_size, attack_stop_db_x=None,
+        common = dict(recognizer=self.recognizer, precision=self.precision, channel="none", target=PAPER_TARGET,
+                      attacks=self.attacks, attack_steps=self.steps, attack_batch_size=self.batch_size, attack_stop_db_x=None,
                       detectors=self.detectors, seed=self.seed)
         out = {}
         for voice in self.voices:

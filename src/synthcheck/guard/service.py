@@ -119,6 +119,11 @@ class ApiError(Exception):
 class CheckQueue:
     """One worker thread running checks in arrival order, with at most ``capacity`` checks admitted at once."""
 
+    @classmethod
+    def for_limits(cls, limits: ServiceLimits) -> CheckQueue:
+        """The queue ``limits`` ask for: the running check plus ``limits.queue_size`` waiting."""
+        return cls(capacity=limits.queue_size + 1)
+
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthcheck-check")
@@ -163,9 +168,10 @@ class CheckQueue:
 
 def create_app(guard: Guard, limits: ServiceLimits | None = None, queue: CheckQueue | None = None) -> FastAPI:
     """The ASGI application serving ``guard`` (already loaded) under ``limits``, its checks on ``queue``'s worker
-    (default: a new queue of ``limits.queue_size + 1``)."""
+    (default: :meth:`CheckQueue.for_limits`)."""
     limits = limits or ServiceLimits()
-    queue = queue or CheckQueue(capacity=limits.queue_size + 1)
+    if queue is None:
+        queue = CheckQueue.for_limits(limits)
     upload_root = Path(tempfile.mkdtemp(prefix="synthcheck-serve-"))
 
     @asynccontextmanager
