@@ -13,7 +13,7 @@ VENV=${SYNTHCHECK_VENV:-$here/.venv}
 log() { echo "[setup] $*" >&2; }
 
 # --- Debian packages -------------------------------------------------------
-apt_pkgs=(libttspico-utils espeak-ng flite alsa-utils python3-venv)
+apt_pkgs=(libttspico-utils espeak-ng flite alsa-utils dataset-fashion-mnist python3-venv)
 [ $with_test = 1 ] && apt_pkgs+=(chromium chromium-driver)
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -52,7 +52,7 @@ def _stored(run_dir: Path) -> dict:
         out = {}
         for record in stored_rows(store):
             assert record.clean and record.attack, f"{record.spec.key} is not finished"
-            adversarial = store.read_audio(record.attack["audio"]["adversarial"])
+            adversarial = store.read_array(record.attack["audio"]["adversarial"])
             out[record.spec.key] = (_strip(record.clean), _strip(record.attack), adversarial)
         return out
 
@@ -81,7 +81,7 @@ def _assert_consistent(run_dir: Path) -> None:
         for record in stored_rows(store):
             for stage in (record.clean, record.attack):
                 for rel in (stage or {}).get("audio", {}).values():
-                    assert store.audio_path(rel).is_file(), rel
+                    assert store.file_path(rel).is_file(), rel
     assert not list(run_dir.rglob("*.tmp")), "a partial file was left behind"
 
 

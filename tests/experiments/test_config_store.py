@@ -91,7 +91,7 @@ def test_store_commits_rows_and_audio_and_resumes(tmp_path):
         assert [r.spec.key for r in records] == [key0, key1]
         assert records[0].clean.score == 0.9 and records[1].clean is None
         assert records[0].attempts == {"clean": 1} and records[1].attempts == {"clean": 1}
-        stored = store.read_audio(records[0].clean.audio["channel"])
+        stored = store.read_array(records[0].clean.audio["channel"])
         np.testing.assert_allclose(stored, tone, atol=1 / 32768)
         assert store.wall_seconds() == pytest.approx(1.5)
         assert store.config() == config and store.versions() == {"python": "3"}
@@ -125,7 +125,7 @@ def test_new_removes_only_the_runs_own_files(tmp_path):
     keep = tmp_path / "notes.txt"
     keep.write_text("mine")
     with ResultsStore.open(tmp_path, config, {}) as store:
-        rel = store.write_audio(config.items()[0].key, "clean", np.full(160, 0.1, np.float32))
+        rel = store.write_array(config.items()[0].key, "clean", np.full(160, 0.1, np.float32))
     (tmp_path / "report.html").write_text("old")
     ResultsStore.open(tmp_path, config, {}, new=True).close()
     assert keep.read_text() == "mine"

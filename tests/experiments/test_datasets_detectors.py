@@ -203,7 +203,7 @@ def test_quick_run_on_human_speech_stores_every_detectors_scores(tmp_path, capsy
         for r in records:
             assert r.spec.dataset == "two-cities-human" and r.spec.sentence in recordings  # the set's own text
             # the source x is the recording itself (16-bit), not a TTS rendering
-            x = store.read_audio(r.clean.audio["clean"])
+            x = store.read_array(r.clean.audio["clean"])
             np.testing.assert_allclose(x, recordings[r.spec.sentence], atol=1 / 32768 + 1e-7)
             for stage in (r.clean, r.attacks["targeted"]):
                 assert list(stage.detectors) == ["paper", "dtw"]  # the configured order, primary first

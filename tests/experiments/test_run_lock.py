@@ -99,7 +99,7 @@ def test_item_keys_never_become_paths_outside_the_run_directory(tmp_path):
     from synthcheck.experiments.store import ResultsStore
 
     with ResultsStore.open(tmp_path / "run", ExperimentConfig(), {}) as store:
-        rel = store.write_audio("../../x/..", "..", np.zeros(160, np.float32))
-        path = store.audio_path(rel).resolve()
+        rel = store.write_array("../../x/..", "..", np.zeros(160, np.float32))
+        path = store.file_path(rel).resolve()
     assert path.is_file() and (tmp_path / "run").resolve() in path.parents
     assert not (tmp_path / "x").exists() and ".." not in rel.split("/")

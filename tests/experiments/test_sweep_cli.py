@@ -31,7 +31,7 @@ def test_sweep_writes_one_report_with_metrics_per_cell_and_report_rebuilds_it(tm
     by_group = {r.group: r.clean for r in run.rows}
     paper = get_comparator("xcorr-paper")
     with ResultsStore.read(run_dir) as store:
-        audio = {group: {name: store.read_audio(rel) for name, rel in clean.audio.items()}
+        audio = {group: {name: store.read_array(rel) for name, rel in clean.audio.items()}
                  for group, clean in by_group.items()}
     for group, clean in by_group.items():
         # the stored score is the paper's correlation of the stored channel output with the stored re-synthesis

@@ -84,6 +84,6 @@ def test_sentences_never_become_paths(tmp_path):
     with ResultsStore.open(run, config, {}) as store:
         for spec in config.items():
             assert spec.sentence not in spec.key
-            written = (run / store.write_audio(spec.key, "clean", np.zeros(160, np.float32))).resolve()
+            written = (run / store.write_array(spec.key, "clean", np.zeros(160, np.float32))).resolve()
             assert written.is_relative_to((run / "audio").resolve())
     assert not list(tmp_path.parent.rglob("PWNED"))

@@ -27,7 +27,7 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -150,6 +150,9 @@ class ExperimentConfig:
     seed
         Root seed; per-item seeds derive from it and the item key.
     """
+
+    #: The results store's domain of this config (:mod:`synthcheck.experiments.domains`).
+    domain: ClassVar[str] = "speech"
 
     sentences: tuple[str, ...] = ()
     dataset: str = TTS_DATASET

@@ -1,4 +1,9 @@
-"""The paper's speech experiment, end to end and resumable.
+"""The one experiment driver (:func:`run_experiment`), and the paper's speech experiment on it, resumable.
+
+The driver knows stages, batches, the store, checkpoints and executors; what an item *is* comes from the
+config's plan (:func:`~synthcheck.experiments.domains.experiment_plan`): :class:`SpeechPlan` below for speech,
+:class:`synthcheck.images.experiment.ImagePlan` for images. A plan makes the tasks of both stages and names
+the module-level workers that run them; everything below about resuming holds for every domain.
 
 For every item (sentence s, voice, SNR; see :meth:`ExperimentConfig.items`):
 
@@ -187,46 +192,50 @@ def run_experiment(
         from synthcheck.attacks.checkpoint import check_interval  # torch: imported only when a run starts
 
         check_interval(checkpoint_seconds)  # before the lock and any work
+    from synthcheck.experiments.domains import experiment_plan
+
+    plan = experiment_plan(config)
     if "attack" in stages:
-        _require_gradients(config)
+        plan.check_attacks()
     with RunLock.acquire(run_dir):
-        return _run_locked(config, run_dir, executor or LocalExecutor(), new, force,
+        return _run_locked(plan, run_dir, executor or LocalExecutor(), new, force,
                            progress or (lambda stage, done, total: None), stages, checkpoint_seconds)
 
 
-def _run_locked(config: ExperimentConfig, run_dir: str | Path, executor: Executor, new: bool, force: bool,
-                report: ProgressCallback, stages: Sequence[str], checkpoint_seconds: float | None) -> ExperimentRun:
-    versions = {**collect_versions(config), "torch_threads": str(executor.threads)}
-    store = ResultsStore.open(run_dir, config, versions, new=new, force=force)
+def _run_locked(plan: Any, run_dir: str | Path, executor: Executor, new: bool, force: bool,
+                report: ProgressCallback, stages: Sequence[str], checkpoint_seconds: float | None) -> Any:
+    versions = {**plan.versions(), "torch_threads": str(executor.threads)}
+    store = ResultsStore.open(run_dir, plan.config, versions, new=new, force=force)
     try:
-        computed = {CLEAN_STAGE: _run_clean_stage(store, config, executor, report)}
+        computed = {CLEAN_STAGE: _run_clean_stage(store, plan, executor, report)}
         if "attack" in stages:
-            computed.update(_run_attack_stages(store, config, executor, report, checkpoint_seconds))
-        return ExperimentRun.from_store(store, computed)
+            computed.update(_run_attack_stages(store, plan, executor, report, checkpoint_seconds))
+        return plan.run(store, computed)
     finally:
         store.close()
 
 
-def _run_clean_stage(store: ResultsStore, config: ExperimentConfig, executor: Executor, report: ProgressCallback) -> int:
-    specs = {s.key: s for s in config.items()}
+def _run_clean_stage(store: ResultsStore, plan: Any, executor: Executor, report: ProgressCallback) -> int:
+    specs = {s.key: s for s in plan.config.items()}
     pending = store.pending(CLEAN_STAGE, specs)
     total, done = len(specs), len(specs) - len(pending)
     report("clean", done, total)
     if not pending:
         return 0
     store.mark_started(CLEAN_STAGE, pending)
-    tasks = [CleanTask(config, specs[key]) for key in pending]
+    tasks = [plan.clean_task(specs[key]) for key in pending]
     clock = _Clock()
-    for _, output in executor.map_unordered(run_clean_item, tasks):
+    for _, output in executor.map_unordered(plan.clean_worker, tasks):
         store.commit(CLEAN_STAGE, output.key, output.result, output.audio, elapsed=clock.lap())
         done += 1
         report("clean", done, total)
     return len(pending)
 
 
-def _run_attack_stages(store: ResultsStore, config: ExperimentConfig, executor: Executor, report: ProgressCallback,
+def _run_attack_stages(store: ResultsStore, plan: Any, executor: Executor, report: ProgressCallback,
                        checkpoint_seconds: float | None) -> dict[str, int]:
-    """Every attack kind of ``config`` on its attacked items (progress counts item-steps over all kinds)."""
+    """Every attack kind of the plan's config on its attacked items (progress counts item-steps over all kinds)."""
+    config = plan.config
     specs = config.attacked_items()
     steps = config.attack_steps
     total = len(specs) * steps * len(config.attacks)
@@ -242,10 +251,9 @@ def _run_attack_stages(store: ResultsStore, config: ExperimentConfig, executor: 
                 continue
             todo[kind].update(pending)
             done -= len(pending) * steps
-            channel = [store.read_audio(clean[key].audio["channel"]) for key in keys]
             checkpoint = None if checkpoint_seconds is None else _checkpoint_path(store.run_dir, config, kind, keys)
-            tasks.append(AttackTask(config, kind, batch, channel, attack_seed(config, keys), checkpoint=checkpoint,
-                                    checkpoint_seconds=checkpoint_seconds or 0.0))
+            tasks.append(plan.attack_task(store, kind, batch, [clean[key] for key in keys], attack_seed(config, keys),
+                                          checkpoint, checkpoint_seconds or 0.0))
     _remove_stale_checkpoints(store.run_dir, {t.checkpoint for t in tasks})
     report("attack", done, total)
     if not tasks:
@@ -259,7 +267,7 @@ def _run_attack_stages(store: ResultsStore, config: ExperimentConfig, executor: 
     for kind in config.attacks:
         store.mark_started(kind, [s.key for t in tasks if t.kind == kind for s in t.specs if s.key in todo[kind]])
     clock = _Clock()
-    for index, outputs in executor.map_unordered(run_attack_batch, tasks):
+    for index, outputs in executor.map_unordered(plan.attack_worker, tasks):
         kind = tasks[index].kind
         new_outputs = [output for output in outputs if output.key in todo[kind]]
         for output in new_outputs:
@@ -271,7 +279,7 @@ def _run_attack_stages(store: ResultsStore, config: ExperimentConfig, executor: 
     return {kind: len(keys) for kind, keys in todo.items()}
 
 
-def _checkpoint_path(run_dir: Path, config: ExperimentConfig, kind: str, keys: Sequence[str]) -> str:
+def _checkpoint_path(run_dir: Path, config: Any, kind: str, keys: Sequence[str]) -> str:
     """The checkpoint file of the ``kind`` attack batch of ``keys`` under ``config``."""
     return str(run_dir / CHECKPOINT_DIR / f"{content_key(config.config_hash(), kind, *keys)[:16]}.pt")
 
@@ -309,9 +317,47 @@ class _Clock:
         return elapsed
 
 
-def attack_seed(config: ExperimentConfig, keys: Sequence[str]) -> int:
+def attack_seed(config: Any, keys: Sequence[str]) -> int:
     """Seed of one attack batch, derived from the root seed and the batch's item keys."""
     return config.item_seed("\x1f".join(keys))
+
+
+class SpeechPlan:
+    """The speech experiment's parts for the one driver: its tasks, its workers and its run summary.
+
+    Stage 1 is :func:`run_clean_item` per item; stage 2 attacks the committed channel outputs y1 (read back from
+    the store) with :func:`run_attack_batch`; the run is an :class:`ExperimentRun`.
+    """
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        self.config = config
+
+    @property
+    def clean_worker(self) -> Callable[[CleanTask], ItemStageResult]:
+        return run_clean_item
+
+    @property
+    def attack_worker(self) -> Callable[[AttackTask], list[ItemStageResult]]:
+        return run_attack_batch
+
+    def check_attacks(self) -> None:
+        """Fail before any work if a white-box attack of the config cannot run on its recogniser."""
+        _require_gradients(self.config)
+
+    def versions(self) -> dict[str, str]:
+        return collect_versions(self.config)
+
+    def clean_task(self, spec: ItemSpec) -> CleanTask:
+        return CleanTask(self.config, spec)
+
+    def attack_task(self, store: ResultsStore, kind: str, specs: list[ItemSpec], clean: list[CleanResult],
+                    seed: int, checkpoint: str | None, checkpoint_seconds: float) -> AttackTask:
+        channel = [store.read_array(result.audio["channel"]) for result in clean]
+        return AttackTask(self.config, kind, specs, channel, seed, checkpoint=checkpoint,
+                          checkpoint_seconds=checkpoint_seconds)
+
+    def run(self, store: ResultsStore, computed: dict[str, int]) -> ExperimentRun:
+        return ExperimentRun.from_store(store, computed)
 
 
 # --- worker side ---------------------------------------------------------------------------------
@@ -463,6 +509,7 @@ __all__ = [
     "CleanTask",
     "ExperimentRun",
     "ItemStageResult",
+    "SpeechPlan",
     "attack_seed",
     "check_with_detectors",
     "collect_versions",

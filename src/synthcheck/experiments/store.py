@@ -5,13 +5,14 @@ Layout of ``runs/<name>/``::
     results.sqlite        meta (config, hash, versions, wall time, schema), one row per item and one per
                           finished (item, stage): stage ``clean`` or an attack kind
     audio/<item key>/     clean.wav, channel.wav, clean_resynth.wav, adversarial.wav, adversarial_resynth.wav
+                          (an image run: arrays/<item key>/*.npy; see :mod:`synthcheck.experiments.domains`)
     report.html, *.png    written by :mod:`synthcheck.report`
     checkpoints/          attack checkpoints of unfinished batches (:mod:`synthcheck.attacks.checkpoint`)
     run.lock              held by the one process writing the run (:mod:`synthcheck.experiments.lock`)
 
-Stage results are the typed dataclasses of :mod:`synthcheck.experiments.results`, stored as their ``to_dict``
-JSON. Every stage of an item is committed in its own transaction, and the audio files a row references are
-written atomically (temp file, fsync, rename) *before* that transaction, so a process killed at any point
+Stage results are the typed dataclasses of :mod:`synthcheck.experiments.results` (an image run's: of
+:mod:`synthcheck.images.results`; the meta's ``domain`` says which), stored as their ``to_dict`` JSON.
+Every stage of an item is committed in its own transaction, and the files a row references are written atomically (temp file, fsync, rename) *before* that transaction, so a process killed at any point
 leaves only whole files and whole rows. Attempt counters record how often a stage was started; a finished
 stage is never started again. A write that fails (no space, read-only place) rolls its transaction back and
 raises :class:`~synthcheck.errors.StorageError`: the store stays as it was before that write, and resumable.
@@ -27,7 +28,7 @@ import contextlib
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,15 @@ from synthcheck.audio.io import SAMPLE_RATE, int16_from_float
 from synthcheck.cache import atomic_write_bytes
 from synthcheck.errors import BadInputError, storage_error
 from synthcheck.experiments.config import ExperimentConfig, ItemSpec
-from synthcheck.experiments.results import AttackOutcome, CleanResult, ItemRecord, StageResult
+from synthcheck.experiments.domains import StoreCodec, store_codec
+from synthcheck.experiments.results import ItemRecord, StageResult
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "results.sqlite"
 AUDIO_DIR = "audio"
+#: Where an image run keeps its arrays (``.npy``).
+ARRAY_DIR = "arrays"
 CHECKPOINT_DIR = "checkpoints"
 #: Files the report writes into a run directory (removed by ``--new``).
 REPORT_FILES = ("report.html", "scores_by_sentence.png", "roc.png", "score_histogram.png")
@@ -89,6 +93,7 @@ class ResultsStore:
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self.db_path = self.run_dir / DB_NAME
+        self._codec: StoreCodec | None = None
         self._conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=30.0)
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -143,6 +148,10 @@ class ResultsStore:
         stored_hash = store.meta("config_hash")
         if stored_hash is None:
             store._start(config, versions)
+        elif (store.meta("domain") or "speech") != config.domain:
+            store.close()
+            raise ConfigMismatchError(f"{run_dir} holds a {store.meta('domain') or 'speech'} run, not a "
+                                      f"{config.domain} one; choose another --run-dir (or --new to start over)")
         elif stored_hash != config.config_hash():
             if not force:
                 store.close()
@@ -178,9 +187,16 @@ class ResultsStore:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
+    @property
+    def codec(self) -> StoreCodec:
+        """The domain's codec (:mod:`synthcheck.experiments.domains`): ``speech`` for runs that record none."""
+        if self._codec is None:
+            self._codec = store_codec(self.meta("domain") or "speech")
+        return self._codec
+
     def config(self) -> ExperimentConfig:
-        """The stored configuration."""
-        return ExperimentConfig.from_stored(json.loads(self._require_meta("config")))
+        """The stored configuration (an image run's is an ``ImageExperimentConfig``)."""
+        return self.codec.config_type.from_stored(json.loads(self._require_meta("config")))
 
     def versions(self) -> dict[str, str]:
         """Package versions recorded when the run started (or was last forced)."""
@@ -198,6 +214,7 @@ class ResultsStore:
 
     def _start(self, config: ExperimentConfig, versions: Mapping[str, str]) -> None:
         with self._transaction() as cur:
+            _set_meta(cur, "domain", config.domain)
             _set_meta(cur, "config", json.dumps(config.to_dict(), sort_keys=True))
             _set_meta(cur, "config_hash", config.config_hash())
             _set_meta(cur, "versions", json.dumps(dict(versions), sort_keys=True))
@@ -224,10 +241,18 @@ class ResultsStore:
                 [(s.key, s.index, s.sentence, s.voice, s.snr_db, s.dataset) for s in specs],
             )
 
+    def _check_stage(self, stage: str) -> str:
+        """``stage`` if it is ``clean`` or one of the domain's attack kinds, else a :class:`BadInputError`."""
+        kinds = self.codec.attack_stages
+        if stage != CLEAN_STAGE and stage not in kinds:
+            raise BadInputError(f"unknown stage {stage!r}; stages are {CLEAN_STAGE} and the attack kinds "
+                                f"({', '.join(kinds)})")
+        return stage
+
     def pending(self, stage: str, keys: Iterable[str]) -> list[str]:
         """The keys (in the given order) whose ``stage`` (``clean`` or an attack kind) is not finished."""
         done = {k for (k,) in self._conn.execute(
-            "SELECT key FROM stages WHERE stage = ? AND done_at IS NOT NULL", (_check_stage(stage),))}
+            "SELECT key FROM stages WHERE stage = ? AND done_at IS NOT NULL", (self._check_stage(stage),))}
         return [k for k in keys if k not in done]
 
     def mark_started(self, stage: str, keys: Iterable[str]) -> None:
@@ -236,7 +261,7 @@ class ResultsStore:
             cur.executemany(
                 "INSERT INTO stages (key, stage, attempts) VALUES (?, ?, 1) "
                 "ON CONFLICT(key, stage) DO UPDATE SET attempts = attempts + 1",
-                [(k, _check_stage(stage)) for k in keys],
+                [(k, self._check_stage(stage)) for k in keys],
             )
 
     def commit(self, stage: str, key: str, result: StageResult, audio: Mapping[str, np.ndarray],
@@ -250,16 +275,17 @@ class ResultsStore:
         result
             The stage result; the relative paths of the written audio replace its ``audio``.
         audio
-            Name -> float audio (saved as 16-bit WAV ``audio/<key>/<name>.wav``; for attack kinds other than the
-            paper's ``targeted`` the file name is prefixed with the kind, ``<kind>-<name>.wav``).
+            Name -> array (speech: float audio saved as 16-bit WAV ``audio/<key>/<name>.wav``; images: ``.npy``
+            under ``arrays/``); for attack kinds other than the paper's ``targeted`` the file name is prefixed
+            with the kind, ``<kind>-<name>.wav``.
         elapsed
             Compute seconds to add to the run's wall time.
         """
-        _check_stage(stage)
+        self._check_stage(stage)
         if self._conn.execute("SELECT 1 FROM items WHERE key = ?", (key,)).fetchone() is None:
             raise BadInputError(f"{self.run_dir}: item {key!r} is not registered in this run")
         prefix = "" if stage in (CLEAN_STAGE, "targeted") else f"{stage}-"
-        paths = {name: self.write_audio(key, prefix + name, samples) for name, samples in audio.items()}
+        paths = {name: self.write_array(key, prefix + name, samples) for name, samples in audio.items()}
         payload = json.dumps(replace(result, audio=paths).to_dict(), sort_keys=True)
         with self._transaction() as cur:
             cur.execute(
@@ -274,7 +300,7 @@ class ResultsStore:
 
     def records(self) -> list[ItemRecord]:
         """All items with their typed stage results, in registration order."""
-        detectors = self.config().detectors
+        detectors, codec = self.config().detectors, self.codec
         stages: dict[str, list[tuple[str, int, str | None]]] = {}
         for key, stage, attempts, result in self._conn.execute(
                 "SELECT key, stage, attempts, result FROM stages ORDER BY rowid"):
@@ -287,26 +313,28 @@ class ResultsStore:
             clean = done.pop(CLEAN_STAGE, None)
             records.append(ItemRecord(
                 spec=ItemSpec(key=key, index=idx, sentence=sentence, voice=voice, snr_db=snr_db, dataset=dataset),
-                clean=None if clean is None else CleanResult.from_dict(clean, detectors),
-                attacks={stage: AttackOutcome.from_dict(data, detectors) for stage, data in done.items()},
+                clean=None if clean is None else codec.clean_type.from_dict(clean, detectors),
+                attacks={stage: codec.attack_type.from_dict(data, detectors) for stage, data in done.items()},
                 attempts={stage: attempts for stage, attempts, _ in rows},
             ))
         return records
 
-    # --- audio --------------------------------------------------------------------------------
-    def write_audio(self, key: str, name: str, samples: np.ndarray) -> str:
-        """Atomically write 16-bit WAV ``audio/<key>/<name>.wav``; return its path relative to the run dir."""
-        rel = Path(AUDIO_DIR, *(_safe_name(part) for part in key.split("/")), f"{_safe_name(name)}.wav")
-        atomic_write_bytes(self.run_dir / rel, wav_bytes(samples))  # a failed write is a StorageError
+    # --- files --------------------------------------------------------------------------------
+    def write_array(self, key: str, name: str, array: np.ndarray) -> str:
+        """Atomically write one array in the domain's format (speech: 16-bit WAV ``audio/<key>/<name>.wav``;
+        images: ``arrays/<key>/<name>.npy``); return its path relative to the run dir."""
+        folder = AUDIO_DIR if self.codec.domain == "speech" else ARRAY_DIR
+        rel = Path(folder, *(_safe_name(part) for part in key.split("/")), f"{_safe_name(name)}{self.codec.suffix}")
+        atomic_write_bytes(self.run_dir / rel, self.codec.encode(array))  # a failed write is a StorageError
         return rel.as_posix()
 
-    def audio_path(self, rel: str) -> Path:
-        """Absolute path of an audio file referenced by a stored result."""
+    def file_path(self, rel: str) -> Path:
+        """Absolute path of a file referenced by a stored result."""
         return self.run_dir / rel
 
-    def read_audio(self, rel: str) -> np.ndarray:
-        """Float32 samples of a stored audio file (exactly the 16-bit values that were written)."""
-        return read_stored_audio(self.run_dir, rel)
+    def read_array(self, rel: str) -> np.ndarray:
+        """A stored array (audio: float32 samples, exactly the 16-bit values that were written)."""
+        return _read_stored(self.run_dir, rel, self.codec.decode)
 
     # --- internals ----------------------------------------------------------------------------
     def _transaction(self) -> _Transaction:
@@ -397,9 +425,18 @@ _WRITE_FAILURES = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CAN
 
 def read_stored_audio(run_dir: Path, rel: str) -> np.ndarray:
     """Float32 samples of the audio file ``rel`` (a path a stored result references) of a run directory."""
+    return _read_stored(run_dir, rel, read_wav)
+
+
+def _read_stored(run_dir: Path, rel: str, decode: Callable[[Path], np.ndarray]) -> np.ndarray:
     path = Path(run_dir) / rel
     if not path.is_file():
-        raise BadInputError(f"{path}: audio referenced by the results database is missing; rerun with --new")
+        raise BadInputError(f"{path}: a file referenced by the results database is missing; rerun with --new")
+    return decode(path)
+
+
+def read_wav(path: Path) -> np.ndarray:
+    """Float32 samples of a stored WAV file."""
     samples, _ = sf.read(str(path), dtype="float32")
     return samples
 
@@ -419,6 +456,7 @@ def _wipe(run_dir: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         (run_dir / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
     shutil.rmtree(run_dir / AUDIO_DIR, ignore_errors=True)
+    shutil.rmtree(run_dir / ARRAY_DIR, ignore_errors=True)
     shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
     for name in REPORT_FILES:
         (run_dir / name).unlink(missing_ok=True)
@@ -429,16 +467,6 @@ def _set_meta(cur: sqlite3.Cursor, key: str, value: str) -> None:
                 (key, value))
 
 
-def _check_stage(stage: str) -> str:
-    """``stage`` if it is ``clean`` or an attack kind, else a :class:`BadInputError`."""
-    from synthcheck.attacks.kinds import ATTACK_KINDS
-
-    if stage != CLEAN_STAGE and stage not in ATTACK_KINDS:
-        raise BadInputError(f"unknown stage {stage!r}; stages are {CLEAN_STAGE} and the attack kinds "
-                            f"({', '.join(ATTACK_KINDS)})")
-    return stage
-
-
 def _safe_name(part: str) -> str:
     """``part`` as one path component: other characters become ``_``, and ``.``/``..`` (or any name of dots
     only) cannot climb out of the run directory."""
@@ -446,5 +474,5 @@ def _safe_name(part: str) -> str:
     return "_" if not name.strip(".") else name
 
 
-__all__ = ["AUDIO_DIR", "CHECKPOINT_DIR", "CLEAN_STAGE", "DB_NAME", "PIPELINE_STAGES", "REPORT_FILES",
-           "SCHEMA_VERSION", "ConfigMismatchError", "ResultsStore", "read_stored_audio", "wav_bytes"]
+__all__ = ["ARRAY_DIR", "AUDIO_DIR", "CHECKPOINT_DIR", "CLEAN_STAGE", "DB_NAME", "PIPELINE_STAGES", "REPORT_FILES",
+           "SCHEMA_VERSION", "ConfigMismatchError", "ResultsStore", "read_stored_audio", "read_wav", "wav_bytes"]

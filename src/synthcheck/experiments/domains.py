@@ -1,0 +1,91 @@
+"""The domains one results store and one driver serve: how each stores its results and files.
+
+A run directory's meta records its ``domain`` (``speech`` when absent: runs stored before images existed).
+:func:`store_codec` gives the store what differs per domain — the config class, the typed stage results, the
+attack stage names and the file format of the arrays a result references; :func:`experiment_plan` gives the
+driver (:func:`~synthcheck.experiments.pipeline.run_experiment`) the domain's workers. Everything else — items,
+stages, attempts, atomic commits, the lock, resuming, executors — is shared.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthcheck.errors import BadInputError
+
+#: The domains, in listing order (speech first: a run without a recorded domain is a speech run).
+DOMAINS = ("speech", "images")
+
+
+@dataclass(frozen=True)
+class StoreCodec:
+    """What the results store needs to know about a domain.
+
+    Attributes
+    ----------
+    domain
+        ``speech`` or ``images``.
+    config_type, clean_type, attack_type
+        The config class (``from_stored``) and the stage result classes (``from_dict(data, detectors)``).
+    attack_stages
+        Names an attack stage may have (the domain's attack kinds).
+    suffix, encode, decode
+        File suffix of stored arrays, array → file bytes, and path → array (speech: 16-bit WAV; images: ``.npy``).
+    """
+
+    domain: str
+    config_type: type
+    clean_type: type
+    attack_type: type
+    attack_stages: tuple[str, ...]
+    suffix: str
+    encode: Callable[[np.ndarray], bytes]
+    decode: Callable[[Path], np.ndarray]
+
+
+def store_codec(domain: str) -> StoreCodec:
+    """The codec of ``domain`` (imports the domain's result types; nothing heavy)."""
+    if domain == "speech":
+        from synthcheck.attacks.kinds import ATTACK_KINDS
+        from synthcheck.experiments.config import ExperimentConfig
+        from synthcheck.experiments.results import AttackOutcome, CleanResult
+        from synthcheck.experiments.store import read_wav, wav_bytes
+
+        return StoreCodec("speech", ExperimentConfig, CleanResult, AttackOutcome, tuple(ATTACK_KINDS), ".wav",
+                          wav_bytes, read_wav)
+    if domain == "images":
+        from synthcheck.images.experiment import IMAGE_STAGE_NAMES, ImageExperimentConfig
+        from synthcheck.images.results import ImageAttackOutcome, ImageCleanResult
+
+        return StoreCodec("images", ImageExperimentConfig, ImageCleanResult, ImageAttackOutcome, IMAGE_STAGE_NAMES,
+                          ".npy", npy_bytes, read_npy)
+    raise BadInputError(f"unknown experiment domain {domain!r}; choose one of: {', '.join(DOMAINS)}")
+
+
+def experiment_plan(config: Any) -> Any:
+    """The driver's plan of ``config`` (a :class:`~synthcheck.experiments.pipeline.SpeechPlan` or the images')."""
+    if getattr(config, "domain", "speech") == "images":
+        from synthcheck.images.experiment import ImagePlan
+
+        return ImagePlan(config)
+    from synthcheck.experiments.pipeline import SpeechPlan
+
+    return SpeechPlan(config)
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``.npy`` file contents of ``array`` (exact, no pickle)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """The array of a stored ``.npy`` file."""
+    return np.load(path, allow_pickle=False)
