@@ -83,3 +83,24 @@ def test_configured_dtw_threshold_is_reproduced_from_the_clean_human_clips():
     assert pooled.n_clean == 21 and len(pooled.clean_scores) == 21
     assert pooled.threshold == documented_threshold(pooled.clean_scores, 0.05)  # the second lowest of 21
     assert round(pooled.threshold, 3) == DETECTOR_CONFIGS["dtw"].threshold
+
+
+@pytest.mark.parametrize(("successes", "trials"), [(5, 100), (0, 20), (20, 20), (37, 950)])
+def test_wilson_interval_solves_the_score_equation(successes, trials):
+    from synthcheck.detect.calibration import wilson_interval
+
+    z, rate = 1.959964, successes / trials
+    low, high = wilson_interval(successes, trials)
+    assert 0.0 <= low <= rate <= high <= 1.0
+    # each endpoint p (unless clipped at 0 or 1) is where the score test is exactly at z: |rate - p| = z·sqrt(p(1-p)/n)
+    for p in (low, high):
+        if 0.0 < p < 1.0:
+            assert abs(rate - p) == pytest.approx(z * math.sqrt(p * (1 - p) / trials), rel=1e-9)
+    assert wilson_interval(5, 100) == pytest.approx((0.0215, 0.1118), abs=1e-4)  # the textbook example
+
+
+def test_wilson_interval_rejects_impossible_counts():
+    from synthcheck.detect.calibration import wilson_interval
+
+    with pytest.raises(BadInputError, match="successes"):
+        wilson_interval(3, 2)

@@ -76,9 +76,10 @@ def test_counts_and_bad_inputs():
 
 @pytest.mark.parametrize("name,m", [("mnist-logits", 10), ("mnist-penultimate", 128)])
 def test_mnist_mlp_is_fragile_beyond_the_bound(name, m):
-    from synthcheck.theory.mnist import accuracy, load_mnist, trained_mnist_mlp
+    from synthcheck.images.data import load_dataset
+    from synthcheck.theory.mnist import accuracy, flattened, trained_mnist_mlp
 
-    _, _, (images, labels) = load_mnist()
+    images, labels = flattened(load_dataset("mnist").test)
     assert accuracy(trained_mnist_mlp(), images[:2000], labels[:2000]) > 0.85
     target = fragility_target(name, seed=1)
     report = fragility(target.h, target.x, generator=torch.Generator().manual_seed(2), iters=50, samples=64)

@@ -44,6 +44,22 @@ def detection_rate(attack_scores: Sequence[float] | np.ndarray, threshold: float
     return _flagged_fraction(_scores(attack_scores, "attack scores"), threshold)
 
 
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval (default 95 %) of a binomial rate ``successes / trials``, e.g. a measured FPR.
+
+    Raises
+    ------
+    BadInputError
+        ``trials < 1`` or ``successes`` outside ``[0, trials]``.
+    """
+    if trials < 1 or not 0 <= successes <= trials:
+        raise BadInputError(f"Wilson interval: need 0 <= successes <= trials and trials >= 1, got {successes}/{trials}")
+    rate, spread = successes / trials, z * z / trials
+    centre = (rate + spread / 2) / (1 + spread)
+    half = z * math.sqrt(rate * (1 - rate) / trials + spread / (4 * trials)) / (1 + spread)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def _flagged_fraction(scores: np.ndarray, threshold: float) -> float:
     return float(np.mean(scores < threshold))
 

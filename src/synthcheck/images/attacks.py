@@ -1,0 +1,261 @@
+"""Attacks on the image classifier: foolbox 3's PGD, C&W and HopSkipJump, synthcheck's own PGD, and the
+adaptive PGD that also attacks the detector.
+
+Every attack returns one :class:`ImageAdversarial` per image, of the **8-bit** adversarial (pixels multiples
+of 1/255, as a PNG would carry them): success is re-checked by the classifier on that quantised image, and its
+L2/L∞ size on [0, 1] pixels is of the quantised perturbation (a fixed-budget attack's quantised perturbation is
+kept inside its budget: rounded, or truncated toward zero when rounding would leave the ball).
+
+Kinds (:data:`IMAGE_ATTACKS`, the experiment's stage names; ``@ε`` for fixed-budget ones):
+
+* ``pgd-linf``, ``pgd-l2`` (untargeted) and ``pgd-linf-targeted``, ``pgd-l2-targeted`` — foolbox ``LinfPGD`` /
+  ``L2PGD`` with a random start (Madry et al.).
+* ``core-pgd-linf``, ``core-pgd-l2`` (untargeted) — the same projected gradient ascent written here
+  (:func:`projected_gradient_attack`), so it can carry a detector term; checked against foolbox in the tests.
+* ``cw-l2`` — foolbox ``L2CarliniWagnerAttack``, minimal-norm, untargeted.
+* ``hop-skip-jump`` — foolbox ``HopSkipJumpAttack`` (L2), decision-based: it sees only decided labels, so it
+  tests that the classifier's robustness is not a gradient-masking artefact.
+* ``adaptive-pgd-linf``, ``adaptive-pgd-l2`` (targeted) — the white-box adaptive attack on classifier +
+  detector: PGD on the classifier's margin for the target class plus λ times the detector's penalty, whose
+  gradient goes through the latent search by BPDA (the search runs on the current adversarial each step; the
+  residual is differentiated with the found latents held fixed, exact by Danskin's theorem). As for every
+  kind, ``success`` means classified as the target; an *evasion* (:mod:`synthcheck.images.metrics`) is a
+  success the detector accepts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from synthcheck.errors import BadInputError
+from synthcheck.images.classifier import ImageClassifier
+from synthcheck.registry import Registry
+
+#: Pixel levels of the stored images (8 bit).
+LEVELS = 255
+#: Weight of the detector's penalty in the adaptive attacks' loss (margin units per unit of score).
+ADAPTIVE_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class ImageAdversarial:
+    """One attacked image: the 8-bit ``adversarial`` [28, 28], whether it succeeded, its decided class and size."""
+
+    adversarial: np.ndarray
+    success: bool
+    predicted: int
+    l2: float
+    linf: float
+
+
+@dataclass(frozen=True)
+class AttackInputs:
+    """What an attack gets: images ``[n, 28, 28]`` in [0, 1], true labels, targets (-1: untargeted), budget ε
+    (NaN: minimal-norm), iterations and seed; ``detector`` is the defence an adaptive attack knows."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    targets: np.ndarray
+    budget: float
+    steps: int
+    seed: int
+    detector: Any = None
+
+
+@dataclass(frozen=True)
+class ImageAttackKind:
+    """A named image attack: its norm, whether it takes a budget, whether it is targeted, and how it runs."""
+
+    name: str
+    description: str
+    norm: str
+    fixed_budget: bool
+    targeted: bool
+    run: Callable[[ImageClassifier, AttackInputs], np.ndarray]
+    adaptive: bool = False
+
+    @property
+    def example_budget(self) -> float:
+        return 0.3 if self.norm == "linf" else 2.0
+
+    def attack(self, classifier: ImageClassifier, inputs: AttackInputs) -> list[ImageAdversarial]:
+        """Run the attack and quantise and confirm its adversarials."""
+        _check_inputs(classifier, inputs, self.targeted)
+        with torch.random.fork_rng():
+            torch.manual_seed(inputs.seed)
+            raw = self.run(classifier, inputs)
+        return confirm(classifier, inputs, raw, self.norm if self.fixed_budget else "", self.targeted)
+
+
+def confirm(classifier: ImageClassifier, inputs: AttackInputs, raw: np.ndarray, bounded_norm: str,
+            targeted: bool) -> list[ImageAdversarial]:
+    """Quantise ``raw`` adversarials to 8 bit (inside the budget of ``bounded_norm`` if given) and confirm them."""
+    clean = inputs.images.reshape(len(raw), -1).astype(np.float64)
+    delta = np.round((raw.reshape(len(raw), -1) - clean) * LEVELS)
+    if bounded_norm == "linf":
+        limit = math.floor(inputs.budget * LEVELS + 1e-6)
+        delta = np.clip(delta, -limit, limit)
+    elif bounded_norm == "l2":
+        over = np.linalg.norm(delta, axis=1) > inputs.budget * LEVELS
+        delta[over] = np.trunc((raw.reshape(len(raw), -1)[over] - clean[over]) * LEVELS)
+    adversarial = np.clip(clean * LEVELS + delta, 0, LEVELS) / LEVELS
+    delta = adversarial - clean
+    predicted = classifier.predict(adversarial.astype(np.float32))
+    hit = predicted == inputs.targets if targeted else predicted != inputs.labels
+    return [ImageAdversarial(adversarial[i].reshape(28, 28).astype(np.float32), bool(hit[i]), int(predicted[i]),
+                             float(np.linalg.norm(delta[i])), float(np.abs(delta[i]).max()))
+            for i in range(len(raw))]
+
+
+def _check_inputs(classifier: ImageClassifier, inputs: AttackInputs, targeted: bool) -> None:
+    images = inputs.images
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise BadInputError(f"attack: images must be [n, 28, 28], got {list(images.shape)}")
+    if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise BadInputError("attack: images must be finite and in [0, 1]")
+    n_classes = len(classifier.classes)
+    if targeted and ((inputs.targets < 0) | (inputs.targets >= n_classes) | (inputs.targets == inputs.labels)).any():
+        raise BadInputError(f"attack: targets must be classes 0..{n_classes - 1} other than the true label")
+
+
+# --- foolbox ---------------------------------------------------------------------------------
+def _foolbox(build: Callable[[int], Any], targeted: bool) -> Callable[[ImageClassifier, AttackInputs], np.ndarray]:
+    def run(classifier: ImageClassifier, inputs: AttackInputs) -> np.ndarray:
+        import foolbox
+
+        model = foolbox.PyTorchModel(classifier.model, bounds=(0, 1))
+        images = torch.from_numpy(np.array(inputs.images, np.float32))
+        criterion = (foolbox.criteria.TargetedMisclassification(torch.from_numpy(inputs.targets)) if targeted
+                     else foolbox.criteria.Misclassification(torch.from_numpy(inputs.labels)))
+        epsilon = inputs.budget if math.isfinite(inputs.budget) else None
+        _, clipped, _ = build(inputs.steps)(model, images, criterion, epsilons=epsilon)
+        return clipped.detach().numpy()
+
+    return run
+
+
+# --- synthcheck's own PGD ------------------------------------------------------------------------
+def projected_gradient_attack(classifier: ImageClassifier, inputs: AttackInputs, norm: str,
+                              penalty: Callable[[Tensor, Tensor], Tensor] | None = None) -> np.ndarray:
+    """Projected gradient ascent on the C&W margin (untargeted: best other logit − true logit; targeted: target
+    logit − best other), random start in the ball, step 2.5·ε/steps, projection onto the ε ball of ``norm`` and
+    [0, 1]; ``penalty(y, target)`` is subtracted (the adaptive attacks' detector term). The iterate that meets
+    the criterion (and passes ``penalty``'s detector, if any) with the best loss is kept per image."""
+    x = torch.from_numpy(np.array(inputs.images, np.float32)).reshape(len(inputs.images), -1)
+    eps, targeted = inputs.budget, bool((inputs.targets >= 0).all())
+    labels, targets = torch.from_numpy(inputs.labels), torch.from_numpy(inputs.targets)
+    step = 2.5 * eps / inputs.steps
+    delta = _project(_random_start(x, eps, norm), eps, norm)
+    best = (x + delta).clone()
+    best_loss = torch.full((len(x),), -math.inf)
+    for _ in range(inputs.steps):
+        delta.requires_grad_(True)
+        y = (x + delta).clamp(0, 1)
+        logits = classifier.logits(y)
+        margin = _margin(logits, targets if targeted else labels, targeted)
+        loss = margin - (ADAPTIVE_WEIGHT * penalty(y, targets) if penalty is not None else 0.0)
+        grad, = torch.autograd.grad(loss.sum(), delta)
+        with torch.no_grad():
+            improved = loss > best_loss
+            best[improved], best_loss[improved] = y[improved], loss[improved]
+            move = grad.sign() if norm == "linf" else grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            delta = _project(delta + step * move, eps, norm)
+            delta = (x + delta).clamp(0, 1) - x
+    return best.reshape(inputs.images.shape).numpy()
+
+
+def _margin(logits: Tensor, classes: Tensor, targeted: bool) -> Tensor:
+    chosen = logits.gather(1, classes[:, None])[:, 0]
+    others = logits.scatter(1, classes[:, None], -math.inf).max(1).values
+    return (chosen - others if targeted else others - chosen).clamp(max=5.0)
+
+
+def _random_start(x: Tensor, eps: float, norm: str) -> Tensor:
+    noise = torch.rand_like(x) * 2 - 1
+    return eps * noise if norm == "linf" else eps * 0.5 * noise / noise.norm(dim=1, keepdim=True)
+
+
+def _project(delta: Tensor, eps: float, norm: str) -> Tensor:
+    if norm == "linf":
+        return delta.clamp(-eps, eps)
+    scale = (eps / delta.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
+    return delta * scale
+
+
+def _core(norm: str) -> Callable[[ImageClassifier, AttackInputs], np.ndarray]:
+    return lambda classifier, inputs: projected_gradient_attack(classifier, inputs, norm)
+
+
+def _adaptive(norm: str) -> Callable[[ImageClassifier, AttackInputs], np.ndarray]:
+    def run(classifier: ImageClassifier, inputs: AttackInputs) -> np.ndarray:
+        if inputs.detector is None:
+            raise BadInputError("an adaptive image attack needs the detector it attacks")
+        return projected_gradient_attack(classifier, inputs, norm,
+                                         penalty=lambda y, targets: inputs.detector.penalty(y, targets)[0])
+
+    return run
+
+
+def _linf_pgd(steps: int) -> Any:
+    import foolbox
+
+    return foolbox.attacks.LinfPGD(steps=steps, rel_stepsize=2.5 / steps)
+
+
+def _l2_pgd(steps: int) -> Any:
+    import foolbox
+
+    return foolbox.attacks.L2PGD(steps=steps, rel_stepsize=2.5 / steps)
+
+
+def _cw(steps: int) -> Any:
+    import foolbox
+
+    return foolbox.attacks.L2CarliniWagnerAttack(binary_search_steps=5, steps=steps, stepsize=0.05)
+
+
+def _hop_skip_jump(steps: int) -> Any:
+    import foolbox
+
+    return foolbox.attacks.HopSkipJumpAttack(steps=max(4, steps // 10), max_gradient_eval_steps=1000)
+
+
+#: The image attacks (stage names of an image run; fixed-budget ones take ``@ε``).
+IMAGE_ATTACKS: Registry[ImageAttackKind] = Registry("image attack", [
+    ImageAttackKind("pgd-linf", "foolbox LinfPGD, untargeted", "linf", True, False, _foolbox(_linf_pgd, False)),
+    ImageAttackKind("pgd-l2", "foolbox L2PGD, untargeted", "l2", True, False, _foolbox(_l2_pgd, False)),
+    ImageAttackKind("pgd-linf-targeted", "foolbox LinfPGD to a seeded other class", "linf", True, True,
+                    _foolbox(_linf_pgd, True)),
+    ImageAttackKind("pgd-l2-targeted", "foolbox L2PGD to a seeded other class", "l2", True, True,
+                    _foolbox(_l2_pgd, True)),
+    ImageAttackKind("core-pgd-linf", "synthcheck's PGD (L∞), untargeted", "linf", True, False, _core("linf")),
+    ImageAttackKind("core-pgd-l2", "synthcheck's PGD (L2), untargeted", "l2", True, False, _core("l2")),
+    ImageAttackKind("cw-l2", "foolbox Carlini & Wagner L2, minimal norm, untargeted", "l2", False, False,
+                    _foolbox(_cw, False)),
+    ImageAttackKind("hop-skip-jump", "foolbox HopSkipJump (L2), decision-based, minimal norm, untargeted", "l2",
+                    False, False, _foolbox(_hop_skip_jump, False)),
+    ImageAttackKind("adaptive-pgd-linf", "PGD (L∞) on classifier margin + detector penalty (BPDA through the "
+                    "search), targeted", "linf", True, True, _adaptive("linf"), adaptive=True),
+    ImageAttackKind("adaptive-pgd-l2", "PGD (L2) on classifier margin + detector penalty (BPDA through the "
+                    "search), targeted", "l2", True, True, _adaptive("l2"), adaptive=True),
+])
+
+
+def timed_attack(kind: ImageAttackKind, classifier: ImageClassifier,
+                 inputs: AttackInputs) -> tuple[list[ImageAdversarial], float]:
+    """``kind.attack`` and its wall time."""
+    start = time.perf_counter()
+    results = kind.attack(classifier, inputs)
+    return results, time.perf_counter() - start
+
+
+__all__ = ["IMAGE_ATTACKS", "AttackInputs", "ImageAdversarial", "ImageAttackKind", "confirm",
+           "projected_gradient_attack", "timed_attack"]

@@ -1,0 +1,208 @@
+"""The image experiment as parts of the one driver (:func:`synthcheck.experiments.pipeline.run_experiment`).
+
+An item is one evaluation test image. Stage ``clean`` classifies it and runs every detector on it (storing the
+decided class's codeword and the distances to every class's generated manifold); each attack stage
+(``pgd-linf@0.3``: an attack of :data:`~synthcheck.images.attack_kinds.IMAGE_ATTACKS` at a budget, or a
+minimal-norm attack such as ``cw-l2``) attacks a batch of images and runs every detector on each adversarial.
+The results store, attempts, resuming, the lock and the executors are the speech experiment's; what differs
+lives here: the config, the tasks, the workers and the run summary (:class:`ImageRun`).
+
+Evaluation images come after the detectors' calibration images in the test split (a seeded choice among
+them), so no threshold is ever judged on the images it was calibrated on. The models are trained with their
+own seed (``model_seed``, default 0): ``--seed`` changes the images, the searches' restarts and the attacks,
+never the networks (retraining takes minutes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from synthcheck.errors import BadInputError
+from synthcheck.experiments.config import ItemSpec
+from synthcheck.experiments.results import DetectorScore, ItemRecord
+from synthcheck.images.data import IMAGE_DATASETS, load_dataset
+from synthcheck.images.metrics import ImageMetrics, image_metrics, stage_budget
+from synthcheck.images.results import ImageAttackOutcome, ImageCleanResult
+
+#: The attack stages of a default run: the ABS table's budgets through foolbox, the same L∞/L2 attacks
+#: through synthcheck's core, minimal-norm C&W and a decision-based attack, and the adaptive attacks.
+DEFAULT_IMAGE_ATTACKS: tuple[str, ...] = (
+    "pgd-linf@0.1", "pgd-linf@0.2", "pgd-linf@0.3", "pgd-l2@1", "pgd-l2@1.5", "pgd-l2@2",
+    "core-pgd-linf@0.3", "core-pgd-l2@2", "cw-l2", "hop-skip-jump",
+)
+#: The detectors of a default run (the first is primary).
+DEFAULT_IMAGE_DETECTORS: tuple[str, ...] = ("evidence", "residual")
+
+
+def is_image_stage(stage: str) -> bool:
+    """Whether ``stage`` names an image attack stage (an attack kind, with ``@ε`` for fixed-budget ones)."""
+    try:
+        parse_stage(stage)
+    except BadInputError:
+        return False
+    return True
+
+
+def parse_stage(stage: str) -> tuple[str, float]:
+    """``(attack kind, ε)`` of a stage name (ε NaN for minimal-norm kinds); BadInputError if it names none."""
+    from synthcheck.images.attack_kinds import IMAGE_ATTACKS
+
+    kind, at, _ = stage.partition("@")
+    if kind not in IMAGE_ATTACKS:
+        raise BadInputError(f"unknown image attack {kind!r}; choose from: {', '.join(IMAGE_ATTACKS)} "
+                            "(fixed-budget ones with @epsilon, e.g. pgd-linf@0.3)")
+    spec = IMAGE_ATTACKS[kind]
+    try:
+        budget = stage_budget(stage)
+    except ValueError:
+        raise BadInputError(f"image attack {stage!r}: the budget after @ must be a number, e.g. {kind}@0.3") from None
+    if spec.fixed_budget != bool(at):
+        hint = f"give its budget, e.g. {kind}@{spec.example_budget:g}" if spec.fixed_budget else "it takes no @budget"
+        raise BadInputError(f"image attack {stage!r}: {hint}")
+    if at and not (math.isfinite(budget) and budget > 0):
+        raise BadInputError(f"image attack {stage!r}: the budget must be a positive number")
+    return kind, budget
+
+
+@dataclass(frozen=True)
+class ImageExperimentConfig:
+    """Every knob of an image run; serialised with the run and hashed for the resume check.
+
+    Parameters
+    ----------
+    dataset
+        ``mnist`` or ``fashion-mnist``.
+    images
+        Evaluation test images (after the calibration images, seeded choice).
+    detectors
+        Image detector configurations (:data:`~synthcheck.images.detector.IMAGE_DETECTORS`), primary first.
+    attacks
+        Attack stages (see :func:`parse_stage`).
+    attack_steps
+        Iterations of each gradient attack (decision-based ones: their own query budget, scaled from it).
+    attack_batch_size
+        Images per attack call.
+    seed
+        Root seed (image choice, targets, restarts, attacks).
+    model_seed
+        Seed the classifier and generator were trained with.
+    """
+
+    #: The results store's domain of this config (:mod:`synthcheck.experiments.domains`).
+    domain: ClassVar[str] = "images"
+
+    dataset: str = "mnist"
+    images: int = 200
+    detectors: tuple[str, ...] = DEFAULT_IMAGE_DETECTORS
+    attacks: tuple[str, ...] = DEFAULT_IMAGE_ATTACKS
+    attack_steps: int = 100
+    attack_batch_size: int = 100
+    seed: int = 0
+    model_seed: int = 0
+
+    def __post_init__(self) -> None:
+        from synthcheck.images.detector import IMAGE_DETECTORS
+
+        if self.dataset not in IMAGE_DATASETS:
+            raise BadInputError(f"unknown image dataset {self.dataset!r}; choose one of: {', '.join(IMAGE_DATASETS)}")
+        if not 1 <= self.images <= evaluation_pool_size(self.dataset):
+            raise BadInputError(f"images must be between 1 and {evaluation_pool_size(self.dataset)} "
+                                f"(the test images not used for calibration), not {self.images}")
+        for name, value in (("attack_steps", self.attack_steps), ("attack_batch_size", self.attack_batch_size)):
+            if value < 1:
+                raise BadInputError(f"{name} must be at least 1, not {value}")
+        if not self.detectors:
+            raise BadInputError("an image run needs at least one detector")
+        for name in self.detectors:
+            IMAGE_DETECTORS.get(name)  # an unknown name is a one-line BadInputError
+        if len(set(self.detectors)) != len(self.detectors) or len(set(self.attacks)) != len(self.attacks):
+            raise BadInputError("detectors and attacks must not repeat")
+        for stage in self.attacks:
+            parse_stage(stage)
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> ImageExperimentConfig:
+        """A small run: 16 images, three attacks, 40 steps (tests, a first look)."""
+        values = {"images": 16, "attacks": ("pgd-linf@0.3", "core-pgd-l2@2", "cw-l2"), "attack_steps": 40,
+                  **{k: v for k, v in overrides.items() if v is not None}}
+        return cls.from_dict(values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageExperimentConfig:
+        """Build from a dict such as :meth:`to_dict` output (missing keys take the defaults)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BadInputError(f"image config: unknown keys {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values = dict(data)
+        for name in ("detectors", "attacks"):
+            if name in values:
+                values[name] = tuple([values[name]] if isinstance(values[name], str) else values[name])
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise BadInputError(f"image config: {exc}") from None
+
+    from_stored = from_dict
+
+    def with_overrides(self, **overrides: Any) -> ImageExperimentConfig:
+        """A copy with the given fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def config_hash(self) -> str:
+        """Stable 16-hex-digit hash of the canonical JSON form (the resume check)."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+    def items(self) -> list[ItemSpec]:
+        """One item per evaluation image, in test-split order: key ``<dataset>/t<index>``, ``sentence`` the true
+        class's name (``voice`` and ``snr_db`` are speech fields, unused)."""
+        data = load_dataset(self.dataset)
+        return [ItemSpec(key=f"{self.dataset}/t{index:05d}", index=int(index),
+                         sentence=data.classes[int(data.test.labels[index])], voice="", snr_db=0.0,
+                         dataset=self.dataset)
+                for index in evaluation_indices(self.dataset, self.images, self.seed)]
+
+    def attacked_items(self) -> list[ItemSpec]:
+        """Every item is attacked by every stage (a misclassified clean image is already lost; the attack
+        reports it as a success of size 0)."""
+        return self.items()
+
+    def item_seed(self, key: str) -> int:
+        """Seed of one item (or batch), from the root seed and the key (order-independent)."""
+        digest = hashlib.sha256(f"{self.seed}\x00{key}".encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "little") >> 1
+
+
+def evaluation_pool_size(dataset: str) -> int:
+    """How many test images of ``dataset`` are left for evaluation after the calibration images."""
+    from synthcheck.images.detector import CALIBRATION_IMAGES
+
+    return len(load_dataset(dataset).test) - CALIBRATION_IMAGES
+
+
+def evaluation_indices(dataset: str, count: int, seed: int) -> np.ndarray:
+    """``count`` test-split indices after the calibration images, a seeded choice, in increasing order."""
+    from synthcheck.images.detector import CALIBRATION_IMAGES
+
+    pool = np.arange(CALIBRATION_IMAGES, len(load_dataset(dataset).test))
+    return np.sort(np.random.default_rng(seed).choice(pool, size=count, replace=False))
+
+
+def target_class(config: ImageExperimentConfig, spec: ItemSpec, label: int, n_classes: int) -> int:
+    """The target class of a targeted attack on ``spec``: a seeded other class, the same for every stage."""
+    offset = 1 + config.item_seed(spec.key + "\x1ftarget") % (n_classes - 1)
+    return (label + offset) % n_classes

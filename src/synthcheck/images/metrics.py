@@ -1,0 +1,184 @@
+"""The numbers a reader of ABS looks for, from an image run's typed records.
+
+Definitions (one item = one evaluation test image, one attack stage = one attack at one budget or a
+minimal-norm attack):
+
+* **accuracy under attack** at ε: the fraction of images the classifier still gets right when the attacker may
+  change each by at most ε in the stage's norm: the clean decision is right and the attack found no
+  adversarial of size ≤ ε. A fixed-budget stage (``pgd-linf@0.3``) is read at its own ε; a minimal-norm stage
+  (``cw-l2``) at every standard budget of its norm (:data:`BUDGETS`).
+* **accuracy with the detector**: an input counts as handled if the classifier decides it correctly *or* the
+  detector flags it (so a flagged clean mistake is handled; a flagged correct image costs nothing here but is
+  a false positive, reported separately).
+* **detection**: the detector's scores of successful adversarials against those of correctly classified
+  clean images: AUC, the rate flagged at the calibrated threshold, and the rate at 5 % FPR on these clean
+  images (the ROC's own operating point; optimistic, as it is read off the evaluation images).
+* **Theorem 1.3 bound** (the paper's detection guarantee, in pixel space): an adversarial y for class t with
+  ‖y − x‖ < min_{c ∈ X_t} ‖c − x‖ − r is flagged by a check that accepts y as t only within r of X_t. With
+  the residual detector's acceptance radius r = −threshold and the search's nearest class-t codeword of the
+  clean x, the triangle inequality makes this hold for *any* generator when the search is exact; an evasion
+  below the bound therefore measures the latent search's failures, not the generator's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from synthcheck.experiments.metrics import CALIBRATION_FPR, auc, median_finite, score_roc
+from synthcheck.experiments.results import ItemRecord
+from synthcheck.images.results import ImageAttackOutcome, ImageCleanResult
+
+#: The standard budgets of each norm on [0, 1] pixels (MNIST literature: Madry et al., ABS).
+BUDGETS = {"linf": (0.1, 0.2, 0.3), "l2": (1.0, 1.5, 2.0)}
+#: The detector whose acceptance radius enters the Theorem 1.3 bound.
+BOUND_DETECTOR = "residual"
+#: Sizes are compared with the budget at this relative tolerance (8-bit quantisation, float32 norms).
+_SIZE_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class RobustAccuracy:
+    """Accuracy of the classifier alone and with each detector under one attack stage at one budget."""
+
+    stage: str
+    norm: str
+    epsilon: float
+    n_images: int
+    accuracy: float
+    accuracy_with_detector: dict[str, float]
+
+
+@dataclass(frozen=True)
+class StageDetection:
+    """One detector against one attack stage's successful adversarials.
+
+    ``evasions`` counts successful adversarials the detector accepts; ``below_bound`` those of them smaller (L2)
+    than their Theorem 1.3 bound (NaN bound: not computable, e.g. no residual detector in the run).
+    """
+
+    stage: str
+    detector: str
+    n_success: int
+    median_l2: float
+    median_linf: float
+    auc: float
+    detection_rate: float
+    tpr_at_5_fpr: float
+    evasions: int
+    below_bound: int
+    median_bound: float
+
+
+@dataclass(frozen=True)
+class ImageMetrics:
+    """Everything :mod:`synthcheck.report` shows for an image run."""
+
+    n_images: int
+    clean_accuracy: float
+    clean_flagged: dict[str, float]
+    radius: float
+    accuracy: list[RobustAccuracy]
+    detection: list[StageDetection]
+
+    def detection_of(self, stage: str, detector: str) -> StageDetection:
+        """The detection row of ``stage`` and ``detector``."""
+        return next(d for d in self.detection if d.stage == stage and d.detector == detector)
+
+
+def stage_budget(stage: str) -> float:
+    """ε of a fixed-budget stage name ``attack@ε``; NaN for a minimal-norm stage."""
+    _, at, budget = stage.partition("@")
+    return float(budget) if at else math.nan
+
+
+def image_metrics(records: Sequence[ItemRecord], detectors: Sequence[str]) -> ImageMetrics:
+    """The metrics of an image run's records (items without a clean result are left out)."""
+    items = [r for r in records if isinstance(r.clean, ImageCleanResult)]
+    cleans = [r.clean for r in items]
+    radius = _radius(cleans)
+    stages = list(dict.fromkeys(stage for r in items for stage in r.attacks))
+    accuracy, detection = [], []
+    for stage in stages:
+        pairs = [(r.clean, r.attacks.get(stage)) for r in items]
+        norm = next(o.norm for _, o in pairs if o is not None)
+        budget = stage_budget(stage)
+        for epsilon in (budget,) if math.isfinite(budget) else BUDGETS.get(norm, ()):
+            accuracy.append(_robust_accuracy(stage, norm, epsilon, pairs, detectors))
+        detection.extend(_detection(stage, name, pairs, radius) for name in detectors)
+    return ImageMetrics(
+        n_images=len(items),
+        clean_accuracy=_mean([c.correct for c in cleans]),
+        clean_flagged={name: _mean([not c.detectors[name].consistent for c in cleans if c.correct]) for name in detectors},
+        radius=radius, accuracy=accuracy, detection=detection,
+    )
+
+
+def theorem_bound(clean: ImageCleanResult, target: int, radius: float) -> float:
+    """min_{c ∈ X_target} ‖c − x‖ − r for the clean image of ``clean`` (its searched class distances)."""
+    if not 0 <= target < len(clean.class_distances):
+        return math.nan
+    return clean.class_distances[target] - radius
+
+
+def _radius(cleans: Sequence[ImageCleanResult]) -> float:
+    """The residual detector's acceptance radius r = −threshold (NaN when the run has no residual detector)."""
+    for clean in cleans:
+        if BOUND_DETECTOR in clean.detectors:
+            return -clean.detectors[BOUND_DETECTOR].threshold
+    return math.nan
+
+
+def _robust_accuracy(stage: str, norm: str, epsilon: float,
+                     pairs: Sequence[tuple[ImageCleanResult, ImageAttackOutcome | None]],
+                     detectors: Sequence[str]) -> RobustAccuracy:
+    correct, handled = [], {name: [] for name in detectors}
+    for clean, outcome in pairs:
+        broken = outcome is not None and outcome.success and _size(outcome, norm) <= epsilon * (1 + _SIZE_TOLERANCE)
+        judged = outcome if broken else clean
+        right = clean.correct and not broken
+        correct.append(right)
+        for name in detectors:
+            handled[name].append(right or not judged.detectors[name].consistent)
+    return RobustAccuracy(stage, norm, epsilon, len(pairs), _mean(correct),
+                          {name: _mean(values) for name, values in handled.items()})
+
+
+def _detection(stage: str, name: str, pairs: Sequence[tuple[ImageCleanResult, ImageAttackOutcome | None]],
+               radius: float) -> StageDetection:
+    clean_scores = [c.detectors[name].score for c, _ in pairs if c.correct]
+    won = [(c, o) for c, o in pairs if o is not None and o.success and c.correct]
+    scores = [o.detectors[name].score for _, o in won]
+    fpr, tpr = score_roc(clean_scores, scores)
+    evading = [(c, o) for c, o in won if o.detectors[name].consistent]
+    bounds = [theorem_bound(c, o.predicted, radius) for c, o in evading]
+    return StageDetection(
+        stage=stage, detector=name, n_success=len(won),
+        median_l2=median_finite([o.l2 for _, o in won]), median_linf=median_finite([o.linf for _, o in won]),
+        auc=auc(fpr, tpr), detection_rate=_mean([not o.detectors[name].consistent for _, o in won]),
+        tpr_at_5_fpr=_tpr_at(fpr, tpr, CALIBRATION_FPR), evasions=len(evading),
+        below_bound=sum(o.l2 < b for (_, o), b in zip(evading, bounds) if math.isfinite(b)),
+        median_bound=median_finite([theorem_bound(c, o.predicted, radius) for c, o in won]),
+    )
+
+
+def _tpr_at(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
+    """The highest TPR at an FPR ≤ ``target`` on the ROC (NaN for an empty curve)."""
+    if fpr.size == 0:
+        return math.nan
+    return float(tpr[fpr <= target + 1e-12].max())
+
+
+def _size(outcome: ImageAttackOutcome, norm: str) -> float:
+    return outcome.l2 if norm == "l2" else outcome.linf
+
+
+def _mean(values: Sequence[bool]) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+__all__ = ["BUDGETS", "ImageMetrics", "RobustAccuracy", "StageDetection", "image_metrics", "stage_budget",
+           "theorem_bound"]
