@@ -33,8 +33,9 @@ class StoreCodec:
         ``speech`` or ``images``.
     config_type, clean_type, attack_type
         The config class (``from_stored``) and the stage result classes (``from_dict(data, detectors)``).
-    attack_stages
-        Names an attack stage may have (the domain's attack kinds).
+    is_attack_stage, attack_stage_hint
+        Whether a name is one of the domain's attack stages (speech: an attack kind; images: a kind with its
+        ``@ε``), and the list of them an error message names.
     suffix, encode, decode
         File suffix of stored arrays, array → file bytes, and path → array (speech: 16-bit WAV; images: ``.npy``).
     """
@@ -43,7 +44,8 @@ class StoreCodec:
     config_type: type
     clean_type: type
     attack_type: type
-    attack_stages: tuple[str, ...]
+    is_attack_stage: Callable[[str], bool]
+    attack_stage_hint: str
     suffix: str
     encode: Callable[[np.ndarray], bytes]
     decode: Callable[[Path], np.ndarray]
@@ -57,14 +59,14 @@ def store_codec(domain: str) -> StoreCodec:
         from synthcheck.experiments.results import AttackOutcome, CleanResult
         from synthcheck.experiments.store import read_wav, wav_bytes
 
-        return StoreCodec("speech", ExperimentConfig, CleanResult, AttackOutcome, tuple(ATTACK_KINDS), ".wav",
-                          wav_bytes, read_wav)
+        return StoreCodec("speech", ExperimentConfig, CleanResult, AttackOutcome, ATTACK_KINDS.__contains__,
+                          ", ".join(ATTACK_KINDS), ".wav", wav_bytes, read_wav)
     if domain == "images":
-        from synthcheck.images.experiment import IMAGE_STAGE_NAMES, ImageExperimentConfig
+        from synthcheck.images.experiment import ImageExperimentConfig, is_image_stage
         from synthcheck.images.results import ImageAttackOutcome, ImageCleanResult
 
-        return StoreCodec("images", ImageExperimentConfig, ImageCleanResult, ImageAttackOutcome, IMAGE_STAGE_NAMES,
-                          ".npy", npy_bytes, read_npy)
+        return StoreCodec("images", ImageExperimentConfig, ImageCleanResult, ImageAttackOutcome, is_image_stage,
+                          "an image attack with its budget, e.g. pgd-linf@0.3", ".npy", npy_bytes, read_npy)
     raise BadInputError(f"unknown experiment domain {domain!r}; choose one of: {', '.join(DOMAINS)}")
 
 

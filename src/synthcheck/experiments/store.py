@@ -243,10 +243,9 @@ class ResultsStore:
 
     def _check_stage(self, stage: str) -> str:
         """``stage`` if it is ``clean`` or one of the domain's attack kinds, else a :class:`BadInputError`."""
-        kinds = self.codec.attack_stages
-        if stage != CLEAN_STAGE and stage not in kinds:
+        if stage != CLEAN_STAGE and not self.codec.is_attack_stage(stage):
             raise BadInputError(f"unknown stage {stage!r}; stages are {CLEAN_STAGE} and the attack kinds "
-                                f"({', '.join(kinds)})")
+                                f"({self.codec.attack_stage_hint})")
         return stage
 
     def pending(self, stage: str, keys: Iterable[str]) -> list[str]:
