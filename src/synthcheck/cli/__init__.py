@@ -15,7 +15,7 @@ import typer
 from synthcheck.errors import SynthcheckError, one_line
 
 #: Sub-command modules, in help order.
-COMMAND_MODULES = ("speech", "guard", "attack", "experiment", "evaluate", "robustness", "theory")
+COMMAND_MODULES = ("speech", "guard", "attack", "experiment", "images", "evaluate", "robustness", "theory")
 
 app = typer.Typer(
     name="synthcheck",

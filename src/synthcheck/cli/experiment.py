@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from synthcheck.asr.precision import PRECISION_HELP
+from synthcheck.errors import BadInputError
 from synthcheck.cli.progress import PlainProgressLines
 from synthcheck.experiments.config import ExperimentConfig, read_config_file, read_sentences_file
 from synthcheck.experiments.executors import DEFAULT_THREADS, EXECUTORS, make_executor
@@ -21,10 +22,14 @@ from synthcheck.experiments.metrics import DetectorMetrics
 from synthcheck.experiments.pipeline import CHECKPOINT_SECONDS, ExperimentRun
 from synthcheck.experiments.sources import EXPERIMENT_DATASETS
 from synthcheck.experiments.sweep import parse_float_list, parse_list
+from synthcheck.images.data import IMAGE_DATASETS
 
 #: Root of the default run directories (``runs/<name>``), relative to the working directory.
 RUNS_ROOT = Path("runs")
-_STAGE_LABELS = {"clean": "stage 1: TTS, channel, ASR, detect", "attack": "stage 2: attack, detect"}
+_STAGE_LABELS = {
+    "speech": {"clean": "stage 1: TTS, channel, ASR, detect", "attack": "stage 2: attack, detect"},
+    "images": {"clean": "stage 1: classify, decompress, compare", "attack": "stage 2: attack, decompress, compare"},
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -53,7 +58,9 @@ _STOP = typer.Option(None, "--stop-db-x", help="Stop a batch's attack once every
 _THRESHOLD = typer.Option(None, "--threshold",
                           help="Threshold of the primary detector (default: its calibrated one; paper: 0.4).")
 _DATASET = typer.Option(None, "--dataset", help=f"Source speech: {', '.join(EXPERIMENT_DATASETS)} (default tts: "
-                        "render the sentences; the recorded sets are human speech).")
+                        "render the sentences; the recorded sets are human speech); or an image dataset, "
+                        f"{', '.join(IMAGE_DATASETS)}: the image experiment (see docs/images.md).")
+_IMAGES = typer.Option(None, "--images", help="Image runs: evaluation test images (default 200; --quick 16).")
 _DETECTORS = typer.Option(None, "--detectors", help="Comma-separated detector configurations scoring every item, "
                           "the first is primary (default: paper, then the original code's seed-corrcoef, "
                           "seed-xcorrelation, seed-stretched and xcorr-template), e.g. paper,dtw,likelihood.")
@@ -94,6 +101,7 @@ def reproduce(
     threshold: float | None = _THRESHOLD,
     dataset: str | None = _DATASET,
     detectors: str | None = _DETECTORS,
+    images: int | None = _IMAGES,
     seed: int | None = _SEED,
     executor: str = _EXECUTOR,
     address: str | None = _ADDRESS,
@@ -107,8 +115,24 @@ def reproduce(
 
     Lists of voices, SNRs or attack kinds (``--snr 20,28,40 --voice en-US,en-GB``,
     ``--attacks targeted,adaptive-likelihood``) run the grid as one sweep with one combined report and metrics
-    per cell; ``synthcheck sweep`` is the same command.
+    per cell; ``synthcheck sweep`` is the same command. ``--dataset mnist`` (or ``fashion-mnist``) runs the image
+    experiment instead (``--images``, ``--attacks``, ``--detectors``, ``--steps``, ``--batch-size``, ``--seed``).
     """
+    if dataset in IMAGE_DATASETS:
+        from synthcheck.cli.images import image_config
+
+        speech_only = {"--sentences": sentences, "--engine": engine, "--voice": voice, "--snr": snr,
+                       "--channel": channel, "--attenuation": attenuation, "--recognizer": recognizer,
+                       "--precision": precision, "--target": target, "--stop-db-x": stop_db_x, "--threshold": threshold}
+        config = image_config(quick, config_file, speech_only, dataset=dataset, images=images,
+                              attacks=None if attacks is None else parse_list(attacks, name="attacks"),
+                              detectors=_detector_list(detectors), attack_steps=steps, attack_batch_size=batch_size,
+                              seed=seed)
+        _run(config, run_dir or RUNS_ROOT / (f"{dataset}-quick" if quick else dataset), as_json, executor, address,
+             new, force, clean_only, checkpoint_every, threads)
+        return
+    if images is not None:
+        raise BadInputError("--images is an option of image runs (--dataset mnist or fashion-mnist)")
     config = _build_config(
         quick, config_file, sentences, tts_engine=engine,
         voices=None if voice is None else parse_list(voice, name="voice"),
@@ -128,12 +152,16 @@ def report(
     markdown: bool = typer.Option(False, "--markdown", help="Print the detector and per-sentence tables as Markdown."),
 ) -> None:
     """Rebuild report.html (and the PNG plots) of a run from its results store."""
-    from synthcheck.experiments.pipeline import ExperimentRun
-    from synthcheck.report import write_report
+    from synthcheck.experiments.domains import read_run
     from synthcheck.report.markdown import run_markdown
 
-    run = ExperimentRun.read(run_dir)
-    path = write_report(run)
+    run = read_run(run_dir)
+    path = _write_report(run)
+    if not isinstance(run, ExperimentRun):
+        if markdown:
+            raise BadInputError("--markdown is for speech runs; an image run's tables are in its report.html")
+        _render(run, path, as_json)
+        return
     if markdown:
         typer.echo(run_markdown(run.config, run.rows, run.detector_metrics), nl=False)
         return
@@ -170,10 +198,10 @@ def _default_run_dir(config: ExperimentConfig, quick: bool) -> Path:
     return RUNS_ROOT / (name if config == stock else f"{name}-{config.config_hash()[:8]}")
 
 
-def _run(config: ExperimentConfig, run_dir: Path, as_json: bool, executor_name: str, address: str | None,
+def _run(config: Any, run_dir: Path, as_json: bool, executor_name: str, address: str | None,
          new: bool, force: bool, clean_only: bool, checkpoint_every: float, threads: int) -> None:
+    """Run a speech or image config through the one driver with progress bars, then report and render it."""
     from synthcheck.experiments.pipeline import run_experiment
-    from synthcheck.report import write_report
 
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f} %"),
@@ -183,14 +211,15 @@ def _run(config: ExperimentConfig, run_dir: Path, as_json: bool, executor_name: 
     bars = Progress(*columns, console=console)
     tasks: dict[str, TaskID] = {}
     lines = PlainProgressLines(console)
+    labels = _STAGE_LABELS[config.domain]
 
     def show(stage: str, completed: float, total: float) -> None:
         if not tasks:
             bars.start()
         if stage not in tasks:
-            tasks[stage] = bars.add_task(_STAGE_LABELS[stage], total=total)
+            tasks[stage] = bars.add_task(labels[stage], total=total)
         bars.update(tasks[stage], completed=completed, total=total)
-        lines.update(_STAGE_LABELS[stage], completed, total)
+        lines.update(labels[stage], completed, total)
 
     stages = ("clean",) if clean_only else ("clean", "attack")
     try:
@@ -204,10 +233,26 @@ def _run(config: ExperimentConfig, run_dir: Path, as_json: bool, executor_name: 
         attacked = sum(n for stage, n in run.computed.items() if stage != "clean")
         console.print(f"computed {run.computed['clean']} clean and {attacked} attacked items "
                       f"(the rest were already in {escape(str(run_dir))}); writing the report")
-    _render(run, write_report(run), as_json)
+    _render(run, _write_report(run), as_json)
 
 
-def _render(run: ExperimentRun, report_path: Path, as_json: bool) -> None:
+def _write_report(run: Any) -> Path:
+    """The run's report.html (speech or image run)."""
+    if isinstance(run, ExperimentRun):
+        from synthcheck.report import write_report
+
+        return write_report(run)
+    from synthcheck.report.images_report import write_image_report
+
+    return write_image_report(run)
+
+
+def _render(run: Any, report_path: Path, as_json: bool) -> None:
+    if not isinstance(run, ExperimentRun):
+        from synthcheck.cli.images import render_image_run
+
+        render_image_run(run, report_path, as_json)
+        return
     metrics, detectors, config, run_dir, wall_seconds = (run.metrics, run.detector_metrics, run.config, run.run_dir,
                                                          run.wall_seconds)
     if as_json:

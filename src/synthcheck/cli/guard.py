@@ -73,6 +73,9 @@ def detect(
     seed: int = typer.Option(0, "--seed", help="Seed of the tts example's channel noise (used without FILE)."),
     max_seconds: float | None = _MAX_SECONDS,
     allow_truncated: bool = ALLOW_TRUNCATED,
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="Judge images instead of audio: mnist or fashion-mnist (28x28 grey PNG or .npy "
+        "files; --detector evidence (default) or residual, --threshold)."),
 ) -> None:
     """Check whether recordings are consistent with their transcripts (exit 0 whatever the verdicts).
 
@@ -84,6 +87,18 @@ def detect(
     from synthcheck.errors import BadInputError
     from synthcheck.guard import GuardSettings, find_audio_files
 
+    if dataset is not None:
+        from synthcheck.cli.images import detect_images
+
+        speech_only = {"--comparator": comparator, "--tts": tts, "--voice": voice, "--jsonl": jsonl,
+                       "--address": address, "--max-seconds": max_seconds,
+                       "--executor": None if executor == "local" else executor,
+                       "--allow-truncated": allow_truncated or None}
+        given = [flag for flag, value in speech_only.items() if value is not None]
+        if given:
+            raise BadInputError(f"{', '.join(given)}: audio option(s), not for --dataset images")
+        detect_images(list(paths or []), dataset, detector, threshold, as_json)
+        return
     settings = GuardSettings(asr, (_detector_choice(detector, comparator, tts, voice),), threshold, max_seconds)
     if example not in ("human", "tts"):
         raise BadInputError(f"--example must be 'human' or 'tts', got {example!r}")

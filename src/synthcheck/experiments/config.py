@@ -295,7 +295,7 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
         """Build from a dict such as :meth:`to_dict` output (missing keys take the defaults)."""
-        values = _check_keys(data)
+        values = _check_keys(data, cls)
         for name in ("sentences", "voices", "snr_dbs", "detectors", "attacks", "attack_sentences"):
             if name in values and isinstance(values[name], (str, int, float)):
                 values[name] = [values[name]]
@@ -367,8 +367,9 @@ def default_sentences(dataset: str, sentences: tuple[str, ...]) -> tuple[str, ..
     return sentences or paper_sentences()
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The settings in a JSON (``.json``) or TOML config file, only those it names; unknown keys are refused."""
+def read_config_file(path: str | Path, config_type: type = ExperimentConfig) -> dict[str, Any]:
+    """The settings in a JSON (``.json``) or TOML config file, only those it names; keys that are not fields of
+    ``config_type`` (the speech config, or the image one) are refused."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"{path}: config file not found")
@@ -380,11 +381,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise BadInputError(f"{path}: not a valid {kind} config ({exc})") from None
     if not isinstance(data, dict):
         raise BadInputError(f"{path}: a config file must hold a table/object of settings")
-    return _check_keys(data)
+    return _check_keys(data, config_type)
 
 
-def _check_keys(data: dict[str, Any]) -> dict[str, Any]:
-    known = {f.name for f in fields(ExperimentConfig)}
+def _check_keys(data: dict[str, Any], config_type: type) -> dict[str, Any]:
+    known = {f.name for f in fields(config_type)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise BadInputError(f"config: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")

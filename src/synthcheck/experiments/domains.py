@@ -91,3 +91,12 @@ def npy_bytes(array: np.ndarray) -> bytes:
 def read_npy(path: Path) -> np.ndarray:
     """The array of a stored ``.npy`` file."""
     return np.load(path, allow_pickle=False)
+
+
+def read_run(run_dir: str | Path) -> Any:
+    """The stored run of ``run_dir`` with its metrics, whatever its domain (an
+    :class:`~synthcheck.experiments.pipeline.ExperimentRun` or an :class:`~synthcheck.images.experiment.ImageRun`)."""
+    from synthcheck.experiments.store import ResultsStore
+
+    with ResultsStore.read(run_dir) as store:
+        return experiment_plan(store.config()).run(store, {})

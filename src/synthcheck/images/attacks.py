@@ -21,6 +21,10 @@ Kinds (:data:`IMAGE_ATTACKS`, the experiment's stage names; ``@ε`` for fixed-bu
   residual is differentiated with the found latents held fixed, exact by Danskin's theorem). As for every
   kind, ``success`` means classified as the target; an *evasion* (:mod:`synthcheck.images.metrics`) is a
   success the detector accepts.
+* ``joint-pgd-linf``, ``joint-pgd-l2`` (targeted) — the joint attack of an attacker who knows the generator:
+  PGD on the classifier's margin for the target minus λ‖y − G(z, t)‖, optimising the perturbation and the
+  attacker's own target-class latent z together (z starts at the search's c_t of the clean image and follows
+  Adam steps; no search runs inside the loop, so it is cheaper than the BPDA attack and needs no surrogate).
 """
 
 from __future__ import annotations
@@ -147,11 +151,12 @@ def projected_gradient_attack(classifier: ImageClassifier, inputs: AttackInputs,
                               penalty: Callable[[Tensor, Tensor], Tensor] | None = None) -> np.ndarray:
     """Projected gradient ascent on the C&W margin (untargeted: best other logit − true logit; targeted: target
     logit − best other), random start in the ball, step 2.5·ε/steps, projection onto the ε ball of ``norm`` and
-    [0, 1]; ``penalty(y, target)`` is subtracted (the adaptive attacks' detector term). The iterate that meets
-    the criterion (and passes ``penalty``'s detector, if any) with the best loss is kept per image."""
+    [0, 1]; ``ADAPTIVE_WEIGHT · penalty(y, target)`` is subtracted (the adaptive attacks' detector term). A
+    penalty with ``parameters`` (a :class:`ManifoldTerm`) is differentiated in them too and its ``update``
+    called with their gradients each step. The iterate with the best loss is kept per image."""
     x = torch.from_numpy(np.array(inputs.images, np.float32)).reshape(len(inputs.images), -1)
     eps, targeted = inputs.budget, bool((inputs.targets >= 0).all())
-    labels, targets = torch.from_numpy(inputs.labels), torch.from_numpy(inputs.targets)
+    labels, targets = torch.from_numpy(np.array(inputs.labels)), torch.from_numpy(np.array(inputs.targets))
     step = 2.5 * eps / inputs.steps
     delta = _project(_random_start(x, eps, norm), eps, norm)
     best = (x + delta).clone()
@@ -162,7 +167,10 @@ def projected_gradient_attack(classifier: ImageClassifier, inputs: AttackInputs,
         logits = classifier.logits(y)
         margin = _margin(logits, targets if targeted else labels, targeted)
         loss = margin - (ADAPTIVE_WEIGHT * penalty(y, targets) if penalty is not None else 0.0)
-        grad, = torch.autograd.grad(loss.sum(), delta)
+        params = list(getattr(penalty, "parameters", ()))
+        grad, *param_grads = torch.autograd.grad(loss.sum(), [delta, *params])
+        if param_grads:
+            penalty.update(param_grads)  # type: ignore[union-attr]
         with torch.no_grad():
             improved = loss > best_loss
             best[improved], best_loss[improved] = y[improved], loss[improved]
@@ -200,6 +208,42 @@ def _adaptive(norm: str) -> Callable[[ImageClassifier, AttackInputs], np.ndarray
             raise BadInputError("an adaptive image attack needs the detector it attacks")
         return projected_gradient_attack(classifier, inputs, norm,
                                          penalty=lambda y, targets: inputs.detector.penalty(y, targets)[0])
+
+    return run
+
+
+class ManifoldTerm:
+    """‖y − G(z, t)‖ of the joint attack, with the attacker's own latents ``z [n, d]`` (one per image, of its
+    target class t) as parameters, moved by Adam to decrease the term and kept in the search's ball."""
+
+    def __init__(self, detector: Any, images: np.ndarray, targets: np.ndarray, learning_rate: float = 0.05) -> None:
+        search = detector.search
+        self.generator, self.radius = search.generator, search.settings.radius
+        start = search.search(images).latents[np.arange(len(images)), targets]
+        self.latents = torch.from_numpy(np.array(start, np.float32)).requires_grad_(True)
+        self.targets = torch.from_numpy(targets)
+        self.parameters = (self.latents,)
+        self._optimizer = torch.optim.Adam([self.latents], lr=learning_rate)
+
+    def __call__(self, y: Tensor, targets: Tensor) -> Tensor:
+        codewords = self.generator.generate_class(self.latents, self.targets)
+        return (y.reshape(len(y), -1) - codewords).norm(dim=1)
+
+    def update(self, grads: list[Tensor]) -> None:
+        """One Adam step of the latents from ``grads`` (of the attack's loss, which the term lowers)."""
+        self.latents.grad = -grads[0]  # the loss falls with the term: descend the term (Adam is scale-free)
+        self._optimizer.step()
+        with torch.no_grad():
+            norms = self.latents.norm(dim=1, keepdim=True)
+            self.latents.mul_((self.radius / norms.clamp_min(1e-12)).clamp(max=1.0))
+
+
+def _joint(norm: str) -> Callable[[ImageClassifier, AttackInputs], np.ndarray]:
+    def run(classifier: ImageClassifier, inputs: AttackInputs) -> np.ndarray:
+        if inputs.detector is None:
+            raise BadInputError("a joint image attack needs the detector whose generator it uses")
+        term = ManifoldTerm(inputs.detector, inputs.images, inputs.targets)
+        return projected_gradient_attack(classifier, inputs, norm, penalty=term)
 
     return run
 
@@ -246,6 +290,12 @@ IMAGE_ATTACKS: Registry[ImageAttackKind] = Registry("image attack", [
                     "search), targeted", "linf", True, True, _adaptive("linf"), adaptive=True),
     ImageAttackKind("adaptive-pgd-l2", "PGD (L2) on classifier margin + detector penalty (BPDA through the "
                     "search), targeted", "l2", True, True, _adaptive("l2"), adaptive=True),
+    ImageAttackKind("joint-pgd-linf", "PGD (L∞) on classifier margin − λ·distance to the target's generated "
+                    "manifold, perturbation and latent optimised together, targeted", "linf", True, True,
+                    _joint("linf"), adaptive=True),
+    ImageAttackKind("joint-pgd-l2", "PGD (L2) on classifier margin − λ·distance to the target's generated "
+                    "manifold, perturbation and latent optimised together, targeted", "l2", True, True,
+                    _joint("l2"), adaptive=True),
 ])
 
 

@@ -39,7 +39,8 @@ from synthcheck.images.results import ImageAttackOutcome, ImageCleanResult
 DEFAULT_IMAGE_ATTACKS: tuple[str, ...] = (
     "pgd-linf@0.1", "pgd-linf@0.2", "pgd-linf@0.3", "pgd-l2@1", "pgd-l2@1.5", "pgd-l2@2",
     "core-pgd-linf@0.3", "core-pgd-l2@2", "cw-l2", "hop-skip-jump",
-    "pgd-linf-targeted@0.3", "adaptive-pgd-linf@0.3", "pgd-l2-targeted@2", "adaptive-pgd-l2@2",
+    "pgd-linf-targeted@0.3", "adaptive-pgd-linf@0.3", "joint-pgd-linf@0.3", "pgd-l2-targeted@2", "adaptive-pgd-l2@2",
+    "joint-pgd-l2@2",
 )
 #: The detectors of a default run (the first is primary).
 DEFAULT_IMAGE_DETECTORS: tuple[str, ...] = ("evidence", "residual")
