@@ -123,7 +123,7 @@ class ImageExperimentConfig:
         if not self.detectors:
             raise BadInputError("an image run needs at least one detector")
         for name in self.detectors:
-            IMAGE_DETECTORS.get(name)  # an unknown name is a one-line BadInputError
+            IMAGE_DETECTORS[name]  # an unknown name is a one-line BadInputError
         if len(set(self.detectors)) != len(self.detectors) or len(set(self.attacks)) != len(self.attacks):
             raise BadInputError("detectors and attacks must not repeat")
         for stage in self.attacks:
