@@ -1,10 +1,12 @@
 """Attacks on the image classifier: foolbox 3's PGD, C&W and HopSkipJump, synthcheck's own PGD, and the
 adaptive PGD that also attacks the detector.
 
-Every attack returns one :class:`ImageAdversarial` per image, of the **8-bit** adversarial (pixels multiples
-of 1/255, as a PNG would carry them): success is re-checked by the classifier on that quantised image, and its
-L2/L∞ size on [0, 1] pixels is of the quantised perturbation (a fixed-budget attack's quantised perturbation is
-kept inside its budget: rounded, or truncated toward zero when rounding would leave the ball).
+Every attack returns one :class:`ImageAdversarial` per image whose perturbation is quantised to whole **8-bit
+steps** (multiples of 1/255, clipped to [0, 1]): success is re-checked by the classifier on that quantised
+image, and its L2/L∞ size on [0, 1] pixels is of the quantised perturbation (a fixed-budget attack's quantised
+perturbation is kept inside its budget: rounded, or truncated toward zero when rounding would leave the ball).
+The adversarial itself is not on the 8-bit grid where the clean image is not: the MNIST pickle's pixels are
+multiples of 1/256, and quantising the image instead would move unperturbed pixels.
 
 Kinds (:data:`IMAGE_ATTACKS`, the experiment's stage names; ``@ε`` for fixed-budget ones):
 
@@ -92,7 +94,7 @@ class ImageAttackKind:
 
     def attack(self, classifier: ImageClassifier, inputs: AttackInputs) -> list[ImageAdversarial]:
         """Run the attack and quantise and confirm its adversarials."""
-        _check_inputs(classifier, inputs, self.targeted)
+        _check_inputs(classifier, inputs, self)
         with torch.random.fork_rng():
             torch.manual_seed(inputs.seed)
             raw = self.run(classifier, inputs)
@@ -119,14 +121,24 @@ def confirm(classifier: ImageClassifier, inputs: AttackInputs, raw: np.ndarray, 
             for i in range(len(raw))]
 
 
-def _check_inputs(classifier: ImageClassifier, inputs: AttackInputs, targeted: bool) -> None:
+def _check_inputs(classifier: ImageClassifier, inputs: AttackInputs, kind: ImageAttackKind) -> None:
     images = inputs.images
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise BadInputError(f"attack: images must be [n, 28, 28], got {list(images.shape)}")
+    n = len(images)
+    if n == 0:
+        raise BadInputError("attack: no images to attack; give at least one")
+    if len(inputs.labels) != n or len(inputs.targets) != n:
+        raise BadInputError(f"attack: {n} images need {n} labels and {n} targets, got {len(inputs.labels)} and "
+                            f"{len(inputs.targets)}")
+    if kind.fixed_budget and not (math.isfinite(inputs.budget) and inputs.budget > 0):
+        raise BadInputError(f"attack: {kind.name} needs a positive finite budget ε, got {inputs.budget}")
+    if inputs.steps < 1:
+        raise BadInputError(f"attack: steps must be at least 1, got {inputs.steps}")
     if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
         raise BadInputError("attack: images must be finite and in [0, 1]")
     n_classes = len(classifier.classes)
-    if targeted and ((inputs.targets < 0) | (inputs.targets >= n_classes) | (inputs.targets == inputs.labels)).any():
+    if kind.targeted and ((inputs.targets < 0) | (inputs.targets >= n_classes) | (inputs.targets == inputs.labels)).any():
         raise BadInputError(f"attack: targets must be classes 0..{n_classes - 1} other than the true label")
 
 
