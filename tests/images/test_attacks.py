@@ -40,19 +40,21 @@ def classifier() -> ImageClassifier:
     return image_classifier("mnist")
 
 
-@lru_cache(maxsize=1)
-def detector() -> ImageDetector:
-    """The default (evidence) detector at its calibrated threshold."""
-    return IMAGE_DETECTORS["evidence"].build("mnist")
+@lru_cache(maxsize=2)
+def detector(name: str = "evidence") -> ImageDetector:
+    """A named detector (default: the evidence one) at its calibrated threshold."""
+    return IMAGE_DETECTORS[name].build("mnist")
 
 
 def attack_inputs(n: int, budget: float, steps: int = 20, seed: int = 0, *, targeted: bool = False,
-                  adaptive: bool = False) -> AttackInputs:
-    """The test images ``FIRST .. FIRST + n`` with seeded other-class targets (targeted kinds)."""
+                  adaptive: bool = False, randomised: bool = False) -> AttackInputs:
+    """The test images ``FIRST .. FIRST + n`` with seeded other-class targets (targeted kinds); adaptive kinds
+    get the evidence detector, or its randomised variant."""
     test = load_dataset("mnist").test
     images, labels = np.array(test.images[FIRST : FIRST + n]), np.array(test.labels[FIRST : FIRST + n])
     targets = (labels + np.random.default_rng(0).integers(1, 10, n)) % 10 if targeted else np.full(n, -1)
-    return AttackInputs(images, labels, targets, budget, steps, seed, detector() if adaptive else None)
+    known = detector("evidence-random" if randomised else "evidence") if adaptive else None
+    return AttackInputs(images, labels, targets, budget, steps, seed, known)
 
 
 @lru_cache(maxsize=None)
@@ -60,7 +62,8 @@ def attacked(name: str, budget: float, n: int, steps: int, seed: int = 0) -> tup
                                                                                  list[ImageAdversarial]]:
     """``name`` run on the first ``n`` test images (once per session)."""
     kind = IMAGE_ATTACKS[name]
-    inputs = attack_inputs(n, budget, steps, seed, targeted=kind.targeted, adaptive=kind.adaptive)
+    inputs = attack_inputs(n, budget, steps, seed, targeted=kind.targeted, adaptive=kind.adaptive,
+                           randomised=kind.needs_randomised_detector)
     return inputs, kind.attack(classifier(), inputs)
 
 
@@ -95,6 +98,7 @@ RUNS = [
     ("pgd-l2-targeted", 1.5, 16, 20), ("joint-pgd-linf", 0.3, 16, 20), ("joint-pgd-l2", 1.5, 16, 20),
     ("adaptive-pgd-l2", 1.5, 8, 10),  # a latent search per step on top of PGD: the dearest kind, kept small
     ("cw-l2", math.nan, 16, 40), ("hop-skip-jump", math.nan, 4, 20),
+    ("eot-pgd-linf", 0.3, 4, 5), ("eot-pgd-l2", 2.0, 4, 5),  # 4 searches of 4 random starts per step
 ]
 
 
@@ -193,6 +197,24 @@ def test_adaptive_attack_evades_the_detector_more_often_than_plain_pgd() -> None
     # run's settings: 27 and 4)
     assert evaded_adaptive >= 5
     assert evaded_adaptive >= evaded_plain + 4
+
+
+def test_eot_attack_refuses_a_deterministic_detector() -> None:
+    inputs = replace(attack_inputs(4, 0.3, steps=2, targeted=True), detector=detector())
+    with pytest.raises(BadInputError, match="needs a randomised detector .* use adaptive-pgd-linf") as raised:
+        IMAGE_ATTACKS["eot-pgd-linf"].attack(classifier(), inputs)
+    assert "\n" not in str(raised.value)
+
+
+def test_eot_attack_does_not_know_the_detector_secret() -> None:
+    # the attack's copies of the check draw their own starts: the result does not change with the detector's
+    # secret seed, which the attacker does not know (the adaptive attack, which uses the detector itself, does)
+    inputs = attack_inputs(3, 0.3, steps=3, targeted=True, adaptive=True, randomised=True)
+    secret = replace(inputs, detector=inputs.detector.with_search_seed(99))
+    for name, same in (("eot-pgd-linf", True), ("adaptive-pgd-linf", False)):
+        first, second = (IMAGE_ATTACKS[name].attack(classifier(), case) for case in (inputs, secret))
+        equal = all(np.array_equal(a.adversarial, b.adversarial) for a, b in zip(first, second, strict=True))
+        assert equal == same, name
 
 
 @pytest.mark.parametrize("name", [name for name in IMAGE_ATTACKS.names if IMAGE_ATTACKS[name].adaptive])

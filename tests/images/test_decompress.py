@@ -61,6 +61,28 @@ def test_an_image_alone_gets_the_answer_it_gets_in_a_batch() -> None:
         np.testing.assert_allclose(alone.latents[0], batch.latents[i], atol=1e-3)
 
 
+def test_random_starts_are_a_secret_function_of_seed_and_image() -> None:
+    images = np.array(load_dataset("mnist").test.images[IMAGES][:12])
+    generator = image_generator("mnist")
+    settings = SearchSettings(restarts=3, steps=5, random_starts=True, seed=11)
+    search = LatentSearch(generator, settings)
+    first = search.search(images)
+    # the same image under the same secret: the same answer, alone, in another batch, or from a new search
+    np.testing.assert_array_equal(first.latents, LatentSearch(generator, settings).search(images).latents)
+    alone = search.search(images[5:6])
+    np.testing.assert_allclose(alone.latents[0], first.latents[5], atol=1e-3)
+    # another secret, or the image moved by one 8-bit step in one pixel: other starts, other latents
+    other = LatentSearch(generator, SearchSettings(restarts=3, steps=5, random_starts=True, seed=12)).search(images)
+    assert np.abs(other.latents - first.latents).max(axis=(1, 2)).min() > 1e-2
+    nudged = images.copy()
+    nudged[:, 14, 14] = np.clip(nudged[:, 14, 14] + 1 / 255, 0, 1)
+    moved = search.search(nudged)
+    assert np.abs(moved.latents - first.latents).max(axis=(1, 2)).min() > 1e-2
+    # no encoder start: the random search begins away from the deterministic search's answer
+    deterministic = LatentSearch(generator, SearchSettings(steps=5)).search(images)
+    assert not np.allclose(first.latents, deterministic.latents, atol=1e-2)
+
+
 def test_torch_input_of_either_shape_is_accepted() -> None:
     images = load_dataset("mnist").test.images[IMAGES][:3]
     search = LatentSearch(image_generator("mnist"), SearchSettings(steps=2))

@@ -135,6 +135,7 @@ def test_report_rebuilds_an_image_run(uninterrupted, capsys) -> None:
     (("--dataset", "mnist", "--images", "0"), "images must be between 1 and 9000"),
     (("--dataset", "mnist", "--detectors", "abs"), "residual, evidence"),
     (("--images", "5",), "--images is an option of image runs"),
+    (("--dataset", "mnist", "--attacks", "eot-pgd-linf@0.3"), "put one first in detectors (e.g. evidence-random)"),
 ])
 def test_bad_image_runs_are_one_line_errors(args, message, tmp_path, capsys) -> None:
     assert main(["reproduce", *args, "--run-dir", str(tmp_path / "run")]) == 2

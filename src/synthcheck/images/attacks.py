@@ -27,6 +27,11 @@ Kinds (:data:`IMAGE_ATTACKS`, the experiment's stage names; ``@ε`` for fixed-bu
   PGD on the classifier's margin for the target minus λ‖y − G(z, t)‖, optimising the perturbation and the
   attacker's own target-class latent z together (z starts at the search's c_t of the clean image and follows
   Adam steps; no search runs inside the loop, so it is cheaper than the BPDA attack and needs no surrogate).
+* ``eot-pgd-linf``, ``eot-pgd-l2`` (targeted) — the adaptive attack on a *randomised* detector (random search
+  starts seeded by a secret and the image, e.g. ``evidence-random``) by an attacker who knows everything but
+  the secret: each step's detector term is the mean over :data:`EOT_SAMPLES` copies of the check with the
+  attacker's own seeds (Expectation over Transformation, Athalye et al. 2018). ``adaptive-pgd-*`` against the
+  same detector is the attacker who also knows the secret.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ from synthcheck.registry import Registry
 LEVELS = 255
 #: Weight of the detector's penalty in the adaptive attacks' loss (margin units per unit of score).
 ADAPTIVE_WEIGHT = 1.0
+#: Copies of a randomised check an EOT attack averages per step.
+EOT_SAMPLES = 4
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class ImageAttackKind:
     targeted: bool
     run: Callable[[ImageClassifier, AttackInputs], np.ndarray]
     adaptive: bool = False
+    needs_randomised_detector: bool = False
 
     @property
     def example_budget(self) -> float:
@@ -260,6 +268,25 @@ def _joint(norm: str) -> Callable[[ImageClassifier, AttackInputs], np.ndarray]:
     return run
 
 
+def _eot(norm: str) -> Callable[[ImageClassifier, AttackInputs], np.ndarray]:
+    def run(classifier: ImageClassifier, inputs: AttackInputs) -> np.ndarray:
+        detector = inputs.detector
+        if detector is None:
+            raise BadInputError("an EOT image attack needs the detector it attacks")
+        if not detector.search.randomised:
+            raise BadInputError(f"an EOT image attack needs a randomised detector (e.g. evidence-random), not "
+                                f"{detector.name}; against a deterministic one use adaptive-pgd-{norm}")
+        seeds = np.random.default_rng(inputs.seed).integers(2**62, size=EOT_SAMPLES)
+        copies = [detector.with_search_seed(int(seed)) for seed in seeds]
+
+        def penalty(y: Tensor, targets: Tensor) -> Tensor:
+            return torch.stack([copy.penalty(y, targets)[0] for copy in copies]).mean(0)
+
+        return projected_gradient_attack(classifier, inputs, norm, penalty=penalty)
+
+    return run
+
+
 def _linf_pgd(steps: int) -> Any:
     import foolbox
 
@@ -308,6 +335,12 @@ IMAGE_ATTACKS: Registry[ImageAttackKind] = Registry("image attack", [
     ImageAttackKind("joint-pgd-l2", "PGD (L2) on classifier margin − λ·distance to the target's generated "
                     "manifold, perturbation and latent optimised together, targeted", "l2", True, True,
                     _joint("l2"), adaptive=True),
+    ImageAttackKind("eot-pgd-linf", "PGD (L∞) on classifier margin + a randomised detector's penalty averaged "
+                    "over the attacker's own draws of its random starts (EOT), targeted", "linf", True, True,
+                    _eot("linf"), adaptive=True, needs_randomised_detector=True),
+    ImageAttackKind("eot-pgd-l2", "PGD (L2) on classifier margin + a randomised detector's penalty averaged "
+                    "over the attacker's own draws of its random starts (EOT), targeted", "l2", True, True,
+                    _eot("l2"), adaptive=True, needs_randomised_detector=True),
 ])
 
 

@@ -6,7 +6,11 @@ one ``[C, n·R, d]`` batch runs all classes and restarts), as Analysis by Synthe
 1. **starts** — for each (image, class) ``R`` latents: the class encoder's posterior mean, then the ``R − 1``
    latents of a fixed, seeded *bank* (``bank`` draws of N(0, I) per class, decoded once when the search is
    built) whose images are nearest the input. A bank rather than fresh draws keeps every image's starts
-   independent of the batch it is in.
+   independent of the batch it is in. A *randomised* search (``random_starts``, Defense-GAN's random restarts)
+   instead draws all ``R`` starts from N(0, I), no encoder, with a generator seeded by a hash of the search's
+   seed and the image's bytes: the check's secret randomness. Any change of the image draws new starts, so an attacker who does not know the
+   seed meets them only in expectation (EOT, :mod:`~synthcheck.images.attacks`); the same image under the same
+   seed gets the same answer (reproducible, independent of the batch and of the calls before).
 2. **descent** — ``steps`` Adam steps on the squared residual ‖y − G(z, j)‖², each followed by the projection of
    z onto the ball ‖z‖ ≤ ``radius`` (ABS's ``clip_to_sphere``). The ball is what keeps z on the prior's
    typical set: ‖z‖ of N(0, I_8) exceeds 5 with probability 0.2 %. There is no prior penalty in the objective,
@@ -19,6 +23,7 @@ The search is a local one: its distance is an upper bound of the true minimum.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,7 +59,10 @@ class SearchSettings:
     radius
         The latents are kept in the ball ‖z‖ ≤ ``radius``.
     seed
-        Seed of the bank.
+        Seed of the bank, or the secret of the random starts.
+    random_starts
+        Draw all ``restarts`` starts from N(0, I), seeded by the seed and the image, instead of the encoder's
+        mean and the nearest bank latents.
     """
 
     restarts: int = 1
@@ -63,11 +71,12 @@ class SearchSettings:
     learning_rate: float = 0.05
     radius: float = 5.0
     seed: int = 0
+    random_starts: bool = False
 
     def __post_init__(self) -> None:
         if self.restarts < 1 or self.steps < 0:
             raise BadInputError(f"search: restarts must be >= 1 and steps >= 0, got {self.restarts} and {self.steps}")
-        if self.restarts > 1 and self.bank < self.restarts - 1:
+        if self.restarts > 1 and not self.random_starts and self.bank < self.restarts - 1:
             raise BadInputError(f"search: a bank of {self.bank} latents cannot give {self.restarts - 1} extra "
                                 "starts; raise bank or lower restarts")
         for name in ("learning_rate", "radius"):
@@ -131,7 +140,7 @@ class LatentSearch:
         self.generator = generator
         self.settings = settings
         bank = None
-        if settings.restarts > 1:
+        if settings.restarts > 1 and not settings.random_starts:
             draws = torch.Generator().manual_seed(settings.seed)
             bank = _into_ball(torch.randn(generator.n_classes, settings.bank, generator.latent, generator=draws),
                               settings.radius)
@@ -143,6 +152,11 @@ class LatentSearch:
     def n_classes(self) -> int:
         """C, the number of classes searched."""
         return self.generator.n_classes
+
+    @property
+    def randomised(self) -> bool:
+        """Whether the search draws random starts (seeded by its secret seed and each image)."""
+        return self.settings.random_starts
 
     def search(self, images: np.ndarray | Tensor) -> Reconstruction:
         """c_j(y), ‖y − c_j(y)‖ and z for every image and class (images as :func:`image_batch` takes them).
@@ -179,8 +193,14 @@ class LatentSearch:
         return codewords.transpose(0, 1), best.transpose(0, 1), latents.transpose(0, 1)
 
     def _starts(self, x: Tensor) -> Tensor:
-        """Starting latents ``[C, m, R, d]``: each class encoder's mean, then the nearest bank latents."""
+        """Starting latents ``[C, m, R, d]``: each class encoder's mean, then the nearest bank latents (or R random
+        draws seeded by the secret and the image)."""
         with torch.no_grad():
+            if self.settings.random_starts:
+                shape = (self.n_classes, self.settings.restarts, self.generator.latent)
+                draws = torch.stack([torch.randn(shape, generator=_image_generator(self.settings.seed, image))
+                                     for image in x], 1)  # [C, m, R, d]
+                return _into_ball(draws, self.settings.radius)
             mean, _ = self.generator.encode(x.expand(self.n_classes, -1, -1))
             starts = [_into_ball(mean, self.settings.radius).unsqueeze(2)]
             if self._bank is not None:
@@ -188,6 +208,12 @@ class LatentSearch:
                 nearest = gaps.topk(self.settings.restarts - 1, dim=-1, largest=False).indices
                 starts.append(torch.stack([self._bank[c][nearest[c]] for c in range(self.n_classes)]))
         return torch.cat(starts, 2)
+
+
+def _image_generator(seed: int, image: Tensor) -> torch.Generator:
+    """A torch generator seeded by ``seed`` and the bytes of ``image`` (float32)."""
+    digest = hashlib.blake2b(image.numpy().tobytes(), digest_size=8, key=seed.to_bytes(8, "little", signed=True))
+    return torch.Generator().manual_seed(int.from_bytes(digest.digest(), "little") >> 1)
 
 
 def _into_ball(z: Tensor, radius: float) -> Tensor:

@@ -126,8 +126,14 @@ class ImageExperimentConfig:
             IMAGE_DETECTORS[name]  # an unknown name is a one-line BadInputError
         if len(set(self.detectors)) != len(self.detectors) or len(set(self.attacks)) != len(self.attacks):
             raise BadInputError("detectors and attacks must not repeat")
+        from synthcheck.images.attacks import IMAGE_ATTACKS
+
+        primary = IMAGE_DETECTORS[self.detectors[0]]
         for stage in self.attacks:
-            parse_stage(stage)
+            kind = IMAGE_ATTACKS[parse_stage(stage)[0]]
+            if kind.needs_randomised_detector and not primary.search.random_starts:
+                raise BadInputError(f"image attack {stage!r} attacks a randomised primary detector; put one first "
+                                    f"in detectors (e.g. evidence-random), not {primary.name}")
 
     @classmethod
     def quick(cls, **overrides: Any) -> ImageExperimentConfig:
