@@ -20,9 +20,9 @@ from synthcheck.report.images_report import GRID_IMAGES, write_image_report
 
 CHROMIUM = "/usr/bin/chromium"
 INJECTION = "<script>alert(1)</script>"
-STAGES = ("pgd-linf@0.3", "core-pgd-l2@2", "adaptive-pgd-linf@0.3")
-#: One accuracy plot, one ROC figure and one grid per stage.
-N_FIGURES = 1 + 2 * len(STAGES)
+STAGES = ("pgd-linf@0.3", "core-pgd-l2@2", "adaptive-pgd-linf@0.3", "adaptive-pgd-linf@0.1")
+#: One accuracy plot, one evasion-ladder plot (adaptive-pgd-linf at two budgets), one ROC figure and one grid per stage.
+N_FIGURES = 2 + 2 * len(STAGES)
 CAPTION = re.compile(r"^\S+→\S+ (L2|L∞) \d+\.\d\d (evades|flagged|failed)$")
 
 
@@ -59,7 +59,7 @@ def test_header_names_the_dataset_config_versions_and_wall_time(run, page):
     summary = re.search(r"id='summary'>(.*?)</section>", page, re.S).group(1)
     assert "<b>mnist</b>" in summary and "6 test images" in summary
     assert f"<b>{fmt_num(run.wall_seconds, 1, ' s')}</b>" in summary and run.wall_seconds > 0
-    assert "<th>attacks</th><td>pgd-linf@0.3, core-pgd-l2@2, adaptive-pgd-linf@0.3</td>" in table(page, "config")
+    assert "<th>attacks</th><td>pgd-linf@0.3, core-pgd-l2@2, adaptive-pgd-linf@0.3, adaptive-pgd-linf@0.1</td>" in table(page, "config")
     versions = table(page, "versions")
     for name in ("classifier_weights", "generator_weights"):
         assert f"<th>{name}</th><td>{run.versions[name]}</td>" in versions and run.versions[name].endswith(".pt")
@@ -98,6 +98,31 @@ def test_detection_table_has_a_row_per_stage_and_detector_matching_the_metrics(r
     assert any(d.n_success for d in run.metrics.detection), "the attacks found no adversarial; nothing is tested"
     for stage in STAGES:
         assert f"<figure class='plots' id='roc-{stage}'>" in page
+
+
+def test_ladder_table_reads_each_image_at_every_budget(run, page):
+    rows = re.findall(r"<tr class='ladder' data-kind='([^']+)' data-detector='([^']+)'>(.*?)</tr>",
+                      table(page, "ladders"), re.S)
+    assert [(kind, name) for kind, name, _ in rows] == [("adaptive-pgd-linf", n) for n in run.config.detectors]
+    correct = [r for r in run.records if r.clean.correct]
+    for (_, name, row), ladder in zip(rows, run.metrics.ladders, strict=True):
+        assert ladder.budgets == (0.1, 0.3) and ladder.n_images == len(correct)
+        # recount from the stored records: evaded at ε = succeeded and accepted by this detector
+        evaded = [[r.attacks[f"adaptive-pgd-linf@{b:g}"].success
+                   and r.attacks[f"adaptive-pgd-linf@{b:g}"].detectors[name].consistent for b in ladder.budgets]
+                  for r in correct]
+        assert ladder.evasion_rates == tuple(np.mean(evaded, axis=0))
+        assert ladder.evaded_any == np.mean([any(e) for e in evaded])
+        for rate, (low, high) in zip(ladder.evasion_rates, ladder.intervals, strict=True):
+            assert low <= rate <= high
+        needed = sorted(min((b for b, e in zip(ladder.budgets, row_evaded) if e), default=np.inf)
+                        for row_evaded in evaded)
+        assert ladder.median_needed == np.median(needed)
+        text = cells(row)
+        assert text[:4] == ["adaptive-pgd-linf", "L∞", name, str(len(correct))]
+        assert text[4].startswith(f"ε 0.1: {fmt_pct(ladder.evasion_rates[0])} [")
+        assert text[6] == ("&gt; 0.3" if np.isinf(ladder.median_needed) else f"{ladder.median_needed:g}")
+    assert "id='ladder-plot'" in page
 
 
 def test_one_grid_per_stage_evading_adversarials_first(run, page):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +100,12 @@ def render_image_run(run: Any, report_path: Path, as_json: bool) -> None:
                    "radius": metrics.radius,
                    "accuracy": [_json_safe(vars(row)) for row in metrics.accuracy],
                    "detection": [_json_safe(vars(row)) for row in metrics.detection],
+                   "ladders": [_json_safe(vars(row)) for row in metrics.ladders],
                    "computed": run.computed, "report": str(report_path), "run_dir": str(run.run_dir),
                    "wall_seconds": run.wall_seconds}
         typer.echo(json.dumps(summary, indent=2))
         return
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 140)  # a log is not cut at 80 columns
     detectors = run.config.detectors
     flagged = ", ".join(f"{name} {_pct(rate)}" for name, rate in metrics.clean_flagged.items())
     console.print(f"{run.config.dataset}: {metrics.n_images} test images, clean accuracy "
@@ -124,6 +126,18 @@ def render_image_run(run: Any, report_path: Path, as_json: bool) -> None:
                           _fmt(row.median_linf, 3), _fmt(row.auc), _pct(row.detection_rate), _pct(row.tpr_at_5_fpr),
                           str(row.evasions), str(row.below_bound))
     console.print(detection)
+    for norm in dict.fromkeys(ladder.norm for ladder in metrics.ladders):
+        ladders = [ladder for ladder in metrics.ladders if ladder.norm == norm]
+        budgets = sorted({b for ladder in ladders for b in ladder.budgets})
+        table = Table(title=f"perturbation needed to evade ({norm}): evasion rate of correctly classified images")
+        for column in ("attack", "detector", *(f"ε {b:g}" for b in budgets), "any ε", "median ε needed"):
+            table.add_column(column, justify="left" if column in ("attack", "detector") else "right")
+        for ladder in ladders:
+            rates = dict(zip(ladder.budgets, ladder.evasion_rates, strict=True))
+            needed = f"> {max(ladder.budgets):g}" if math.isinf(ladder.median_needed) else f"{ladder.median_needed:g}"
+            table.add_row(ladder.kind, ladder.detector, *(_pct(rates[b]) if b in rates else "" for b in budgets),
+                          _pct(ladder.evaded_any), needed)
+        console.print(table)
     console.print(f"report: {report_path}", markup=False)
 
 

@@ -36,11 +36,13 @@ from synthcheck.images.results import ImageAttackOutcome, ImageCleanResult
 
 #: The attack stages of a default run: the ABS table's budgets through foolbox, the same L∞/L2 attacks
 #: through synthcheck's core, minimal-norm C&W and a decision-based attack, and the adaptive attacks.
+#: The targeted attacks' budget ladders (the standard budgets and one above: how much each needs to evade).
+TARGETED_LADDERS = {"linf": (0.1, 0.2, 0.3, 0.4), "l2": (1, 1.5, 2, 3)}
 DEFAULT_IMAGE_ATTACKS: tuple[str, ...] = (
     "pgd-linf@0.1", "pgd-linf@0.2", "pgd-linf@0.3", "pgd-l2@1", "pgd-l2@1.5", "pgd-l2@2",
     "core-pgd-linf@0.3", "core-pgd-l2@2", "cw-l2", "hop-skip-jump",
-    "pgd-linf-targeted@0.3", "adaptive-pgd-linf@0.3", "joint-pgd-linf@0.3", "pgd-l2-targeted@2", "adaptive-pgd-l2@2",
-    "joint-pgd-l2@2",
+    *(f"{kind}@{budget:g}" for norm, budgets in TARGETED_LADDERS.items()
+      for kind in (f"pgd-{norm}-targeted", f"adaptive-pgd-{norm}", f"joint-pgd-{norm}") for budget in budgets),
 )
 #: The detectors of a default run (the first is primary).
 DEFAULT_IMAGE_DETECTORS: tuple[str, ...] = ("evidence", "residual")

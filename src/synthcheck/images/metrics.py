@@ -13,6 +13,11 @@ minimal-norm attack):
 * **detection**: the detector's scores of successful adversarials against those of correctly classified
   clean images: AUC, the rate flagged at the calibrated threshold, and the rate at 5 % FPR on these clean
   images (the ROC's own operating point; optimistic, as it is read off the evaluation images).
+* **perturbation needed to evade** (:class:`EvasionLadder`): an attack kind run at several fixed budgets of one
+  norm (a *ladder*, e.g. ``adaptive-pgd-linf@0.1 … @0.4``) is read per image: it *evades* at ε when the attack
+  at ε succeeded and the detector accepts the adversarial. Per budget, the evasion rate among the correctly
+  classified clean images (Wilson 95 % interval); per image, the smallest ladder budget at which it evades
+  (∞ if none), and their median — the adaptive attacks' against the non-adaptive ``pgd-*-targeted``'s.
 * **Theorem 1.3 bound** (the paper's detection guarantee, in pixel space): an adversarial y for class t with
   ‖y − x‖ < min_{c ∈ X_t} ‖c − x‖ − r is flagged by a check that accepts y as t only within r of X_t. With
   the residual detector's acceptance radius r = −threshold and the search's nearest class-t codeword of the
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synthcheck.detect.calibration import wilson_interval
 from synthcheck.experiments.metrics import CALIBRATION_FPR, auc, median_finite, score_roc
 from synthcheck.experiments.results import ItemRecord
 from synthcheck.images.results import ImageAttackOutcome, ImageCleanResult
@@ -74,6 +80,27 @@ class StageDetection:
 
 
 @dataclass(frozen=True)
+class EvasionLadder:
+    """How much perturbation one attack kind needs to evade one detector: its fixed-budget stages of one norm.
+
+    ``evasion_rates[k]`` (with ``intervals[k]``) is the fraction of the ``n_images`` correctly classified clean
+    images whose attack at ``budgets[k]`` succeeded and was accepted; ``median_needed`` the median over those
+    images of the smallest budget at which each evades (``inf`` when at most half of them evade at any budget);
+    ``evaded_any`` the fraction that evades at some budget of the ladder.
+    """
+
+    kind: str
+    norm: str
+    detector: str
+    budgets: tuple[float, ...]
+    evasion_rates: tuple[float, ...]
+    intervals: tuple[tuple[float, float], ...]
+    n_images: int
+    median_needed: float
+    evaded_any: float
+
+
+@dataclass(frozen=True)
 class ImageMetrics:
     """Everything :mod:`synthcheck.report` shows for an image run."""
 
@@ -83,6 +110,7 @@ class ImageMetrics:
     radius: float
     accuracy: list[RobustAccuracy]
     detection: list[StageDetection]
+    ladders: list[EvasionLadder]
 
     def detection_of(self, stage: str, detector: str) -> StageDetection:
         """The detection row of ``stage`` and ``detector``."""
@@ -113,8 +141,40 @@ def image_metrics(records: Sequence[ItemRecord], detectors: Sequence[str]) -> Im
         n_images=len(items),
         clean_accuracy=_mean([c.correct for c in cleans]),
         clean_flagged={name: _mean([not c.detectors[name].consistent for c in cleans if c.correct]) for name in detectors},
-        radius=radius, accuracy=accuracy, detection=detection,
+        radius=radius, accuracy=accuracy, detection=detection, ladders=evasion_ladders(items, stages, detectors),
     )
+
+
+def evasion_ladders(records: Sequence[ItemRecord], stages: Sequence[str],
+                    detectors: Sequence[str]) -> list[EvasionLadder]:
+    """The :class:`EvasionLadder` of every attack kind with at least two fixed-budget ``stages``, per detector
+    (records with an image clean result; kinds in the order of their first stage)."""
+    by_kind: dict[str, list[tuple[float, str]]] = {}
+    for stage in stages:
+        if math.isfinite(stage_budget(stage)):
+            by_kind.setdefault(stage.partition("@")[0], []).append((stage_budget(stage), stage))
+    correct = [r for r in records if r.clean.correct]
+    ladders = []
+    for kind, rungs in by_kind.items():
+        if len(rungs) < 2 or not correct:
+            continue
+        rungs.sort()
+        budgets = tuple(budget for budget, _ in rungs)
+        norm = next(o.norm for r in correct for _, stage in rungs if (o := r.attacks.get(stage)) is not None)
+        for name in detectors:
+            evaded = np.array([[_evades(r.attacks.get(stage), name) for _, stage in rungs] for r in correct])
+            needed = np.where(evaded.any(1), np.array(budgets)[evaded.argmax(1)], math.inf)
+            counts = evaded.sum(0)
+            ladders.append(EvasionLadder(
+                kind=kind, norm=norm, detector=name, budgets=budgets,
+                evasion_rates=tuple(float(c) / len(correct) for c in counts),
+                intervals=tuple(wilson_interval(int(c), len(correct)) for c in counts), n_images=len(correct),
+                median_needed=float(np.median(needed)), evaded_any=float(evaded.any(1).mean())))
+    return ladders
+
+
+def _evades(outcome: ImageAttackOutcome | None, detector: str) -> bool:
+    return outcome is not None and outcome.success and outcome.detectors[detector].consistent
 
 
 def theorem_bound(clean: ImageCleanResult, target: int, radius: float) -> float:
@@ -180,5 +240,5 @@ def _mean(values: Sequence[bool]) -> float:
     return float(np.mean(values)) if len(values) else math.nan
 
 
-__all__ = ["BUDGETS", "ImageMetrics", "RobustAccuracy", "StageDetection", "image_metrics", "stage_budget",
-           "theorem_bound"]
+__all__ = ["BUDGETS", "EvasionLadder", "ImageMetrics", "RobustAccuracy", "StageDetection", "evasion_ladders",
+           "image_metrics", "stage_budget", "theorem_bound"]

@@ -97,4 +97,23 @@ def accuracy_png(metrics: ImageMetrics, primary: str) -> bytes:
     return png_bytes(fig)
 
 
-__all__ = ["GridColumn", "accuracy_png", "image_grid_png", "stage_roc_png"]
+def evasion_png(metrics: ImageMetrics) -> bytes:
+    """Evasion rate against budget of every ladder (:class:`~synthcheck.images.metrics.EvasionLadder`) with its
+    Wilson interval, one panel per (norm, detector), one line per attack kind."""
+    panels = list(dict.fromkeys((ladder.norm, ladder.detector) for ladder in metrics.ladders))
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.6 * max(1, len(panels)), 4.0), squeeze=False)
+    for ax, (norm, detector) in zip(axes[0], panels):
+        for index, ladder in enumerate(r for r in metrics.ladders if (r.norm, r.detector) == (norm, detector)):
+            rates = np.array(ladder.evasion_rates)
+            low, high = (np.array(v) for v in zip(*ladder.intervals))
+            ax.errorbar(ladder.budgets, rates, yerr=[rates - low, high - rates], fmt="o-", capsize=3,
+                        color=f"C{index}", label=ladder.kind)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(f"budget ε ({'L∞' if norm == 'linf' else 'L2'}, [0, 1] pixels)")
+        ax.set_ylabel("evasion rate (succeeded and accepted)")
+        ax.set_title(f"Evading {detector} ({norm})", fontsize=10)
+        ax.legend(fontsize=6.5)
+    return png_bytes(fig)
+
+
+__all__ = ["GridColumn", "accuracy_png", "evasion_png", "image_grid_png", "stage_roc_png"]

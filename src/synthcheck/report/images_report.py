@@ -25,7 +25,7 @@ from synthcheck.images.experiment import ImageRun
 from synthcheck.images.metrics import BOUND_DETECTOR, ImageMetrics
 from synthcheck.images.results import ImageCleanResult
 from synthcheck.report.html import REPORT_NAME, STYLE, b64, esc, fmt_num, fmt_pct
-from synthcheck.report.image_plots import GridColumn, accuracy_png, image_grid_png, stage_roc_png
+from synthcheck.report.image_plots import GridColumn, accuracy_png, evasion_png, image_grid_png, stage_roc_png
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ def render_image_report(run: ImageRun) -> str:
         _clean_section(run),
         _accuracy_section(metrics, config.detectors),
         _detection_section(run),
+        _ladder_section(metrics),
         _grid_section(run),
         "</body></html>",
     ]
@@ -157,6 +158,29 @@ def _detection_section(run: ImageRun) -> str:
             "min ‖c − x‖ − r over the target class's codewords c, so an evasion below it is a failure of the "
             f"latent search.</p><table id='detection'>{_head(head)}<tbody>{rows}</tbody></table>"
             + "".join(figures))
+
+
+def _ladder_section(m: ImageMetrics) -> str:
+    if not m.ladders:
+        return ""
+    rows = []
+    for ladder in m.ladders:
+        rates = "; ".join(f"ε {b:g}: {fmt_pct(rate)} [{fmt_pct(low)}, {fmt_pct(high)}]" for b, rate, (low, high)
+                          in zip(ladder.budgets, ladder.evasion_rates, ladder.intervals, strict=True))
+        needed = f"> {max(ladder.budgets):g}" if math.isinf(ladder.median_needed) else f"{ladder.median_needed:g}"
+        rows.append(f"<tr class='ladder' data-kind='{esc(ladder.kind)}' data-detector='{esc(ladder.detector)}'>"
+                    + _cells((ladder.kind, _NORMS.get(ladder.norm, ladder.norm), ladder.detector, ladder.n_images,
+                              rates, fmt_pct(ladder.evaded_any), needed)) + "</tr>")
+    head = ("attack", "norm", "detector", "images", "evasion rate at each budget [Wilson 95 %]", "evades at some ε",
+            "median ε needed")
+    return ("<h2>Perturbation needed to evade</h2><p>Each attack run at several budgets, read per image: it evades "
+            "at ε when its adversarial at ε is classified as the attacker wanted and the detector accepts it "
+            "(correctly classified clean images only). The median ε needed is the per-image smallest such budget "
+            "(&gt; the largest when at most half the images evade at any). An adaptive attack that needs no more "
+            "perturbation than the non-adaptive one has found the detector's blind spot, not paid for it.</p>"
+            f"<table id='ladders'>{_head(head)}<tbody>{''.join(rows)}</tbody></table>"
+            + _figure("ladder-plot", evasion_png(m), "Evasion rate against budget with Wilson 95 % intervals, one "
+                      "panel per norm and detector."))
 
 
 def _grid_section(run: ImageRun) -> str:
