@@ -319,7 +319,7 @@ class ImageRun:
         config = store.config()
         records = store.records()
         return cls(run_dir=store.run_dir, config=config, versions=store.versions(), records=records,
-                   metrics=image_metrics(records, config.detectors), wall_seconds=store.wall_seconds(),
+                   metrics=image_metrics(records, config.detectors, config.attacks), wall_seconds=store.wall_seconds(),
                    computed=computed or {})
 
     @classmethod

@@ -123,12 +123,15 @@ def stage_budget(stage: str) -> float:
     return float(budget) if at else math.nan
 
 
-def image_metrics(records: Sequence[ItemRecord], detectors: Sequence[str]) -> ImageMetrics:
-    """The metrics of an image run's records (items without a clean result are left out)."""
+def image_metrics(records: Sequence[ItemRecord], detectors: Sequence[str],
+                  order: Sequence[str] = ()) -> ImageMetrics:
+    """The metrics of an image run's records (items without a clean result are left out), stages in the
+    ``order`` given (the config's), then any other stored stage in the order first stored."""
     items = [r for r in records if isinstance(r.clean, ImageCleanResult)]
     cleans = [r.clean for r in items]
     radius = _radius(cleans)
-    stages = list(dict.fromkeys(stage for r in items for stage in r.attacks))
+    stored = list(dict.fromkeys(stage for r in items for stage in r.attacks))
+    stages = [stage for stage in order if stage in stored] + [stage for stage in stored if stage not in order]
     accuracy, detection = [], []
     for stage in stages:
         pairs = [(r.clean, r.attacks.get(stage)) for r in items]
