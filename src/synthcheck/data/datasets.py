@@ -11,12 +11,20 @@ two-cities-human    the LibriVox reading of the first paragraph of *A Tale of Tw
 alsa-human          the alsa-utils recordings ``/usr/share/sounds/alsa/*.wav`` (48 kHz, one human
                     voice), text = file name (``Front_Center.wav`` → "front center"); ``Noise.wav``
                     is not speech and is left out
+moonshine-human     the other human recordings of the moonshine-voice wheel (``beckett.wav``,
+                    ``clone-test.wav``; the synthetic ``endgame_nagg_nell.wav`` is left out) cut into
+                    sentences of ≥ 3 words; text by Whisper base, kept where Whisper tiny.en agrees
+                    (:mod:`synthcheck.data.moonshine`), cached
 ==================  ============================================================================
 
 :data:`DATASETS` is the one registry of speech sets: each name maps to a frozen :class:`DatasetSpec` that
 says whether a TTS engine spoke the set (``synthetic``) or people did (a *recorded* set) and whose
 :meth:`~DatasetSpec.build` loads it. Every set is a source of the detector evaluations, in registry order; an
 experiment reads the recorded ones (:data:`RECORDED_DATASETS`, see :mod:`synthcheck.experiments.sources`).
+
+Every utterance names its ``speaker`` (for leave-one-speaker-out calibration): :data:`TWO_CITIES_SPEAKER`,
+:data:`ALSA_SPEAKER`, one label per moonshine recording (:data:`synthcheck.data.moonshine.SPEAKERS`), and for TTS
+renderings the voice id (``pico2wave:en-US``).
 """
 
 from __future__ import annotations
@@ -45,15 +53,23 @@ ALSA_NOT_SPEECH = frozenset({"Noise"})
 MIN_CLAUSE_WORDS = 3
 #: Bump when the cutting method changes: cached cuts are recomputed from the cached word alignment.
 CUT_VERSION = "2"
+#: Speaker labels of the recorded sets with one voice.
+TWO_CITIES_SPEAKER = "librivox-two-cities"
+ALSA_SPEAKER = "alsa"
 
 
 @dataclass(frozen=True)
 class Utterance:
-    """One spoken item: a stable ``key``, the words spoken (``text``) and 16 kHz float32 ``audio``."""
+    """One spoken item: a stable ``key``, the words spoken (``text``), 16 kHz float32 ``audio`` and who spoke it.
+
+    ``speaker`` is a label shared by all utterances of one voice (a recorded speaker, or a TTS voice id such as
+    ``pico2wave:en-US``); every built-in set sets it, ``""`` means unknown.
+    """
 
     key: str
     text: str
     audio: np.ndarray
+    speaker: str = ""
 
     @property
     def seconds(self) -> float:
@@ -119,7 +135,7 @@ def two_cities_human() -> list[Utterance]:
     audio = librivox_two_cities()
     cuts = two_cities_cut_points()
     return [
-        Utterance(f"two-cities-{i:02d}", text, audio[cuts[i] : cuts[i + 1]].copy())
+        Utterance(f"two-cities-{i:02d}", text, audio[cuts[i] : cuts[i + 1]].copy(), TWO_CITIES_SPEAKER)
         for i, text in enumerate(two_cities_clauses())
     ]
 
@@ -130,7 +146,7 @@ def two_cities_tts(engine: str = "pico2wave", voice: str = "en-US") -> list[Utte
 
     synthesizer = get_synthesizer(engine, voice)
     return [
-        Utterance(f"two-cities-{i:02d}", text, synthesizer.synthesize(text))
+        Utterance(f"two-cities-{i:02d}", text, synthesizer.synthesize(text), synthesizer.id)
         for i, text in enumerate(two_cities_clauses())
     ]
 
@@ -140,7 +156,25 @@ def alsa_human(directory: Path = ALSA_SOUNDS) -> list[Utterance]:
     files = sorted(p for p in directory.glob("*.wav") if p.stem not in ALSA_NOT_SPEECH)
     if not files:
         raise MissingComponentError(f"no recordings in {directory}; install them with `apt-get install alsa-utils`")
-    return [Utterance(p.stem.lower().replace("_", "-"), p.stem.replace("_", " ").lower(), load_audio(p)) for p in files]
+    return [
+        Utterance(p.stem.lower().replace("_", "-"), p.stem.replace("_", " ").lower(), load_audio(p), ALSA_SPEAKER)
+        for p in files
+    ]
+
+
+def moonshine_human() -> list[Utterance]:
+    """The kept utterances of the moonshine-voice wheel's human recordings (see :mod:`synthcheck.data.moonshine`)."""
+    from synthcheck.data.moonshine import moonshine_checks, moonshine_recording
+
+    audio: dict[str, np.ndarray] = {}
+    out = []
+    for check in moonshine_checks():
+        if check.kept:
+            if check.recording not in audio:
+                audio[check.recording] = moonshine_recording(check.recording)
+            out.append(Utterance(check.key, check.text, audio[check.recording][check.start : check.stop].copy(),
+                                 check.speaker))
+    return out
 
 
 @dataclass(frozen=True)
@@ -176,6 +210,7 @@ DATASETS: Registry[DatasetSpec] = Registry(
         DatasetSpec("two-cities-tts", synthetic=True, loader=two_cities_tts, texts=two_cities_clauses),
         DatasetSpec("two-cities-human", synthetic=False, loader=two_cities_human, texts=two_cities_clauses),
         DatasetSpec("alsa-human", synthetic=False, loader=alsa_human),
+        DatasetSpec("moonshine-human", synthetic=False, loader=moonshine_human),
     ],
 )
 #: The recorded (human-speech) sets, in registry order: the ones an experiment can read in place of TTS.
