@@ -134,9 +134,8 @@ def render_image_run(run: Any, report_path: Path, as_json: bool) -> None:
             table.add_column(column, justify="left" if column in ("attack", "detector") else "right")
         for ladder in ladders:
             rates = dict(zip(ladder.budgets, ladder.evasion_rates, strict=True))
-            needed = f"> {max(ladder.budgets):g}" if math.isinf(ladder.median_needed) else f"{ladder.median_needed:g}"
             table.add_row(ladder.kind, ladder.detector, *(_pct(rates[b]) if b in rates else "" for b in budgets),
-                          _pct(ladder.evaded_any), needed)
+                          _pct(ladder.evaded_any), ladder.needed_label)
         console.print(table)
     console.print(f"report: {report_path}", markup=False)
 

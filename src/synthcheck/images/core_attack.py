@@ -31,6 +31,7 @@ from torch import Tensor
 from synthcheck.asr.base import DifferentiableRecognizer
 from synthcheck.attacks.base import Attack, AttackConfig
 from synthcheck.attacks.criteria import TargetText, WordErrorAbove
+from synthcheck.audio.metrics import db_x, snr_db
 from synthcheck.errors import BadInputError
 from synthcheck.images.classifier import ImageClassifier
 from synthcheck.images.io import validate_image
@@ -58,15 +59,10 @@ class ImageDomain:
         return np.asarray(item, np.float32)
 
     def distortion(self, original: np.ndarray, adversarial: np.ndarray) -> dict[str, float]:
-        """The loop's distortion fields: ``db_x`` (20·log10 of max|δ| over max|x|) and the energy SNR; the
-        attenuation-fitted SNR is audio's and NaN here."""
+        """The loop's distortion fields: ``db_x`` (20·log10 of max|δ| over max|x|) and the energy SNR, as for
+        audio; the attenuation-fitted SNR is audio's and NaN here."""
         delta = adversarial.astype(np.float64) - original
-        linf, energy = float(np.abs(delta).max()), float(np.square(delta).sum())
-        return {
-            "db_x": 20 * math.log10(linf / float(np.abs(original).max())) if linf > 0 else -math.inf,
-            "snr_db": 10 * math.log10(float(np.square(original).sum()) / energy) if energy > 0 else math.inf,
-            "fitted_snr_db": math.nan,
-        }
+        return {"db_x": db_x(delta, original), "snr_db": snr_db(original, delta), "fitted_snr_db": math.nan}
 
 
 class ClassifierRecognizer(DifferentiableRecognizer):

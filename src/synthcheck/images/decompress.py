@@ -8,9 +8,10 @@ one ``[C, n·R, d]`` batch runs all classes and restarts), as Analysis by Synthe
    built) whose images are nearest the input. A bank rather than fresh draws keeps every image's starts
    independent of the batch it is in. A *randomised* search (``random_starts``, Defense-GAN's random restarts)
    instead draws all ``R`` starts from N(0, I), no encoder, with a generator seeded by a hash of the search's
-   seed and the image's bytes: the check's secret randomness. Any change of the image draws new starts, so an attacker who does not know the
-   seed meets them only in expectation (EOT, :mod:`~synthcheck.images.attacks`); the same image under the same
-   seed gets the same answer (reproducible, independent of the batch and of the calls before).
+   seed and the image's bytes: the check's secret randomness. Any change of the image draws new starts, so an
+   attacker who does not know the seed meets them only in expectation (EOT, :mod:`~synthcheck.images.attacks`);
+   the same image under the same seed gets the same answer (reproducible, independent of the batch and of the
+   calls before).
 2. **descent** — ``steps`` Adam steps on the squared residual ‖y − G(z, j)‖², each followed by the projection of
    z onto the ball ‖z‖ ≤ ``radius`` (ABS's ``clip_to_sphere``). The ball is what keeps z on the prior's
    typical set: ‖z‖ of N(0, I_8) exceeds 5 with probability 0.2 %. There is no prior penalty in the objective,

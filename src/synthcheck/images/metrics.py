@@ -99,6 +99,11 @@ class EvasionLadder:
     median_needed: float
     evaded_any: float
 
+    @property
+    def needed_label(self) -> str:
+        """``median_needed`` as reports show it: ``"> <largest budget>"`` when it is infinite."""
+        return f"> {max(self.budgets):g}" if math.isinf(self.median_needed) else f"{self.median_needed:g}"
+
 
 @dataclass(frozen=True)
 class ImageMetrics:

@@ -89,11 +89,7 @@ def accuracy_png(metrics: ImageMetrics, primary: str) -> bytes:
             color = f"C{index}"
             ax.plot([0, *eps], [metrics.clean_accuracy, *alone], "o-", color=color, label=f"{family}")
             ax.plot(eps, handled, "s--", color=color, alpha=0.7, label=f"{family} + {primary}")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel(f"budget ε ({'L∞' if norm == 'linf' else 'L2'}, [0, 1] pixels)")
-        ax.set_ylabel("accuracy (handled: correct or flagged)")
-        ax.set_title(f"Accuracy under {norm} attacks", fontsize=10)
-        ax.legend(fontsize=6.5)
+        _rate_against_budget(ax, norm, "accuracy (handled: correct or flagged)", f"Accuracy under {norm} attacks")
     return png_bytes(fig)
 
 
@@ -108,12 +104,17 @@ def evasion_png(metrics: ImageMetrics) -> bytes:
             low, high = (np.array(v) for v in zip(*ladder.intervals))
             ax.errorbar(ladder.budgets, rates, yerr=[rates - low, high - rates], fmt="o-", capsize=3,
                         color=f"C{index}", label=ladder.kind)
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel(f"budget ε ({'L∞' if norm == 'linf' else 'L2'}, [0, 1] pixels)")
-        ax.set_ylabel("evasion rate (succeeded and accepted)")
-        ax.set_title(f"Evading {detector} ({norm})", fontsize=10)
-        ax.legend(fontsize=6.5)
+        _rate_against_budget(ax, norm, "evasion rate (succeeded and accepted)", f"Evading {detector} ({norm})")
     return png_bytes(fig)
+
+
+def _rate_against_budget(ax: plt.Axes, norm: str, ylabel: str, title: str) -> None:
+    """The axes of a rate (0–1) against an attack budget of ``norm``, with its legend."""
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(f"budget ε ({'L∞' if norm == 'linf' else 'L2'}, [0, 1] pixels)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=6.5)
 
 
 __all__ = ["GridColumn", "accuracy_png", "evasion_png", "image_grid_png", "stage_roc_png"]

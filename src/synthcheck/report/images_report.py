@@ -167,10 +167,9 @@ def _ladder_section(m: ImageMetrics) -> str:
     for ladder in m.ladders:
         rates = "; ".join(f"ε {b:g}: {fmt_pct(rate)} [{fmt_pct(low)}, {fmt_pct(high)}]" for b, rate, (low, high)
                           in zip(ladder.budgets, ladder.evasion_rates, ladder.intervals, strict=True))
-        needed = f"> {max(ladder.budgets):g}" if math.isinf(ladder.median_needed) else f"{ladder.median_needed:g}"
         rows.append(f"<tr class='ladder' data-kind='{esc(ladder.kind)}' data-detector='{esc(ladder.detector)}'>"
                     + _cells((ladder.kind, _NORMS.get(ladder.norm, ladder.norm), ladder.detector, ladder.n_images,
-                              rates, fmt_pct(ladder.evaded_any), needed)) + "</tr>")
+                              rates, fmt_pct(ladder.evaded_any), ladder.needed_label)) + "</tr>")
     head = ("attack", "norm", "detector", "images", "evasion rate at each budget [Wilson 95 %]", "evades at some ε",
             "median ε needed")
     return ("<h2>Perturbation needed to evade</h2><p>Each attack run at several budgets, read per image: it evades "
