@@ -68,12 +68,14 @@ def test_gradient_matches_finite_differences_along_the_fixed_path(model: st.Sphi
     audio = torch.tensor(clause.audio[:8000], dtype=torch.float64)
     graph = st.free_loop_graph(model)
     cep, _ = st.cepstra(audio)
-    path = st.viterbi(graph, st._normalised_scores(model, st.dynamic_features(cep)))
+    normalised = st._normalised_scores(model, st.codeword_scores(model, st.dynamic_features(cep)))
+    path, best = st.viterbi(graph, normalised), normalised.argmax(1)
     assert path is not None
 
     def score(x: torch.Tensor) -> torch.Tensor:
         # Finite differences need a smooth map: skip the int16 rounding (straight-through in the real score).
-        return st._path_score(model, st.dynamic_features(st.cepstra(x, round_int16=False)[0]), path, graph)
+        feats = st.dynamic_features(st.cepstra(x, round_int16=False)[0])
+        return st._path_score(model, st.codeword_scores(model, feats), path, best)
 
     base = audio
     x = base.clone().requires_grad_(True)

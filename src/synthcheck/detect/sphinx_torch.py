@@ -199,7 +199,7 @@ class SphinxAcousticModel:
         self.mdef = _read_mdef(directory / "mdef")
         means = _read_gauden(directory / "means")
         variances = np.maximum(_read_gauden(directory / "variances"), 1e-4)  # varfloor
-        n_density = means.shape[1]
+        n_mgau, n_density = means.shape[:2]
         self.streams = [(0, 13), (13, 26), (26, 39)]
         self.means = torch.tensor(means)
         self.inv2var = torch.tensor(1.0 / (2.0 * variances))
@@ -207,9 +207,17 @@ class SphinxAcousticModel:
         self.det = torch.stack(
             [torch.tensor(-0.5 * np.log(2 * np.pi * variances[..., a:b]).sum(-1)) for a, b in self.streams], -1
         )  # (n_mgau, n_density, n_feat)
+        #: Per stream, the Gaussians' log densities as a quadratic form in the features (float64):
+        #: ``ll = const + (x*x) @ quad.T + x @ lin.T`` with rows (codebook, density) flattened.
+        self.gauss_terms = [self._quadratic_form(f, a, b) for f, (a, b) in enumerate(self.streams)]
         mixw = _read_sendump(directory / "sendump", len(self.streams), n_density)
         self.mixw = torch.tensor(mixw.astype(np.float64) * -_UNIT)  # log weights, nats: (feat, density, sen)
         self.sen2cb = torch.tensor(self._sen2cb())
+        #: Senones grouped by codebook, and per stream and codebook the mixture weights (density, senone) of
+        #: those senones in linear scale: a senone score is then ``log(exp(codeword scores) @ weights)``.
+        self.cb_senones = [torch.nonzero(self.sen2cb == c).ravel() for c in range(n_mgau)]
+        self.cb_weights = [[torch.exp(self.mixw[f][:, sen]) for sen in self.cb_senones] for f in range(len(self.streams))]
+        self.cb_order = torch.argsort(torch.cat(self.cb_senones))
         self.tmat = _read_tmat(directory / "transition_matrices") * _UNIT  # nats
         self.n_ci = len(self.mdef.ciphones)
         self.ci_index = {name: i for i, name in enumerate(self.mdef.ciphones)}
@@ -219,6 +227,13 @@ class SphinxAcousticModel:
         self.lifter = torch.tensor([1 + (LIFTER // 2) * math.sin(i * math.pi / LIFTER) for i in range(N_CEP)])
         n = np.arange(FRAME_SIZE)
         self.window = torch.tensor(0.54 - 0.46 * np.cos(2 * np.pi * n / (FRAME_SIZE - 1)))
+
+    def _quadratic_form(self, stream: int, a: int, b: int) -> tuple[Tensor, Tensor, Tensor]:
+        """``(quad, lin, const)`` of stream ``stream`` (feature columns ``a:b``): ``det − Σ iv·(x − m)²`` expanded."""
+        iv = self.inv2var[..., a:b].double()
+        m = self.means[..., a:b].double()
+        const = self.det[..., stream].double() - (iv * m * m).sum(-1)
+        return -iv.reshape(-1, b - a), (2 * iv * m).reshape(-1, b - a), const.reshape(-1)
 
     def _sen2cb(self) -> np.ndarray:
         """Codebook (CI phone) of every senone, from the phones' senone sequences (``bin_mdef_sen2cimap``)."""
@@ -383,11 +398,18 @@ def features(audio: Tensor) -> Tensor:
 
 
 def codeword_scores(model: SphinxAcousticModel, feats: Tensor) -> tuple[Tensor, Tensor]:
-    """Top-4 codewords per codebook and stream: indices (T, cb, feat, 4) and clamped scores in nats (≤ 0)."""
+    """Top-4 codewords per codebook and stream: indices (T, cb, feat, 4) and clamped scores in nats (≤ 0).
+
+    The Gaussians' log densities are one matrix product per stream (:attr:`SphinxAcousticModel.gauss_terms`),
+    in float64: the expanded quadratic form loses nothing measurable at these magnitudes.
+    """
     idx_all, scr_all = [], []
-    for f, (a, b) in enumerate(model.streams):
-        x = feats[:, None, None, a:b]
-        ll = model.det[None, :, :, f] - ((x - model.means[None, :, :, a:b]) ** 2 * model.inv2var[None, :, :, a:b]).sum(-1)
+    n_cb, n_density = model.means.shape[:2]
+    x64 = feats.double()
+    for a, b in model.streams:
+        quad, lin, const = model.gauss_terms[len(idx_all)]
+        x = x64[:, a:b]
+        ll = (const + (x * x) @ quad.T + x @ lin.T).reshape(-1, n_cb, n_density)
         with torch.no_grad():
             idx = torch.topk(ll, TOP_N, dim=-1).indices
         top = torch.gather(ll, -1, idx)
@@ -397,10 +419,26 @@ def codeword_scores(model: SphinxAcousticModel, feats: Tensor) -> tuple[Tensor, 
     return torch.stack(idx_all, 2), torch.stack(scr_all, 2)
 
 
-def senone_scores(model: SphinxAcousticModel, feats: Tensor, senones: Tensor | None = None) -> Tensor:
-    """Senone log-likelihoods in nats (T, n) before per-frame normalisation, for ``senones`` (default: all)."""
-    senones = torch.arange(model.mdef.n_sen) if senones is None else senones
-    idx, scr = codeword_scores(model, feats)
+def senone_scores(model: SphinxAcousticModel, codewords: tuple[Tensor, Tensor]) -> Tensor:
+    """Every senone's log-likelihood in nats (T, n_sen) before per-frame normalisation, from
+    :func:`codeword_scores`: per stream the log of the mixture over the codebook's top-4 codewords, summed over
+    streams (one matrix product per codebook and stream, in linear scale: exact, the top-4 sum has no
+    cancellation)."""
+    idx, scr = codewords
+    t_len, n_cb = idx.shape[:2]
+    n_density = model.means.shape[1]
+    total = 0.0
+    for f in range(len(model.streams)):
+        dense = torch.zeros(t_len, n_cb, n_density, dtype=scr.dtype).scatter(-1, idx[:, :, f], torch.exp(scr[:, :, f]))
+        mixed = torch.cat([dense[:, c] @ model.cb_weights[f][c] for c in range(n_cb)], 1)
+        total = total + torch.log(mixed)
+    return total[:, model.cb_order]
+
+
+def selected_senone_scores(model: SphinxAcousticModel, codewords: tuple[Tensor, Tensor], senones: Tensor) -> Tensor:
+    """The scores of :func:`senone_scores` for ``senones`` only (T, len(senones)), by gathering each senone's
+    four weights: cheaper than the dense product, with or without gradients, when few senones are wanted."""
+    idx, scr = codewords
     cb = model.sen2cb[senones]
     total = 0.0
     for f in range(len(model.streams)):
@@ -573,23 +611,32 @@ class AlignmentScore:
     oov: list[str]
 
 
-def _path_score(model: SphinxAcousticModel, feats: Tensor, path: ViterbiPath, graph: _Graph) -> Tensor:
-    """Path acoustic score with gradient: emissions minus each frame's best senone, plus the fixed tmat terms."""
-    with torch.no_grad():
-        best = torch.cat([senone_scores(model, feats[i : i + 64]).argmax(1) for i in range(0, len(feats), 64)])
-    frames = torch.arange(len(feats))
-    wanted, inverse = torch.unique(torch.cat([torch.as_tensor(path.senones), best]), return_inverse=True)
-    scores = senone_scores(model, feats, wanted)
-    t = len(feats)
+def _path_score(model: SphinxAcousticModel, codewords: tuple[Tensor, Tensor], path: ViterbiPath,
+                best: np.ndarray) -> Tensor:
+    """Path acoustic score with gradient: emissions minus each frame's ``best`` senone, plus the fixed tmat terms."""
+    t = len(best)
+    frames = torch.arange(t)
+    wanted, inverse = torch.unique(torch.as_tensor(np.concatenate([path.senones, best])), return_inverse=True)
+    scores = selected_senone_scores(model, codewords, wanted)
     emission = scores[frames, inverse[:t]] - scores[frames, inverse[t:]]
     return emission.sum() + path.transitions
 
 
-def _normalised_scores(model: SphinxAcousticModel, feats: Tensor) -> np.ndarray:
+def _normalised_scores(model: SphinxAcousticModel, codewords: tuple[Tensor, Tensor]) -> np.ndarray:
+    """Every senone's score minus the frame's best (T, n_sen), without gradients."""
     with torch.no_grad():
-        chunks = [senone_scores(model, feats[i : i + 64]) for i in range(0, len(feats), 64)]
-    scores = torch.cat(chunks)
+        scores = senone_scores(model, (codewords[0], codewords[1].detach()))
     return (scores - scores.max(1, keepdim=True).values).numpy()
+
+
+def _best_path_score(model: SphinxAcousticModel, feats: Tensor, graph: _Graph) -> tuple[Tensor, ViterbiPath | None]:
+    """The best path through ``graph`` and its differentiable score (emissions normalised per frame)."""
+    codewords = codeword_scores(model, feats)
+    normalised = _normalised_scores(model, codewords)
+    path = viterbi(graph, normalised)
+    if path is None:
+        return torch.zeros((), dtype=torch.float64), None
+    return _path_score(model, codewords, path, normalised.argmax(1)), path
 
 
 def alignment_llr(model: SphinxAcousticModel, audio: Tensor, transcript: str) -> AlignmentScore:
@@ -617,10 +664,10 @@ def alignment_llr(model: SphinxAcousticModel, audio: Tensor, transcript: str) ->
     feats_free, feats_forced = dynamic_features(cep_free), dynamic_features(cep_forced)
     free_graph = free_loop_graph(model)
     forced_g = forced_graph(model, [OOV_STAND_IN if w in oov else w for w in words])
-    free = viterbi(free_graph, _normalised_scores(model, feats_free))
-    forced = viterbi(forced_g, _normalised_scores(model, feats_forced))
+    free_score, free = _best_path_score(model, feats_free, free_graph)
+    forced_score, forced = _best_path_score(model, feats_forced, forced_g)
     if free is None or forced is None:
         raise BadInputError("no alignment path: the transcript cannot be fitted to the audio")
     frames = len(feats_free) + 1
-    llr = (_path_score(model, feats_forced, forced, forced_g) - _path_score(model, feats_free, free, free_graph)) / frames
+    llr = (forced_score - free_score) / frames
     return AlignmentScore(llr, frames, forced.acoustic, free.acoustic, forced, free, oov)
