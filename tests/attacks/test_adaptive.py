@@ -137,6 +137,6 @@ def test_adaptive_attack_runs_with_an_all_of_detector(tiny, hello: np.ndarray) -
 
 
 def test_a_non_differentiable_detector_is_refused_early(tiny) -> None:
-    for name in ("align", "likelihood+align"):
+    for name in ("paper", "seed-corrcoef"):
         with pytest.raises(BadInputError, match="needs a differentiable detector"):
             DetectorPenalty(build_detector(tiny, name))

@@ -40,8 +40,8 @@ def test_library_rejects_bad_input(tiny, hello):
         attack.run([], TargetText("open the door"))
     with pytest.raises(BadInputError, match="Attack needs gradients .* check transfer to 'pocketsphinx'"):
         Attack(get_recognizer("pocketsphinx"), AttackConfig())
-    with pytest.raises(BadInputError, match="needs a differentiable detector; align has none"):
-        DetectorPenalty(build_detector(tiny, "align"))
+    with pytest.raises(BadInputError, match="needs a differentiable detector; paper has none"):
+        DetectorPenalty(build_detector(tiny, "paper"))
     with pytest.raises(BadInputError, match=r"initial_bound must be in \(0, 32768\]"):
         Attack(tiny, AttackConfig(initial_bound=40000.0))
     with pytest.raises(BadInputError, match="wer_threshold"):

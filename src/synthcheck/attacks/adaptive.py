@@ -18,11 +18,15 @@ built detector whose comparator is differentiable, see :mod:`synthcheck.detect.d
   gradient to the best lag;
 * a DTW detector (``dtw``, ``voices-dtw``) — against the target's renderings by one or several voices (best
   take), differentiable along the optimal DTW path;
+* the alignment judge (``align``) — PocketSphinx's forced-alignment llr recomputed in torch from its model files
+  (:mod:`synthcheck.detect.sphinx_torch`, a subgradient along the two best HMM paths), taken a safety margin
+  lower because it is an approximation (:data:`~synthcheck.detect.forced_alignment.TORCH_LLR_MARGIN`);
 * an all-of detector — several detectors at once (the penalties add; the input must pass every member).
 
 An item succeeds when the attacked model would decode the target (teacher-forced mask) AND the detector passes
 (``s >= threshold``, for an all-of detector every member's); the final confirmation keeps only candidates the
-detector accepts and asks the same of the 16-bit adversarial (greedy decode + the detector's decision).
+real detector accepts (its own verdict, e.g. PocketSphinx itself for ``align``) and asks the same of the 16-bit
+adversarial (greedy decode + the detector's decision).
 
 :func:`small_edit_target` makes the other adaptive choice of target: keep the words, swap one for a
 near-homophone ("it was the best of times" → "it was the best of dimes"), which a transcript-level judge
@@ -38,7 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from synthcheck.attacks.batch import AttackBatch, pad_batch
+from synthcheck.attacks.batch import AttackBatch
 from synthcheck.detect.detector import Detector
 from synthcheck.errors import BadInputError
 
@@ -93,7 +97,7 @@ class DetectorPenalty:
     Raises
     ------
     BadInputError
-        The detector has no differentiable score (e.g. ``align``: pocketsphinx).
+        The detector has no differentiable score (e.g. ``paper``: a random-sample Pearson).
     """
 
     def __init__(self, detector: Detector) -> None:
@@ -109,12 +113,11 @@ class DetectorPenalty:
         return self.detector.penalty(batch.inputs, batch.labels, batch.lengths)
 
     def accepts(self, inputs: Sequence[np.ndarray], labels: Sequence[str]) -> np.ndarray:
-        """Whether the detector accepts each (unpadded) input as its label."""
-        if not inputs:
-            return np.zeros(0, dtype=bool)
-        padded, lengths, _ = pad_batch(inputs)
-        with torch.no_grad():
-            return self.detector.penalty(padded, list(labels), lengths)[1]
+        """Whether the real detector accepts each (unpadded) input as its label: its own verdict
+        (:meth:`~synthcheck.detect.detector.Detector.check_transcript`), not the torch score, which for some
+        judges is an approximation (``align``: :mod:`synthcheck.detect.sphinx_torch`)."""
+        return np.array([self.detector.check_transcript(np.asarray(x, dtype=np.float32), label).consistent
+                         for x, label in zip(inputs, labels, strict=True)], dtype=bool)
 
     def to_dict(self) -> dict[str, Any]:
         """The detector's score name and threshold (``detector_term``, ``detector_threshold``)."""

@@ -18,6 +18,12 @@ their target and in the detector they know:
 ``adaptive-combined``
     Against ``likelihood+voices-dtw`` (the judge's likelihood and the 8-voice DTW must both pass), small-edit
     targets (the attacker's best choice against the judge).
+``adaptive-align``
+    Against ``align`` (PocketSphinx's forced alignment, white-box through :mod:`synthcheck.detect.sphinx_torch`),
+    small-edit targets.
+``adaptive-likelihood-align``
+    Against ``likelihood+align``, the default detector of ``synthcheck detect``: both judges at once, small-edit
+    targets.
 
 Two more kinds measure the paper's hypothesis (random noise is tolerated, adversarial perturbations are not):
 
@@ -109,6 +115,11 @@ ATTACK_KINDS: Registry[AttackKind] = Registry("attack", [
                small_edit=False, detector="voices-dtw", reference="targeted"),
     AttackKind("adaptive-combined", "against the judge's likelihood and the 8-voice DTW at once, small-edit targets",
                small_edit=True, detector="likelihood+voices-dtw", reference="small-edit"),
+    AttackKind("adaptive-align", "against pocketsphinx's forced alignment (white-box), small-edit targets",
+               small_edit=True, detector="align", reference="small-edit"),
+    AttackKind("adaptive-likelihood-align", "against the default detector: the judge's likelihood and pocketsphinx's "
+               "alignment at once, small-edit targets", small_edit=True, detector="likelihood+align",
+               reference="small-edit"),
     AttackKind("untargeted", "the smallest white-box perturbation that changes the transcript", small_edit=False,
                change=True),
     AttackKind("random-noise", "the smallest Gaussian noise that changes the transcript (not an attack)",

@@ -15,7 +15,9 @@ import typer
 from synthcheck.errors import SynthcheckError, one_line
 
 #: Sub-command modules, in help order.
-COMMAND_MODULES = ("speech", "guard", "attack", "experiment", "images", "evaluate", "robustness", "theory")
+COMMAND_MODULES = (
+    "speech", "guard", "attack", "experiment", "images", "evaluate", "calibration", "robustness", "theory",
+)
 
 app = typer.Typer(
     name="synthcheck",

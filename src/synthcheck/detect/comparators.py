@@ -93,13 +93,17 @@ class DifferentiableTranscriptComparator(TranscriptComparator):
     """A transcript comparator whose score also exists in torch, batched, with gradients to the input."""
 
     @abstractmethod
-    def torch_penalty(self, audio: torch.Tensor, transcripts: list[str]) -> tuple[torch.Tensor, np.ndarray]:
-        """``(−log score [B], score [B])`` of ``audio`` (``[B, T]``, zero-padded) against ``transcripts``: the
-        differentiable penalty and the detached float64 score a detector decides on, from one forward pass."""
+    def torch_penalty(
+        self, audio: torch.Tensor, transcripts: list[str], lengths: list[int] | None = None
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """``(−log score [B], score [B])`` of ``audio`` (``[B, T]``, row ``i`` ``lengths[i]`` samples long and
+        zero-padded; None: whole rows) against ``transcripts``: the differentiable penalty and the detached
+        float64 score a detector decides on, from one forward pass."""
 
     @abstractmethod
-    def torch_score(self, audio: torch.Tensor, transcripts: list[str]) -> torch.Tensor:
-        """:meth:`~Comparator.score_transcript` of each row of ``audio`` against its transcript, ``[B]``, differentiable."""
+    def torch_score(self, audio: torch.Tensor, transcripts: list[str], lengths: list[int] | None = None) -> torch.Tensor:
+        """:meth:`~Comparator.score_transcript` of each row of ``audio`` against its transcript, ``[B]``, differentiable
+        (an approximation for some comparators: see theirs)."""
 
 
 class PearsonComparator(Comparator):

@@ -114,7 +114,7 @@ DETECTOR_CONFIGS: Registry[DetectorConfig] = Registry(
                        "likelihood-base", 0.473, voices=()),
         # align-pocketsphinx (judging Whisper base): human (pooled) AUC 1.000, calibrated threshold 0.403
         # (pico2wave clips score lower: their own calibration gives 0.172)
-        DetectorConfig("align", "no TTS: pocketsphinx forced alignment vs a free phone loop (non-differentiable)",
+        DetectorConfig("align", "no TTS: pocketsphinx forced alignment vs a free phone loop (white-box via detect.sphinx_torch)",
                        "align-pocketsphinx", 0.403, voices=()),
         # All-of detectors: each member at its own calibrated threshold (threshold 1 on min_k score_k/threshold_k;
         # calibrating that on the clean human clips gives 0.979 for likelihood+voices-dtw, AUC 1.000).

@@ -284,7 +284,7 @@ class ConsistencyDetector(Detector):
         (float32 ``[B]``; computed in float64)."""
         comparator = self._differentiable_comparator()
         if isinstance(comparator, DifferentiableTranscriptComparator):
-            return comparator.torch_score(audio, labels)
+            return comparator.torch_score(audio, labels, lengths)
         import torch
 
         scores = [
@@ -300,7 +300,7 @@ class ConsistencyDetector(Detector):
         likelihood judge's loss)."""
         comparator = self._differentiable_comparator()
         if isinstance(comparator, DifferentiableTranscriptComparator):
-            penalty, score = comparator.torch_penalty(audio, labels)
+            penalty, score = comparator.torch_penalty(audio, labels, lengths)
             return penalty, score >= self.threshold
         import torch
 
@@ -311,7 +311,7 @@ class ConsistencyDetector(Detector):
         if not self.differentiable:
             raise BadInputError(
                 f"detector {self.name} has no differentiable score (comparator {self.comparator.name}); "
-                "attack a likelihood, xcorr or dtw detector"
+                "attack a likelihood, align, xcorr or dtw detector"
             )
         return self.comparator  # type: ignore[return-value]
 

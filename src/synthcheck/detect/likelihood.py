@@ -70,15 +70,18 @@ class LikelihoodComparator(DifferentiableTranscriptComparator):
             loss = float(self.recognizer.loss(torch.from_numpy(audio)[None, :], [transcript])[0])
         return Comparison(score=math.exp(-loss), lag=None, details={"model": self.recognizer.name, "token_loss": loss})
 
-    def torch_penalty(self, audio: torch.Tensor, transcripts: list[str]) -> tuple[torch.Tensor, np.ndarray]:
+    def torch_penalty(
+        self, audio: torch.Tensor, transcripts: list[str], lengths: list[int] | None = None
+    ) -> tuple[torch.Tensor, np.ndarray]:
         """The independent Whisper's teacher-forced cross-entropy of each transcript (exactly ``−log score``;
-        Whisper zero-pads anyway) and ``exp(−CE)`` in float64, from one forward pass of that model."""
+        Whisper zero-pads anyway, so ``lengths`` is not needed) and ``exp(−CE)`` in float64, from one forward
+        pass of that model."""
         import torch
 
         loss = self.recognizer.loss(audio, transcripts, reduction="none")
         return loss, torch.exp(-loss.detach().double()).numpy()
 
-    def torch_score(self, audio: torch.Tensor, transcripts: list[str]) -> torch.Tensor:
+    def torch_score(self, audio: torch.Tensor, transcripts: list[str], lengths: list[int] | None = None) -> torch.Tensor:
         """``exp(−CE)`` of the independent Whisper per row of ``audio``."""
         import torch
 
