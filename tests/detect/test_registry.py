@@ -17,7 +17,7 @@ from synthcheck.detect.registry import COMPARATOR_CONFIGS, COMPARATORS, get_comp
 from synthcheck.errors import BadInputError
 from synthcheck.registry import Registry
 
-DIFFERENTIABLE = {"xcorr-template", "xcorr-full", "dtw-mfcc", "likelihood-tiny.en", "likelihood-base"}
+DIFFERENTIABLE = {"align-pocketsphinx", "xcorr-template", "xcorr-full", "dtw-mfcc", "likelihood-tiny.en", "likelihood-base"}
 
 
 @pytest.mark.parametrize("name", COMPARATORS)
