@@ -406,8 +406,7 @@ def codeword_scores(model: SphinxAcousticModel, feats: Tensor) -> tuple[Tensor, 
     idx_all, scr_all = [], []
     n_cb, n_density = model.means.shape[:2]
     x64 = feats.double()
-    for a, b in model.streams:
-        quad, lin, const = model.gauss_terms[len(idx_all)]
+    for (a, b), (quad, lin, const) in zip(model.streams, model.gauss_terms, strict=True):
         x = x64[:, a:b]
         ll = (const + (x * x) @ quad.T + x @ lin.T).reshape(-1, n_cb, n_density)
         with torch.no_grad():
@@ -625,7 +624,7 @@ def _path_score(model: SphinxAcousticModel, codewords: tuple[Tensor, Tensor], pa
 def _normalised_scores(model: SphinxAcousticModel, codewords: tuple[Tensor, Tensor]) -> np.ndarray:
     """Every senone's score minus the frame's best (T, n_sen), without gradients."""
     with torch.no_grad():
-        scores = senone_scores(model, (codewords[0], codewords[1].detach()))
+        scores = senone_scores(model, codewords)
     return (scores - scores.max(1, keepdim=True).values).numpy()
 
 

@@ -51,12 +51,13 @@ from synthcheck.detect.configs import DETECTOR_CONFIGS, DetectorConfig, resolve_
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.detector_evaluation import EvalRecord, evaluation_audio, score_items
 from synthcheck.experiments.metrics import CALIBRATION_FPR
+from synthcheck.guard.core import DEFAULT_GUARD_ASR
 from synthcheck.jsonable import json_safe
 
 log = logging.getLogger(__name__)
 
-#: The protected recogniser by default: the default of ``synthcheck detect`` (``guard.core.DEFAULT_GUARD_ASR``).
-DEFAULT_RECOGNIZER = "whisper-base"
+#: The protected recogniser by default: the default of ``synthcheck detect``.
+DEFAULT_RECOGNIZER = DEFAULT_GUARD_ASR
 #: Detectors calibrated by default (``likelihood`` is the judge independent of the recogniser).
 DEFAULT_DETECTORS = ("likelihood", "align", "likelihood+align")
 
