@@ -24,17 +24,19 @@ EXPECTED_TERMS = {
     "adaptive-combined": "likelihood-base+voices-dtw",
     "adaptive-align": "align",
     "adaptive-likelihood-align": "likelihood-base+align",
+    "adaptive-smoothed": "smoothed-likelihood-base+align",
 }
-SMALL_EDIT = {"small-edit", "adaptive-likelihood", "adaptive-combined", "adaptive-align", "adaptive-likelihood-align"}
+SMALL_EDIT = {"small-edit", "adaptive-likelihood", "adaptive-combined", "adaptive-align", "adaptive-likelihood-align",
+              "adaptive-smoothed"}
 
 
 def test_registry_lists_the_kinds_in_order() -> None:
     assert isinstance(ATTACK_KINDS, Registry)
     assert ATTACK_KINDS.names == (
         "targeted", "small-edit", "adaptive-likelihood", "adaptive-xcorr", "adaptive-dtw", "adaptive-combined",
-        "adaptive-align", "adaptive-likelihood-align", "untargeted", "random-noise",
+        "adaptive-align", "adaptive-likelihood-align", "adaptive-smoothed", "untargeted", "random-noise",
     )
-    assert TARGET_KINDS == ATTACK_KINDS.names[:8]
+    assert TARGET_KINDS == ATTACK_KINDS.names[:9]
     assert all(isinstance(kind, AttackKind) and kind.description for kind in ATTACK_KINDS.values())
 
 

@@ -124,7 +124,7 @@ def test_detect_default_is_likelihood_and_alignment_on_the_human_example(capsys)
     code, out, err = run(capsys, "detect")
     assert code == 0 and "built-in example" in err and "LibriVox" in err
     assert f"({DEFAULT_GUARD_ASR})" in out and f"{DEFAULT_DETECTOR}: likelihood-tiny.en+align-pocketsphinx" in out
-    assert "vs threshold 1.000" in out and out.count("(passes)") == 2
+    assert f"vs threshold {DETECTOR_CONFIGS[DEFAULT_DETECTOR].threshold:.3f}" in out and out.count("(passes)") == 2
     assert "verdict     consistent" in out  # a real reader, heard right by base; both judges agree
 
 
@@ -155,7 +155,7 @@ def test_detect_all_of_detector_shows_each_member(speech_wav, capsys):
     code, out, _ = run(capsys, "detect", str(speech_wav), "--detector", "likelihood+align")
     assert code == 0 and "likelihood+align: likelihood-tiny.en+align-pocketsphinx" in out
     assert out.count("  member    ") == 2 and "align: " in out and "likelihood-tiny.en: " in out
-    assert f"vs {DETECTOR_CONFIGS['align'].threshold:.3f}" in out and "vs threshold 1.000" in out
+    assert f"vs {DETECTOR_CONFIGS['align'].threshold:.3f}" in out and f"vs threshold {DETECTOR_CONFIGS['likelihood+align'].threshold:.3f}" in out
 
 
 def test_detect_with_a_stranger_threshold_can_flip_the_verdict(speech_wav, capsys):

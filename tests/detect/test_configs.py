@@ -51,12 +51,13 @@ def test_components_of_the_main_configurations(sphinx) -> None:
 def test_likelihood_uses_the_independent_whisper(recognizer: str, size: str) -> None:
     assert independent_whisper_size(recognizer) == size
     assert resolve_config_name("likelihood", recognizer) == f"likelihood-{size}"
+    assert resolve_config_name("smoothed-likelihood", recognizer) == f"smoothed-likelihood-{size}"
     assert resolve_config_name("dtw", recognizer) == "dtw"
 
 
 def test_default_is_likelihood_and_alignment_and_names_hold_the_alias() -> None:
     assert DEFAULT_DETECTOR == "likelihood+align" and DETECTOR_CONFIGS[DEFAULT_DETECTOR].members == ("likelihood", "align")
-    assert DETECTOR_NAMES[0] == "likelihood" and set(DETECTOR_NAMES[1:]) == set(DETECTOR_CONFIGS)
+    assert DETECTOR_NAMES[:2] == ("likelihood", "smoothed-likelihood") and set(DETECTOR_NAMES[2:]) == set(DETECTOR_CONFIGS)
 
 
 def test_named_detector_judges_real_speech(sphinx) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from experiments.records import record
 from synthcheck.cli import main
+from synthcheck.detect import DETECTOR_CONFIGS
 from synthcheck.errors import BadInputError
 from synthcheck.experiments.config import ExperimentConfig, ItemSpec
 from synthcheck.experiments.metrics import compute_metrics, detector_metrics, evaluation_from_scores
@@ -61,8 +62,9 @@ def test_threshold_defaults_to_the_primary_detectors_and_follows_it():
     assert ExperimentConfig().threshold == 0.4
     assert ExperimentConfig(detectors=("dtw", "paper")).threshold == pytest.approx(0.305)
     # "likelihood" is the judge independent of the recogniser: tiny.en for base, base for tiny.en
-    assert ExperimentConfig(detectors=("likelihood",)).threshold == pytest.approx(0.251)
-    assert ExperimentConfig.quick(detectors=["likelihood"]).threshold == pytest.approx(0.473)
+    assert ExperimentConfig(detectors=("likelihood",)).threshold == DETECTOR_CONFIGS["likelihood-tiny.en"].threshold
+    assert ExperimentConfig.quick(detectors=["likelihood"]).threshold == DETECTOR_CONFIGS["likelihood-base"].threshold
+    assert DETECTOR_CONFIGS["likelihood-tiny.en"].threshold != DETECTOR_CONFIGS["likelihood-base"].threshold
     assert ExperimentConfig().with_overrides(detectors=("dtw",)).threshold == pytest.approx(0.305)
     assert ExperimentConfig(threshold=0.3).with_overrides(detectors=("dtw",)).threshold == 0.3  # explicit: kept
     assert ExperimentConfig(detectors=("dtw",), threshold=0.5).threshold == 0.5

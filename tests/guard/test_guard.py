@@ -41,8 +41,8 @@ def test_named_detectors_and_the_likelihood_alias(guard, clips) -> None:
 
 def test_describe_lists_members_with_their_thresholds(guard) -> None:
     first, paper = guard.describe()
-    assert first.name == "likelihood+align" and first.threshold == 1.0
-    assert first.members == {"likelihood-base": 0.473, "align": 0.403}  # tiny.en is judged by base
+    assert first.name == "likelihood+align" and first.threshold == 0.719
+    assert first.members == {"likelihood-base": 0.551, "align": 0.166}  # tiny.en is judged by base
     assert paper.to_dict()["members"] == {} and paper.threshold == 0.4
 
 

@@ -61,7 +61,7 @@ def test_detectors_and_health_describe_what_is_loaded(service) -> None:
     listing = httpx.get(f"{service}/v1/detectors").json()
     assert listing["recognizer"] == "whisper-tiny.en" and listing["default"] == "likelihood+align"
     assert [d["name"] for d in listing["detectors"]] == ["likelihood+align", "paper"]
-    assert listing["detectors"][0]["members"] == {"likelihood-base": 0.473, "align": 0.403}
+    assert listing["detectors"][0]["members"] == {"likelihood-base": 0.551, "align": 0.166}
     health = httpx.get(f"{service}/health").json()
     assert health["status"] == "ok" and health["queue"]["capacity"] == ServiceLimits().queue_size + 1
 

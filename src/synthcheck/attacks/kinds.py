@@ -25,6 +25,11 @@ their target and in the detector they know:
     Against ``likelihood+align``, the default detector of ``synthcheck detect``: both judges at once, small-edit
     targets.
 
+``adaptive-smoothed``
+    Against ``smoothed-likelihood+align`` (:mod:`synthcheck.detect.smoothing`: the likelihood judge heard through
+    20 dB white noise, and the alignment judge): every step averages the judge over fresh noise draws
+    (expectation over transformation), small-edit targets.
+
 Two more kinds measure the paper's hypothesis (random noise is tolerated, adversarial perturbations are not):
 
 ``untargeted``
@@ -120,6 +125,9 @@ ATTACK_KINDS: Registry[AttackKind] = Registry("attack", [
     AttackKind("adaptive-likelihood-align", "against the default detector: the judge's likelihood and pocketsphinx's "
                "alignment at once, small-edit targets", small_edit=True, detector="likelihood+align",
                reference="small-edit"),
+    AttackKind("adaptive-smoothed", "against smoothed-likelihood+align (the judge's likelihood through 20 dB noise, "
+               "EOT over fresh draws, and pocketsphinx's alignment), small-edit targets", small_edit=True,
+               detector="smoothed-likelihood+align", reference="small-edit"),
     AttackKind("untargeted", "the smallest white-box perturbation that changes the transcript", small_edit=False,
                change=True),
     AttackKind("random-noise", "the smallest Gaussian noise that changes the transcript (not an attack)",

@@ -43,7 +43,7 @@ def evaluate_detectors(
     adaptive: bool = typer.Option(True, "--adaptive/--no-adaptive", help="Also run the adaptive stages."),
     stages: str = typer.Option("", "--stages", help="Comma-separated attack stages to run (default: all; targeted, "
                                "small-edit, adaptive-likelihood, adaptive-xcorr, adaptive-dtw, adaptive-combined, adaptive-align, "
-                               "adaptive-likelihood-align)."),
+                               "adaptive-likelihood-align, adaptive-smoothed)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the channel noise and the attacks' initial perturbation."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     output: Path | None = typer.Option(None, "--output", "-o", help="Results JSON (default: evaluation.json in the "

@@ -52,7 +52,7 @@ _TARGET = typer.Option(None, "--target", help="Attack target transcript.")
 _PRECISION = typer.Option(None, "--precision", help=PRECISION_HELP + " Default auto.")
 _ATTACKS = typer.Option(None, "--attacks", help="Comma-separated attack kinds, one sweep cell each (default targeted): "
                         "targeted, small-edit, adaptive-likelihood, adaptive-xcorr, adaptive-dtw, adaptive-combined, "
-                        "adaptive-align, adaptive-likelihood-align.")
+                        "adaptive-align, adaptive-likelihood-align, adaptive-smoothed.")
 _STEPS = typer.Option(None, "--steps", help="Attack optimisation steps.")
 _BATCH = typer.Option(None, "--batch-size", help="Items per batched attack call.")
 _STOP = typer.Option(None, "--stop-db-x", help="Stop a batch's attack once every item succeeded at or below this dB_x (default -45).")

@@ -46,6 +46,10 @@ COMPARATOR_CONFIGS: Registry[ComparatorConfig] = Registry(
         ComparatorConfig("likelihood-base", "synthcheck.detect.likelihood", "LikelihoodComparator",
                          (("whisper_size", "base"),)),
         ComparatorConfig("align-pocketsphinx", "synthcheck.detect.forced_alignment", "AlignmentComparator"),
+        # The judges heard through noise at SMOOTHING_SNR_DB, averaged over draws (synthcheck.detect.smoothing).
+        *(ComparatorConfig(f"smoothed-{inner}", "synthcheck.detect.smoothing", "SmoothedComparator",
+                           (("inner", inner),))
+          for inner in ("likelihood-tiny.en", "likelihood-base", "align-pocketsphinx")),
     ],
 )
 #: Comparator names accepted by :func:`get_comparator` (and ``synthcheck detect --comparator``).
