@@ -103,20 +103,24 @@ class SmoothedComparator(DifferentiableTranscriptComparator):
         noise = torch.randn((self.draws, *audio.shape), generator=self._torch_generator, dtype=audio.dtype)
         return noise * scale[None, :, None] * mask[None]
 
+    def _noisy(self, audio: torch.Tensor, lengths: list[int] | None) -> tuple[torch.Tensor, list[int]]:
+        """The batch with each of ``draws`` noise draws added, ``[draws * B, T]`` (draw-major), and its lengths."""
+        batch, samples = audio.shape
+        lengths = [samples] * batch if lengths is None else list(lengths)
+        noisy = (audio[None] + self._draw(audio, lengths)).reshape(self.draws * batch, samples)
+        return noisy, lengths * self.draws
+
     def torch_penalty(
         self, audio: torch.Tensor, transcripts: list[str], lengths: list[int] | None = None
     ) -> tuple[torch.Tensor, np.ndarray]:
         """The inner penalty and score averaged over ``draws`` fresh noise draws (one batched inner pass)."""
-        batch, samples = audio.shape
-        lengths = [samples] * batch if lengths is None else list(lengths)
-        noisy = (audio[None] + self._draw(audio, lengths)).reshape(self.draws * batch, samples)
-        penalty, score = self.inner.torch_penalty(noisy, list(transcripts) * self.draws, lengths * self.draws)
+        batch = audio.shape[0]
+        noisy, lengths = self._noisy(audio, lengths)
+        penalty, score = self.inner.torch_penalty(noisy, list(transcripts) * self.draws, lengths)
         return penalty.reshape(self.draws, batch).mean(0), np.asarray(score).reshape(self.draws, batch).mean(0)
 
     def torch_score(self, audio: torch.Tensor, transcripts: list[str], lengths: list[int] | None = None) -> torch.Tensor:
         """The inner torch score averaged over fresh noise draws, ``[B]``."""
-        batch, samples = audio.shape
-        lengths = [samples] * batch if lengths is None else list(lengths)
-        noisy = (audio[None] + self._draw(audio, lengths)).reshape(self.draws * batch, samples)
-        return self.inner.torch_score(noisy, list(transcripts) * self.draws, lengths * self.draws).reshape(
-            self.draws, batch).mean(0)
+        noisy, lengths = self._noisy(audio, lengths)
+        return self.inner.torch_score(noisy, list(transcripts) * self.draws, lengths).reshape(
+            self.draws, audio.shape[0]).mean(0)
