@@ -104,8 +104,9 @@ def test_evaluates_configurations_on_human_speech(alsa_records: list[EvalRecord]
 def test_standard_configurations_are_the_registry_with_the_independent_likelihood() -> None:
     common = {"paper", "seed-corrcoef", "seed-xcorrelation", "seed-stretched", "xcorr-template", "xcorr-full", "dtw",
               "voices-xcorr", "voices-dtw", "align", "likelihood+voices-dtw", "likelihood+align"}
-    assert {c.name for c in standard_configs()} == common | {"likelihood-tiny.en"}
-    assert {c.name for c in standard_configs("whisper-tiny.en")} == common | {"likelihood-base"}
+    common |= {"smoothed-likelihood+align"}
+    assert {c.name for c in standard_configs()} == common | {"likelihood-tiny.en", "smoothed-likelihood-tiny.en"}
+    assert {c.name for c in standard_configs("whisper-tiny.en")} == common | {"likelihood-base", "smoothed-likelihood-base"}
     assert all(isinstance(c, DetectorConfig) and c.description for c in standard_configs())
     with pytest.raises(BadInputError, match="unknown detector 'nonsense'"):
         human_speech_evaluation(configs=["nonsense"])

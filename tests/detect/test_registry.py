@@ -18,6 +18,7 @@ from synthcheck.errors import BadInputError
 from synthcheck.registry import Registry
 
 DIFFERENTIABLE = {"align-pocketsphinx", "xcorr-template", "xcorr-full", "dtw-mfcc", "likelihood-tiny.en", "likelihood-base"}
+DIFFERENTIABLE |= {f"smoothed-{name}" for name in ("align-pocketsphinx", "likelihood-tiny.en", "likelihood-base")}
 
 
 @pytest.mark.parametrize("name", COMPARATORS)
@@ -41,8 +42,9 @@ def test_unknown_name_lists_the_known_ones() -> None:
 
 def test_detector_registry_holds_frozen_configs_that_build_detectors() -> None:
     assert isinstance(DETECTOR_CONFIGS, Registry) and isinstance(COMPARATOR_CONFIGS, Registry)
-    assert DETECTOR_NAMES == ("likelihood", *DETECTOR_CONFIGS.names)
+    assert DETECTOR_NAMES == ("likelihood", "smoothed-likelihood", *DETECTOR_CONFIGS.names)
     assert "dtw" in DETECTOR_CONFIGS and "likelihood" not in DETECTOR_CONFIGS  # an alias, not a configuration
+    assert "smoothed-likelihood" not in DETECTOR_CONFIGS
     config = DETECTOR_CONFIGS["dtw"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.threshold = 0.9  # type: ignore[misc]

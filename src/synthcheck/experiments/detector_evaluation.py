@@ -86,11 +86,11 @@ def wrong_transcript_records(
 def standard_configs(recognizer: str = "whisper-base") -> list[DetectorConfig]:
     """The named configurations (:data:`~synthcheck.detect.configs.DETECTOR_CONFIGS`) meaningful for ``recognizer``.
 
-    All of them, except the likelihood judge that is not independent of ``recognizer``.
+    All of them, except the likelihood judges (plain and smoothed) that are not independent of ``recognizer``.
     """
-    independent_likelihood = resolve_config_name("likelihood", recognizer)
+    independent = {resolve_config_name(alias, recognizer) for alias in ("likelihood", "smoothed-likelihood")}
     return [c for c in DETECTOR_CONFIGS.values()
-            if c.name == independent_likelihood or not c.comparator.startswith("likelihood-")]
+            if c.name in independent or not c.comparator.removeprefix("smoothed-").startswith("likelihood-")]
 
 
 def score_items(
