@@ -51,7 +51,7 @@ def test_library_rejects_bad_input(tiny, hello):
 @pytest.mark.parametrize(
     "settings",
     [dict(shrink=1.5), dict(learning_rate=0), dict(initial_bound=0), dict(check_every=0), dict(max_steps=-1),
-     dict(detector_weight=-1.0), dict(time_budget_s=0), dict(init_noise=-1)],
+     dict(detector_weight=-1.0), dict(time_budget_s=0), dict(init_noise=-1), dict(norm="l1")],
 )
 def test_config_rejects_nonsense(settings):
     with pytest.raises(BadInputError):
@@ -62,6 +62,8 @@ def test_config_bound_is_checked_against_the_domain_scale():
     AttackConfig(initial_bound=AudioDomain.scale).check_scale(AudioDomain.scale)
     with pytest.raises(BadInputError, match="initial_bound"):
         AttackConfig(initial_bound=AudioDomain.scale + 1).check_scale(AudioDomain.scale)
+    # an L2 ball's radius over a whole item may exceed one sample's full scale
+    AttackConfig(norm="l2", initial_bound=AudioDomain.scale * 4).check_scale(AudioDomain.scale)
 
 
 @pytest.fixture(scope="module")

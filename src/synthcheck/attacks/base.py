@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 #: How many of the latest successful candidates per item are kept for the final confirmation.
 KEEP_CANDIDATES = 3
 
+#: Norms of :attr:`AttackConfig.norm`: the loop's box (L∞) or ball (L2).
+NORMS = ("linf", "l2")
+
 
 class Domain(Protocol):
     """The hooks of everything domain-specific the loop does (see :class:`~.audio_domain.AudioDomain`)."""
@@ -93,8 +96,13 @@ class AttackConfig:
     ----------
     max_steps
         Optimiser steps at most.
+    norm
+        ``"linf"`` (default; Carlini & Wagner's audio attack): δ is kept in the box ``|δ_k| ≤ τ``; ``"l2"``: δ
+        is kept in the ball ``‖δ‖₂ ≤ τ`` (projected after every step). On a success τ shrinks to ``shrink``
+        times the success's own size in that norm, so the loop is a minimal-norm attack in either.
     initial_bound
-        Starting L∞ bound τ (Carlini & Wagner use 2000 16-bit steps); at most the domain's full scale.
+        Starting bound τ (Carlini & Wagner use an L∞ box of 2000 16-bit steps); for L∞ at most the domain's full
+        scale. For L2 it is a radius in the same units (an L2 radius of a whole item can exceed the scale).
     learning_rate
         Adam step size.
     shrink
@@ -117,6 +125,7 @@ class AttackConfig:
     """
 
     max_steps: int = 1000
+    norm: str = "linf"
     initial_bound: float = 2000.0
     learning_rate: float = 20.0
     shrink: float = 0.8
@@ -131,6 +140,8 @@ class AttackConfig:
     def __post_init__(self) -> None:
         if self.max_steps < 1:
             raise BadInputError(f"max_steps must be at least 1 (with {self.max_steps} steps the attack never runs)")
+        if self.norm not in NORMS:
+            raise BadInputError(f"unknown norm {self.norm!r}; choose one of: {', '.join(NORMS)}")
         if not self.initial_bound > 0:  # NaN too
             raise BadInputError(f"initial_bound must be > 0, got {self.initial_bound}")
         if not self.learning_rate > 0:
@@ -147,8 +158,8 @@ class AttackConfig:
             raise BadInputError(f"detector_weight must be >= 0, got {self.detector_weight}")
 
     def check_scale(self, scale: float) -> None:
-        """Refuse an ``initial_bound`` above a domain's full ``scale`` (e.g. 32768 for 16-bit audio)."""
-        if self.initial_bound > scale:
+        """Refuse an L∞ ``initial_bound`` above a domain's full ``scale`` (e.g. 32768 for 16-bit audio)."""
+        if self.norm == "linf" and self.initial_bound > scale:
             raise BadInputError(f"initial_bound must be in (0, {scale:g}] (steps of 1/{scale:g}), got {self.initial_bound}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -279,16 +290,18 @@ class Attack:
                 if accepted is not None:
                     success = success & accepted
                 for i in np.flatnonzero(success):
-                    linf = float(np.max(np.abs(rounded[i].astype(np.float64) - originals[i]))) * scale
+                    change = (rounded[i].astype(np.float64) - originals[i]) * scale
+                    linf = float(np.max(np.abs(change)))
                     if state.first_success[i] is None:
                         state.first_success[i] = steps
                     candidates[i].append(rounded[i])
                     best_db_x[i] = min(best_db_x[i], _db(linf / scale, peak[i]))
-                    bound[i] = min(float(bound[i]), linf) * cfg.shrink
+                    size = linf if cfg.norm == "linf" else float(np.linalg.norm(change))
+                    bound[i] = min(float(bound[i]), size) * cfg.shrink
             state.optimizer.step()
             with torch.no_grad():
                 for i, d in enumerate(deltas):
-                    d.clamp_(-float(bound[i]), float(bound[i])).mul_(inside[i])
+                    _project(d, float(bound[i]), cfg.norm).mul_(inside[i])
             state.elapsed = time.perf_counter() - start
             if checkpoint is not None and checkpoint.due():
                 checkpoint.save(key, state.state_dict())
@@ -439,6 +452,14 @@ class _LoopState:
         for curve, saved in zip(self.loss_curves, state["loss_curves"]):
             curve[:] = saved
         self.steps, self.elapsed = int(state["steps"]), float(state["elapsed"])
+
+
+def _project(delta: torch.Tensor, bound: float, norm: str) -> torch.Tensor:
+    """``delta`` moved in place into the L∞ box or the L2 ball of radius ``bound``."""
+    if norm == "linf":
+        return delta.clamp_(-bound, bound)
+    length = float(delta.norm())
+    return delta.mul_(bound / length) if length > bound else delta
 
 
 def _db(linf: float, peak: float) -> float:

@@ -80,7 +80,8 @@ class AttackResult:
     ``adversarial - original``. ``success`` is confirmed by a greedy decode of ``adversarial``.
     ``kind`` is the attack kind that was asked for (e.g. ``"targeted"``, ``"small-edit"``).
     ``seconds`` is the wall time of the whole batch the item was attacked in. ``linf_bound`` is the attack's
-    final L∞ radius τ in 16-bit steps (not the Theorem 1.3 estimate of :mod:`synthcheck.experiments`).
+    final radius τ in the domain's steps (16-bit steps for audio): the L∞ box's, or the L2 ball's for an attack
+    configured with ``norm="l2"`` (not the Theorem 1.3 estimate of :mod:`synthcheck.experiments`).
     """
 
     adversarial: np.ndarray

@@ -15,9 +15,9 @@ Kinds (:data:`IMAGE_ATTACKS`, the experiment's stage names; ``@ε`` for fixed-bu
 * ``core-pgd-linf``, ``core-pgd-l2`` (untargeted) — the same projected gradient ascent written here
   (:func:`projected_gradient_attack`), so it can carry a detector term; checked against foolbox in the tests.
 * ``cw-l2`` — foolbox ``L2CarliniWagnerAttack``, minimal-norm, untargeted.
-* ``core-cw-linf`` — the minimal-norm L∞ Carlini & Wagner loop the speech attacks use
+* ``core-cw-linf``, ``core-cw-l2`` — the minimal-norm Carlini & Wagner loop the speech attacks use
   (:class:`~synthcheck.attacks.base.Attack` with the image domain's hooks and the speech criteria,
-  :mod:`synthcheck.images.core_attack`), untargeted.
+  :mod:`synthcheck.images.core_attack`), in its L∞ box or its L2 ball, untargeted.
 * ``hop-skip-jump`` — foolbox ``HopSkipJumpAttack`` (L2), decision-based: it sees only decided labels, so it
   tests that the classifier's robustness is not a gradient-masking artefact.
 * ``adaptive-pgd-linf``, ``adaptive-pgd-l2`` (targeted) — the white-box adaptive attack on classifier +
@@ -271,10 +271,13 @@ def _joint(norm: str) -> Callable[[ImageClassifier, AttackInputs], np.ndarray]:
     return run
 
 
-def _core_cw_linf(classifier: ImageClassifier, inputs: AttackInputs) -> np.ndarray:
-    from synthcheck.images.core_attack import core_cw_linf
+def _core_cw(norm: str) -> Callable[[ImageClassifier, AttackInputs], np.ndarray]:
+    def run(classifier: ImageClassifier, inputs: AttackInputs) -> np.ndarray:
+        from synthcheck.images.core_attack import core_cw
 
-    return core_cw_linf(classifier, inputs.images, inputs.labels, inputs.targets, inputs.steps, inputs.seed)
+        return core_cw(classifier, inputs.images, inputs.labels, inputs.targets, inputs.steps, inputs.seed, norm)
+
+    return run
 
 
 def _eot(norm: str) -> Callable[[ImageClassifier, AttackInputs], np.ndarray]:
@@ -333,7 +336,9 @@ IMAGE_ATTACKS: Registry[ImageAttackKind] = Registry("image attack", [
     ImageAttackKind("cw-l2", "foolbox Carlini & Wagner L2, minimal norm, untargeted", "l2", False, False,
                     _foolbox(_cw, False)),
     ImageAttackKind("core-cw-linf", "synthcheck's attack loop (the speech attacks' C&W L∞ loop, image hooks), "
-                    "minimal norm, untargeted", "linf", False, False, _core_cw_linf),
+                    "minimal norm, untargeted", "linf", False, False, _core_cw("linf")),
+    ImageAttackKind("core-cw-l2", "synthcheck's attack loop with its L2 ball (image hooks), minimal norm, "
+                    "untargeted", "l2", False, False, _core_cw("l2")),
     ImageAttackKind("hop-skip-jump", "foolbox HopSkipJump (L2), decision-based, minimal norm, untargeted", "l2",
                     False, False, _foolbox(_hop_skip_jump, False)),
     ImageAttackKind("adaptive-pgd-linf", "PGD (L∞) on classifier margin + detector penalty (BPDA through the "

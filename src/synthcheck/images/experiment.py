@@ -40,7 +40,7 @@ from synthcheck.images.results import ImageAttackOutcome, ImageCleanResult
 TARGETED_LADDERS = {"linf": (0.1, 0.2, 0.3, 0.4), "l2": (1, 1.5, 2, 3)}
 DEFAULT_IMAGE_ATTACKS: tuple[str, ...] = (
     "pgd-linf@0.1", "pgd-linf@0.2", "pgd-linf@0.3", "pgd-l2@1", "pgd-l2@1.5", "pgd-l2@2",
-    "core-pgd-linf@0.3", "core-pgd-l2@2", "cw-l2", "core-cw-linf", "hop-skip-jump",
+    "core-pgd-linf@0.3", "core-pgd-l2@2", "cw-l2", "core-cw-linf", "core-cw-l2", "hop-skip-jump",
     *(f"{kind}@{budget:g}" for norm, budgets in TARGETED_LADDERS.items()
       for kind in (f"pgd-{norm}-targeted", f"adaptive-pgd-{norm}", f"joint-pgd-{norm}") for budget in budgets),
 )
