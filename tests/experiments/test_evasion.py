@@ -39,6 +39,8 @@ def test_evasion_counts_and_budget() -> None:
     assert (likelihood.n, likelihood.evaded, likelihood.within_budget) == (3, 3, 1)
     assert likelihood.median_db_x == -52.0 and likelihood.median_snr_db == 40.0
     assert (rows["dtw"].evaded, rows["dtw"].within_budget) == (1, 1)
+    # at the detectors' configured threshold (0.5 in these rows, below the clean-calibrated 0.6) all of dtw's pass
+    assert (likelihood.evaded_configured, rows["dtw"].evaded_configured) == (3, 3)
     assert rows["dtw"].median_db_x == -52.0
     adaptive = [i for i in result.items if i.stage == "adaptive-likelihood"]
     assert [i.evades for i in adaptive] == [{LIKELIHOOD: True, "dtw": True}, {LIKELIHOOD: True, "dtw": False},
@@ -51,7 +53,7 @@ def test_no_evasion_gives_nan_medians_and_a_table_dash() -> None:
     assert [(r.evaded, r.within_budget) for r in result.evasion] == [(0, 0), (0, 0)]
     assert all(math.isnan(r.median_db_x) and math.isnan(r.median_snr_db) for r in result.evasion)
     table = markdown(evasion_table(result.evasion))
-    assert f"| adaptive-likelihood | {HUMAN} | {LIKELIHOOD} | 0/3 | 0/3 | – | – |" in table
+    assert f"| adaptive-likelihood | {HUMAN} | {LIKELIHOOD} | 0/3 | 0/3 | – | – | 0/3 |" in table
     assert result.to_dict()["evasion"][0]["median_db_x"] is None
 
 

@@ -175,8 +175,9 @@ class StageSummary:
 
 @dataclass(frozen=True)
 class AttackedItem:
-    """One successful adversarial: what it was, its size, each detector's score and whether it evades (scores at or
-    above the detector's calibrated threshold)."""
+    """One successful adversarial: what it was, its size, each detector's score and whether it evades: ``evades``
+    at the threshold calibrated on the source's clean clips, ``evades_configured`` at the threshold the detector
+    was built with (its shipped calibration: what ``detect`` uses and what an adaptive attacker aims at)."""
 
     stage: str
     source: str
@@ -187,6 +188,7 @@ class AttackedItem:
     snr_db: float
     scores: dict[str, float]
     evades: dict[str, bool]
+    evades_configured: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,10 @@ class EvasionRow:
     """An adaptive stage against one detector on one source.
 
     ``evaded`` counts attacked clips whose adversarial fooled the recogniser *and* scored at or above the
-    detector's clean-calibrated threshold; ``within_budget`` those whose perturbation (dB_x) is no larger than the
+    detector's clean-calibrated threshold; ``evaded_configured`` those that passed the detector at the threshold
+    it was built with (the one the adaptive attacker was given: when the source's clean clips score high, the
+    source's threshold is stricter, and an attacker who stopped at the configured one is "caught" there without
+    the detector having earned it); ``within_budget`` those whose perturbation (dB_x) is no larger than the
     non-adaptive attack's on the same clip (the kind's :attr:`~synthcheck.attacks.kinds.AttackKind.reference`; a clip
     the non-adaptive attack did not break has no budget); medians over the evading clips.
     """
@@ -207,6 +212,7 @@ class EvasionRow:
     within_budget: int
     median_db_x: float
     median_snr_db: float
+    evaded_configured: int = 0
 
 
 @dataclass
@@ -344,6 +350,7 @@ def attack_evaluation(parts: Sequence[EvaluationPart], theorem13: Sequence[Theor
                 scores={c: r.attack.detectors[c].score for c in configs if c in r.attack.detectors},
                 evades={c: r.attack.detectors[c].score >= by_config[c].threshold for c in configs
                         if c in r.attack.detectors},
+                evades_configured={c: r.attack.detectors[c].consistent for c in configs if c in r.attack.detectors},
             ) for r in successes]
     for stage in settings.stages:
         evasion += _evasion_rows(stage, items, stages, configs)
@@ -459,6 +466,7 @@ def _evasion_rows(stage: str, items: Sequence[AttackedItem], stages: Sequence[St
                 stage=stage, source=summary.source, detector=config, n=summary.n, evaded=len(evading),
                 within_budget=sum(i.db_x <= budget.get((i.source, i.key), -math.inf) for i in evading),
                 median_db_x=median_finite([i.db_x for i in evading]), median_snr_db=median_finite([i.snr_db for i in evading]),
+                evaded_configured=sum(bool(i.evades_configured.get(config)) for i in mine),
             ))
     return rows
 

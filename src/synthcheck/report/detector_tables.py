@@ -39,11 +39,12 @@ def stage_table(stages: Sequence[StageSummary]) -> Table:
 
 
 def evasion_table(evasion: Sequence[EvasionRow]) -> Table:
-    """One row per adaptive stage, source and detector: evasions, of them within the non-adaptive budget, medians."""
+    """One row per adaptive stage, source and detector: evasions at the source's threshold, of them within the
+    non-adaptive budget, their medians, and evasions at the detector's configured threshold."""
     head = ("stage", "source", "detector", "evaded", "within the non-adaptive budget", "median dB_x",
-            "median SNR (dB)")
+            "median SNR (dB)", "evaded at the configured threshold")
     rows = [(r.stage, r.source, r.detector, f"{r.evaded}/{r.n}", f"{r.within_budget}/{r.n}", num(r.median_db_x, 1),
-             num(r.median_snr_db, 1)) for r in evasion]
+             num(r.median_snr_db, 1), f"{r.evaded_configured}/{r.n}") for r in evasion]
     return head, rows
 
 

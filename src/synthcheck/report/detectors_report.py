@@ -148,8 +148,10 @@ def _stage_cell(row: DetectorEvaluation | None, best: float, stage: str) -> str:
 
 def _evasion_table(rows: Sequence[EvasionRow]) -> str:
     title = ("<h2>Adaptive attacks: evasion</h2><p>Clips that fooled the recogniser and scored at or above the "
-             "detector's calibrated threshold; &ldquo;within budget&rdquo;: no larger (dB_x) than the non-adaptive "
-             "attack's perturbation of the same clip.</p>")
+             "detector's threshold calibrated on this source's clean clips; &ldquo;within budget&rdquo;: no larger "
+             "(dB_x) than the non-adaptive attack's perturbation of the same clip. The last column counts the clips "
+             "that passed the detector at the threshold it was built with (its shipped calibration, which the "
+             "adaptive attacker aimed at and <code>detect</code> uses).</p>")
     if not rows:
         return title + "<p id='evasion'>No adaptive stage in these results.</p>"
     return title + _table("evasion", *evasion_table(rows))
