@@ -41,7 +41,7 @@ from synthcheck.images.io import validate_image
 from synthcheck.images.models import N_PIXELS
 
 #: The loop's starting bound per norm in 8-bit steps: a box of ±128 steps (0.5), or a ball of L2 radius 5.0 on
-#: [0, 1] pixels (above every minimal L2 adversarial measured on MNIST: C&W's largest of 200 was 3.1).
+#: [0, 1] pixels (the loop's minimal L2 adversarials of 16 MNIST test images measured 0.7–3.7).
 INITIAL_BOUND = {"linf": 128.0, "l2": 5.0 * 255.0}
 #: Adam steps of 2 (0.008 on [0, 1] pixels); the loop's default shrink 0.8.
 LEARNING_RATE = 2.0
