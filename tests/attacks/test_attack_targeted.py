@@ -90,3 +90,14 @@ def test_same_config_seed_same_result_other_seed_differs(tiny, hello):
     assert first.loss_curve == again.loss_curve
     assert not np.array_equal(first.adversarial, other.adversarial)
     assert first.config["seed"] == 7 and other.config["seed"] == 8
+
+
+def test_the_l2_loop_keeps_the_perturbation_in_its_ball(tiny, hello):
+    # the L2 ball's radius in 16-bit steps; rounding to 16 bits adds at most 0.5 per sample to the final norm
+    radius = 3000.0
+    result = Attack(tiny, AttackConfig(max_steps=5, norm="l2", initial_bound=radius, seed=0)).run(
+        [hello], TargetText(TARGET))[0]
+    change = (result.adversarial.astype(np.float64) - hello) * 32768
+    assert 0 < np.linalg.norm(change) <= radius + 0.5 * np.sqrt(change.size)
+    assert np.abs(change).max() < radius  # a ball, not the L∞ box of the same radius
+    assert result.config["norm"] == "l2" and result.linf_bound <= radius
