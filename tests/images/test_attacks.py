@@ -109,18 +109,17 @@ def test_the_speech_attack_loop_on_images_is_no_stronger_than_foolbox_pgd_at_any
             assert broken_core >= 0.6 * broken_foolbox
 
 
-def test_the_speech_attack_loop_in_its_l2_ball_is_a_weaker_l2_attack_than_foolbox_cw() -> None:
-    # the loop with norm="l2" (a shrinking ball instead of C&W's binary search over the loss weight) against
-    # foolbox's L2CarliniWagnerAttack (5 binary-search steps of 100), both 100 steps: measured on these 16 images,
-    # both break all 16, median minimal L2 2.33 (loop) vs 1.42 (foolbox), per image 1.48-1.79 times foolbox's.
-    # Adam's per-pixel steps spread δ like an L∞ attack's; the ball only scales it (C&W's L2 penalty in the
-    # loop, l2_weight 1-1000, moved the median by < 0.2)
+def test_the_speech_attack_loop_in_its_l2_ball_comes_close_to_foolbox_cw() -> None:
+    # the loop with norm="l2" (normalised-gradient steps in a shrinking ball instead of C&W's binary search over
+    # the loss weight) against foolbox's L2CarliniWagnerAttack (5 binary-search steps of 100), both 100 steps:
+    # measured on these 16 images, both break all 16, median minimal L2 1.59 (loop) vs 1.42 (foolbox), per image
+    # 0.92-1.31 times foolbox's (with Adam steps instead, as in L∞, the loop's median was 2.33: 1.64 times)
     _, foolbox = attacked("cw-l2", math.nan, 16, 100)
     _, core = attacked("core-cw-l2", math.nan, 16, 100)
     assert successes(core).all() and successes(foolbox).all()
     core_l2, foolbox_l2 = np.array([a.l2 for a in core]), np.array([a.l2 for a in foolbox])
-    assert 1.2 <= np.median(core_l2) / np.median(foolbox_l2) <= 2.0
-    assert np.all(core_l2 <= 2.2 * foolbox_l2) and np.all(core_l2 < 5.0)  # inside the starting ball
+    assert 0.9 <= np.median(core_l2) / np.median(foolbox_l2) <= 1.35
+    assert np.all(core_l2 <= 1.6 * foolbox_l2) and np.all(core_l2 < 5.0)  # inside the starting ball
 
 
 # --- what every attack reports ---------------------------------------------------------------------

@@ -97,14 +97,16 @@ class AttackConfig:
     max_steps
         Optimiser steps at most.
     norm
-        ``"linf"`` (default; Carlini & Wagner's audio attack): δ is kept in the box ``|δ_k| ≤ τ``; ``"l2"``: δ
-        is kept in the ball ``‖δ‖₂ ≤ τ`` (projected after every step). On a success τ shrinks to ``shrink``
-        times the success's own size in that norm, so the loop is a minimal-norm attack in either.
+        ``"linf"`` (default; Carlini & Wagner's audio attack): Adam steps, δ kept in the box ``|δ_k| ≤ τ``;
+        ``"l2"``: normalised-gradient steps ``δ ← δ − lr·g/‖g‖₂`` (the L2 steepest descent of L2 PGD; Adam's
+        per-sample steps would give δ the flat shape of an L∞ attack), δ kept in the ball ``‖δ‖₂ ≤ τ``. On a
+        success τ shrinks to ``shrink`` times the success's own size in that norm, so the loop is a minimal-norm
+        attack in either.
     initial_bound
         Starting bound τ (Carlini & Wagner use an L∞ box of 2000 16-bit steps); for L∞ at most the domain's full
         scale. For L2 it is a radius in the same units (an L2 radius of a whole item can exceed the scale).
     learning_rate
-        Adam step size.
+        Adam step size (L∞), or the length of each normalised-gradient step (L2).
     shrink
         On success the bound becomes ``shrink · max|δ|``.
     l2_weight
@@ -298,6 +300,9 @@ class Attack:
                     best_db_x[i] = min(best_db_x[i], _db(linf / scale, peak[i]))
                     size = linf if cfg.norm == "linf" else float(np.linalg.norm(change))
                     bound[i] = min(float(bound[i]), size) * cfg.shrink
+            if cfg.norm == "l2":
+                for d in deltas:
+                    d.grad /= d.grad.norm().clamp_min(1e-12)
             state.optimizer.step()
             with torch.no_grad():
                 for i, d in enumerate(deltas):
@@ -415,7 +420,8 @@ class _LoopState:
         deltas = [torch.nn.Parameter(noise[i].clone()) for i in range(batch)]
         return cls(
             deltas=deltas,
-            optimizer=torch.optim.Adam([{"params": [d]} for d in deltas], lr=cfg.learning_rate),
+            optimizer=(torch.optim.Adam if cfg.norm == "linf" else torch.optim.SGD)(
+                [{"params": [d]} for d in deltas], lr=cfg.learning_rate),
             bound=torch.full((batch,), float(cfg.initial_bound)),
             candidates=[deque(maxlen=KEEP_CANDIDATES) for _ in range(batch)],
             best_db_x=np.full(batch, np.inf),
