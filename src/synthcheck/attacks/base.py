@@ -108,7 +108,7 @@ class AttackConfig:
     learning_rate
         Adam step size (L∞), or the length of each normalised-gradient step (L2).
     shrink
-        On success the bound becomes ``shrink · max|δ|``.
+        On success the bound becomes ``shrink`` times the success's size in :attr:`norm` (``max|δ|`` or ``‖δ‖₂``).
     l2_weight
         Optional C&W penalty ``l2_weight · ‖δ/τ₀‖²/n`` (n samples of the item) added to the objective (0 disables it).
     time_budget_s
