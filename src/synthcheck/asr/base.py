@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -40,6 +40,12 @@ class Recognizer(ABC):
     @abstractmethod
     def transcribe_batch(self, audios: Sequence[np.ndarray]) -> list[str]:
         """Transcribe several utterances (each 1-D float32 at 16 kHz)."""
+
+    def transcribe_each(self, audios: Sequence[np.ndarray]) -> Iterator[tuple[int, str]]:
+        """``(index, transcript)`` of every utterance, as soon as each is known (so a caller can act on the first
+        while the rest decode); this default yields them one by one."""
+        for i, audio in enumerate(audios):
+            yield i, self.transcribe_batch([audio])[0]
 
     def transcribe(self, audio: np.ndarray, progress: Callable[[int, int], None] | None = None) -> str:
         """Transcribe one recording of any length (1-D float32 at 16 kHz).

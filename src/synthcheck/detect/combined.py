@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from synthcheck.audio.io import validate_audio
-from synthcheck.detect.detector import Detector, Verdict
+from synthcheck.detect.detector import Detector, PendingVerdict, Verdict
 from synthcheck.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -62,36 +61,9 @@ class AllOfDetector(Detector):
         self.threshold = float(threshold)
         self.name = name
 
-    def check_transcript(self, audio: np.ndarray, transcript: str, *, asr_seconds: float = 0.0) -> Verdict:
-        """Judge ``audio`` against ``transcript`` with every member; the lowest normalised score decides."""
-        audio = validate_audio(audio, name="input audio")
-        start = perf_counter()
-        verdicts = [member.check_transcript(audio, transcript) for member in self.members]
-        ratios = [v.score / v.threshold for v in verdicts]
-        worst = int(np.argmin(ratios))
-        timings = {key: sum(v.timings.get(key, 0.0) for v in verdicts) for key in ("tts", "compare")}
-        timings = {"asr": asr_seconds, **timings, "total": asr_seconds + perf_counter() - start}
-        members = {
-            v.detector: {"score": v.score, "threshold": v.threshold, "consistent": v.consistent,
-                         "comparator": v.comparator, "details": v.details}
-            for v in verdicts
-        }
-        rendered = next((v for v in verdicts if v.resynthesized is not None), None)
-        return Verdict(
-            transcript=transcript,
-            score=float(ratios[worst]),
-            threshold=self.threshold,
-            consistent=bool(ratios[worst] >= self.threshold),
-            lag=None,
-            recognizer=self.recognizer.name,
-            synthesizer=rendered.synthesizer if rendered else "none",
-            comparator="+".join(v.comparator for v in verdicts),
-            timings=timings,
-            reason=verdicts[worst].reason,
-            details={"members": members, "decisive_member": verdicts[worst].detector},
-            detector=self.name,
-            resynthesized=rendered.resynthesized if rendered else None,
-        )
+    def begin(self, audio: np.ndarray, *, background: bool = True) -> PendingVerdict:
+        """Start every member's judging of valid ``audio``; the lowest normalised score decides."""
+        return _PendingAllOf(self, [member.begin(audio, background=background) for member in self.members])
 
     @property
     def score_name(self) -> str:
@@ -126,3 +98,57 @@ class AllOfDetector(Detector):
                 f"detector {self.name} has no differentiable score: member {', '.join(rigid)} has none; "
                 "attack an all-of detector of likelihood, xcorr or dtw detectors"
             )
+
+
+class _PendingAllOf(PendingVerdict):
+    """An :class:`AllOfDetector` verdict under way: every member's, submitted together, collected in order (so a
+    background member works while the ones before it compute)."""
+
+    def __init__(self, detector: AllOfDetector, members: list[PendingVerdict]) -> None:
+        self.detector, self.members = detector, members
+        self.transcript: str | None = None
+        self.asr_seconds = 0.0
+        self.seconds = 0.0
+
+    @property
+    def background(self) -> bool:
+        return any(member.background for member in self.members)
+
+    def submit(self, transcript: str, asr_seconds: float = 0.0) -> None:
+        start = perf_counter()
+        self.transcript, self.asr_seconds = transcript, asr_seconds
+        for member in self.members:
+            member.submit(transcript)
+        self.seconds = perf_counter() - start
+
+    def result(self) -> Verdict:
+        if self.transcript is None:
+            raise BadInputError("no transcript submitted: call submit before result")
+        start = perf_counter()
+        detector = self.detector
+        verdicts = [member.result() for member in self.members]
+        ratios = [v.score / v.threshold for v in verdicts]
+        worst = int(np.argmin(ratios))
+        timings = {key: sum(v.timings.get(key, 0.0) for v in verdicts) for key in ("tts", "compare")}
+        timings = {"asr": self.asr_seconds, **timings, "total": self.asr_seconds + self.seconds + perf_counter() - start}
+        members = {
+            v.detector: {"score": v.score, "threshold": v.threshold, "consistent": v.consistent,
+                         "comparator": v.comparator, "details": v.details}
+            for v in verdicts
+        }
+        rendered = next((v for v in verdicts if v.resynthesized is not None), None)
+        return Verdict(
+            transcript=self.transcript,
+            score=float(ratios[worst]),
+            threshold=detector.threshold,
+            consistent=bool(ratios[worst] >= detector.threshold),
+            lag=None,
+            recognizer=detector.recognizer.name,
+            synthesizer=rendered.synthesizer if rendered else "none",
+            comparator="+".join(v.comparator for v in verdicts),
+            timings=timings,
+            reason=verdicts[worst].reason,
+            details={"members": members, "decisive_member": verdicts[worst].detector},
+            detector=detector.name,
+            resynthesized=rendered.resynthesized if rendered else None,
+        )

@@ -58,14 +58,64 @@ class Comparator(ABC):
         raise BadInputError(f"comparator {self.name} compares with a re-synthesis; it cannot judge a transcript alone")
 
 
+class TranscriptJudgement:
+    """One recording's judgement under way: begun with the audio (:meth:`TranscriptComparator.begin`), given its
+    transcript by :meth:`submit`, answered by :meth:`result`.
+
+    This base class does all the work in :meth:`result`; a comparator whose work can start before the transcript
+    is known, or run beside the caller's (the align judge in its second process), returns a subclass.
+    """
+
+    #: Whether the judgement works in another process (the caller's torch then leaves it a core).
+    background = False
+
+    def __init__(self, comparator: TranscriptComparator, audio: np.ndarray) -> None:
+        self.comparator, self.audio = comparator, audio
+        self.transcript: str | None = None
+
+    def submit(self, transcript: str) -> None:
+        """Hand over the transcript (a non-empty string)."""
+        if not transcript.strip():
+            raise BadInputError("empty transcript: nothing to judge")
+        self.transcript = transcript
+
+    def result(self) -> Comparison:
+        """The comparison (waits for background work)."""
+        if self.transcript is None:
+            raise BadInputError("no transcript submitted: call submit before result")
+        return self.comparator.score_checked(self.audio, self.transcript)
+
+
 class TranscriptComparator(Comparator):
     """A comparator that judges the transcript itself, without TTS: implement :meth:`score_transcript`."""
 
     needs_rendering = False
 
-    @abstractmethod
     def score_transcript(self, observed: np.ndarray, transcript: str) -> Comparison:
-        """Judge the input ``observed`` (1-D float32 at 16 kHz) against ``transcript``."""
+        """Judge the input ``observed`` (1-D float32 at 16 kHz) against ``transcript`` (both checked here).
+
+        Raises
+        ------
+        BadInputError
+            Bad audio or an empty transcript.
+        """
+        audio = validate_audio(observed, name="observed audio")
+        if not transcript.strip():
+            raise BadInputError("empty transcript: nothing to judge")
+        return self.score_checked(audio, transcript)
+
+    @abstractmethod
+    def score_checked(self, audio: np.ndarray, transcript: str) -> Comparison:
+        """:meth:`score_transcript` of input already checked: valid ``audio``, a non-empty ``transcript``."""
+
+    def begin(self, audio: np.ndarray, *, background: bool = True) -> TranscriptJudgement:
+        """Start judging ``audio`` before its transcript is known (what a detector does while its recogniser runs);
+        ``background=False`` keeps all the work in this process.
+
+        ``audio`` must already be valid (1-D finite float32 at 16 kHz, as a detector's edge checks it);
+        :meth:`score_transcript` is the checked entry for anything else. The default starts nothing.
+        """
+        return TranscriptJudgement(self, audio)
 
     def score(self, observed: np.ndarray, resynthesized: np.ndarray) -> Comparison:
         """Refused: this comparator judges transcripts (use :meth:`score_transcript`)."""

@@ -14,8 +14,11 @@ comparator, the best take — what an adaptive attack optimises against.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import sys
+from collections.abc import Iterator, Sequence
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -32,6 +35,7 @@ from synthcheck.detect.comparators import (
     DifferentiableComparator,
     DifferentiableTranscriptComparator,
     PearsonComparator,
+    TranscriptJudgement,
 )
 from synthcheck.errors import BadInputError
 from synthcheck.tts.base import Synthesizer, Take
@@ -104,10 +108,29 @@ class Verdict:
         }
 
 
-class Detector(ABC):
-    """Anything that judges a recording against its transcript: transcribe, then :meth:`check_transcript`.
+class PendingVerdict(ABC):
+    """A verdict under way: begun with the audio (:meth:`Detector.begin`), given the transcript by :meth:`submit`,
+    answered by :meth:`result`. Judges whose work can start before the transcript is known, or run beside the
+    caller's, do so between the calls (the align judge, in its second process)."""
 
-    Subclasses set ``recognizer``, ``threshold`` and ``name`` and implement :meth:`check_transcript` and the
+    @abstractmethod
+    def submit(self, transcript: str, asr_seconds: float = 0.0) -> None:
+        """Hand over what the recogniser heard (and the seconds it took, for the verdict's timings)."""
+
+    @abstractmethod
+    def result(self) -> Verdict:
+        """The verdict (waits for background work)."""
+
+    @property
+    @abstractmethod
+    def background(self) -> bool:
+        """Whether part of the judging runs in another process."""
+
+
+class Detector(ABC):
+    """Anything that judges a recording against its transcript: transcribe, then judge (:meth:`begin`).
+
+    Subclasses set ``recognizer``, ``threshold`` and ``name`` and implement :meth:`begin` and the
     differentiable score (:attr:`differentiable`, :meth:`torch_score`, :meth:`penalty`).
     """
 
@@ -116,25 +139,62 @@ class Detector(ABC):
     name: str
 
     def check(self, audio: np.ndarray) -> Verdict:
-        """Transcribe ``audio`` (16 kHz float32) and judge it against its transcript.
+        """Transcribe ``audio`` (16 kHz float32) and judge it against its transcript (:meth:`check_batch` of one)."""
+        return self.check_batch([audio])[0]
+
+    def check_batch(self, audios: Sequence[np.ndarray]) -> list[Verdict]:
+        """:meth:`check` of each recording, the recogniser given every window of every recording in one call.
 
         Recordings longer than 30 s are judged window by window (cut at pauses, as
         :meth:`~synthcheck.asr.base.Recognizer.transcribe` cuts them), each window against its own transcript;
         the verdict is the least consistent window's, with every window's score in ``details["windows"]``.
+        Every window's judging begins before the recogniser runs (beside it in a second process for a single
+        recording, see the code) and gets its transcript as soon as the recogniser
+        yields it (:meth:`~synthcheck.asr.base.Recognizer.transcribe_each`), so background judges work beside the
+        decoding of the rest. A verdict's ``asr`` timing is the wait for its transcript since the previous one
+        landed (a decoding batch is charged to its first item).
+
+        Raises
+        ------
+        BadInputError
+            A recording is not usable audio (before anything runs).
         """
-        audio = validate_audio(audio, name="input audio")
-        windows = split_at_pauses(audio)
-        verdicts = []
-        for window in windows:
+        recordings = [validate_audio(audio, name="input audio" if len(audios) == 1 else f"input audio {i}")
+                      for i, audio in enumerate(audios)]
+        windows = [split_at_pauses(audio) for audio in recordings]
+        flat = [window for cut in windows for window in cut]
+        # One recording: background judges work beside its decoding. Several: the recogniser batches them, which
+        # gains more with all of torch's threads than the background judges do with one fewer (./run bench
+        # detect, 2 cores, s per s of audio: ten pico2wave clauses batched 0.288 in this process, 0.298 beside
+        # the align worker; one by one 0.296 beside it, 0.348 without).
+        background = len(recordings) == 1
+        pending = [self.begin(window, background=background) for window in flat]
+        with torch_beside_background(any(verdict.background for verdict in pending)):
             start = perf_counter()
-            transcript = self.recognizer.transcribe_batch([window])[0]
-            verdicts.append(self.check_transcript(window, transcript, asr_seconds=perf_counter() - start))
-        starts = np.cumsum([0] + [w.size for w in windows[:-1]])
-        return verdicts[0] if len(verdicts) == 1 else _least_consistent(verdicts, [int(s) for s in starts])
+            for i, transcript in self.recognizer.transcribe_each(flat):  # each judge starts as its transcript lands
+                pending[i].submit(transcript, asr_seconds=perf_counter() - start)
+                start = perf_counter()
+            verdicts = [verdict.result() for verdict in pending]
+        results, first = [], 0
+        for cut in windows:
+            mine, first = verdicts[first : first + len(cut)], first + len(cut)
+            starts = np.cumsum([0] + [w.size for w in cut[:-1]])
+            results.append(mine[0] if len(mine) == 1 else _least_consistent(mine, [int(s) for s in starts]))
+        return results
+
+    def check_transcript(self, audio: np.ndarray, transcript: str, *, asr_seconds: float = 0.0) -> Verdict:
+        """Judge ``audio`` (at most 30 s for Whisper judges) against a known ``transcript`` (e.g. the recogniser's
+        output stored by an experiment). An empty transcript gives an inconsistent verdict with a ``reason``."""
+        pending = self.begin(validate_audio(audio, name="input audio"))
+        with torch_beside_background(pending.background):
+            pending.submit(transcript, asr_seconds)
+            return pending.result()
 
     @abstractmethod
-    def check_transcript(self, audio: np.ndarray, transcript: str, *, asr_seconds: float = 0.0) -> Verdict:
-        """Judge ``audio`` (at most 30 s for Whisper judges) against a known ``transcript``."""
+    def begin(self, audio: np.ndarray, *, background: bool = True) -> PendingVerdict:
+        """Start judging ``audio``, already valid (1-D finite float32 at 16 kHz, as :meth:`check` and
+        :meth:`check_transcript` check it; at most 30 s for Whisper judges), before its transcript is known;
+        ``background=False`` keeps every judge in this process."""
 
     @property
     def score_name(self) -> str:
@@ -214,26 +274,14 @@ class ConsistencyDetector(Detector):
             return "none"
         return self.synthesizer.id
 
-    def check_transcript(self, audio: np.ndarray, transcript: str, *, asr_seconds: float = 0.0) -> Verdict:
-        """Judge ``audio`` against a known ``transcript`` (e.g. the recogniser's output stored by an experiment).
+    def begin(self, audio: np.ndarray, *, background: bool = True) -> PendingVerdict:
+        """Start judging valid ``audio``: a transcript comparator begins its own work (see :meth:`Detector.begin`)."""
+        judgement = (None if self.comparator.needs_rendering
+                     else self.comparator.begin(audio, background=background))  # type: ignore[attr-defined]
+        return _PendingConsistency(self, audio, judgement)
 
-        An empty or unspeakable transcript gives an inconsistent verdict with score 0 and a ``reason``.
-        """
-        audio = validate_audio(audio, name="input audio")
-        timings = {"asr": asr_seconds, "tts": 0.0, "compare": 0.0}
-        comparison, take, reason = None, None, ""
-        if not transcript.strip():
-            reason = "the recogniser heard no words"
-        elif not self.comparator.needs_rendering:
-            start = perf_counter()
-            comparison = self.comparator.score_transcript(audio, transcript)
-            timings["compare"] = perf_counter() - start
-        else:
-            takes, reason = self._render(transcript, timings)
-            if takes:
-                start = perf_counter()
-                comparison, take = self._nearest_take(audio, takes)
-                timings["compare"] = perf_counter() - start
+    def _verdict(self, transcript: str, comparison: Comparison | None, take: Take | None,
+                 timings: dict[str, float], reason: str) -> Verdict:
         timings["total"] = sum(timings.values())
         return Verdict(
             transcript=transcript,
@@ -323,6 +371,62 @@ class ConsistencyDetector(Detector):
             comparator = self._differentiable_comparator()
             self._torch_references[label] = [comparator.torch_reference(take.audio) for take in takes]  # type: ignore[union-attr]
         return self._torch_references[label]
+
+
+@contextlib.contextmanager
+def torch_beside_background(active: bool) -> Iterator[None]:
+    """While ``active`` (a judge works in another process), torch runs on one intra-op thread fewer, restored
+    after: its idle OpenMP threads spin-wait and took the worker's core (measured on 2 cores, the default detector
+    on 44 s of speech: 8.51 s with the worker beside 2 torch threads, 7.30 s beside 1, 8.72 s without a worker)."""
+    torch = sys.modules.get("torch")  # only a process that loaded torch has threads to lend
+    threads = torch.get_num_threads() if active and torch is not None else 1
+    if threads > 1:
+        torch.set_num_threads(threads - 1)
+    try:
+        yield
+    finally:
+        if threads > 1:
+            torch.set_num_threads(threads)
+
+
+class _PendingConsistency(PendingVerdict):
+    """A :class:`ConsistencyDetector` verdict under way (an empty or unspeakable transcript: score 0, a reason)."""
+
+    def __init__(self, detector: ConsistencyDetector, audio: np.ndarray, judgement: TranscriptJudgement | None) -> None:
+        self.detector, self.audio, self.judgement = detector, audio, judgement
+        self.transcript: str | None = None
+        self.timings: dict[str, float] = {}
+
+    @property
+    def background(self) -> bool:
+        return self.judgement is not None and self.judgement.background
+
+    def submit(self, transcript: str, asr_seconds: float = 0.0) -> None:
+        self.transcript = transcript
+        self.timings = {"asr": asr_seconds, "tts": 0.0, "compare": 0.0}
+        if self.judgement is not None and transcript.strip():
+            start = perf_counter()
+            self.judgement.submit(transcript)
+            self.timings["compare"] = perf_counter() - start
+
+    def result(self) -> Verdict:
+        if self.transcript is None:
+            raise BadInputError("no transcript submitted: call submit before result")
+        detector, transcript, timings = self.detector, self.transcript, self.timings
+        comparison, take, reason = None, None, ""
+        if not transcript.strip():
+            reason = "the recogniser heard no words"
+        elif self.judgement is not None:
+            start = perf_counter()
+            comparison = self.judgement.result()
+            timings["compare"] += perf_counter() - start
+        else:
+            takes, reason = detector._render(transcript, timings)
+            if takes:
+                start = perf_counter()
+                comparison, take = detector._nearest_take(self.audio, takes)
+                timings["compare"] = perf_counter() - start
+        return detector._verdict(transcript, comparison, take, timings, reason)
 
 
 def _least_consistent(verdicts: list[Verdict], starts: list[int]) -> Verdict:

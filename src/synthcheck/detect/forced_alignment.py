@@ -25,7 +25,8 @@ one-word edit 0.88 (human) and 0.86 (pico2wave). The utterance mean is used, not
 words (short function words above all) vary too much under the correct transcript, and the worst word's
 llr separated one-word edits worse (AUC 0.71 and 0.65). A strictly increasing map is used rather than
 ``exp(llr)`` clipped at 1 so that the 10 of 18 human clauses with llr > 0 are not tied at the top (that
-tie would cost 0.03 AUC). Cost: about 0.15 s per second of audio (a fresh decoder, two searches).
+tie would cost 0.03 AUC). Cost: about 0.12 s per second of audio (a fresh decoder, two searches); a detector
+runs them in a second process beside its recogniser (:mod:`synthcheck.detect.align_worker`).
 
 Words missing from the PocketSphinx dictionary (numbers, names) are aligned as spoken noise (``[SPEECH]``)
 and listed in ``details["oov"]``. A transcript that cannot be aligned at all (no path survives the search,
@@ -46,12 +47,13 @@ import importlib.metadata
 import logging
 import math
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthcheck.audio.io import SAMPLE_RATE, int16_from_float, validate_audio
-from synthcheck.detect.comparators import Comparison, DifferentiableTranscriptComparator
+from synthcheck.audio.io import SAMPLE_RATE, int16_from_float
+from synthcheck.detect.comparators import Comparison, DifferentiableTranscriptComparator, TranscriptJudgement
 from synthcheck.asr.pocketsphinx import decoder_class
 from synthcheck.errors import BadInputError
 
@@ -88,68 +90,34 @@ class AlignmentComparator(DifferentiableTranscriptComparator):
     name = "align-pocketsphinx"
     score_range = (0.0, 1.0)
 
-    def __init__(self) -> None:
+    def __init__(self, *, background: bool = True) -> None:
         self._decoder_class = decoder_class()
         #: The scoring model: PocketSphinx version and acoustic model.
         self.model = f"pocketsphinx-{importlib.metadata.version('pocketsphinx')} en-us"
+        #: Whether :meth:`begin` runs the searches in the shared second process (:mod:`.align_worker`).
+        self.background = background
+        if background:  # start it now, so it boots while the caller loads its models
+            from synthcheck.detect.align_worker import shared_worker
 
-    def score_transcript(self, observed: np.ndarray, transcript: str) -> Comparison:
-        """Score how well PocketSphinx's forced alignment of ``transcript`` explains ``observed``.
+            shared_worker()
 
-        Parameters
-        ----------
-        observed
-            The input, 1-D float32 at 16 kHz.
-        transcript
-            The words to judge; case and punctuation are ignored.
+    def score_checked(self, audio: np.ndarray, transcript: str) -> Comparison:
+        """Score how well PocketSphinx's forced alignment of ``transcript`` explains ``audio`` (checked input), in
+        this process: score in [0, 1] (higher: more consistent), ``lag=None``."""
+        return align_transcript(phone_loop(self._decoder_class, int16_from_float(audio).tobytes()), transcript,
+                                self.model)
 
-        Returns
-        -------
-        Comparison
-            Score in [0, 1] (higher: more consistent), ``lag=None``.
+    def begin(self, audio: np.ndarray, *, background: bool = True) -> TranscriptJudgement:
+        """Start the transcript-free half (the phone loop) of judging the validated ``audio``; with
+        :attr:`background`, in the shared second process, so it runs beside the recogniser (results identical to
+        :meth:`score_transcript`'s: the same searches in the same order on a fresh decoder)."""
+        if self.background and background:
+            from synthcheck.detect.align_worker import shared_worker
 
-        Raises
-        ------
-        BadInputError
-            Bad audio or an empty transcript.
-        """
-        audio = validate_audio(observed, name="observed audio")
-        if not transcript.strip():
-            raise BadInputError("empty transcript: nothing to judge")
-        words = _words(transcript)
-        # A fresh decoder per utterance (a reused one carries normalisation and search state, see
-        # asr.pocketsphinx); no language model; all senones scored so both searches share the per-frame
-        # normaliser; plain Viterbi segments (bestpath lattice segments use another scale and repeat scores).
-        decoder = self._decoder_class(
-            samprate=SAMPLE_RATE, lm=None, compallsen=True, bestpath=False, loglevel="FATAL"
-        )
-        oov = [word for word in words if decoder.lookup_word(word) is None]
-        details: dict[str, Any] = {"model": self.model, "oov": oov}
-        if len(oov) == len(words):
-            return _unaligned(details, "no word of the transcript is in the pocketsphinx dictionary: nothing to align")
-        pcm = int16_from_float(audio).tobytes()
-
-        decoder.add_allphone_file("free")
-        decoder.activate_search("free")
-        _decode(decoder, pcm)
-        free = list(decoder.seg() or [])
-        frames = decoder.n_frames()
-        if not free:
-            return _unaligned(details, f"no phone-loop path: the audio ({frames} frames) is too short to judge")
-
-        try:
-            decoder.set_align_text(" ".join(OOV_STAND_IN if word in oov else word for word in words))
-            _decode(decoder, pcm)
-            forced = list(decoder.seg()) if decoder.hyp() is not None else []
-        except RuntimeError as exc:  # the search found no path to the end of the transcript
-            log.debug("pocketsphinx alignment failed: %s", exc)
-            forced = []
-        if not forced:
-            return _unaligned(details, "no alignment path: pocketsphinx cannot fit the transcript to the audio")
-
-        llr = (sum(_nats(seg) for seg in forced) - sum(_nats(seg) for seg in free)) / frames
-        details.update(llr_per_frame=llr, frames=frames, words=_word_ratios(forced, free))
-        return Comparison(score=1.0 / (1.0 + math.exp(-llr / LLR_SCALE)), lag=None, details=details)
+            worker = shared_worker()
+            if worker is not None:
+                return worker.begin(self, audio)
+        return super().begin(audio)
 
     def torch_penalty(
         self, audio: torch.Tensor, transcripts: list[str], lengths: list[int] | None = None
@@ -185,6 +153,59 @@ def _words(transcript: str) -> list[str]:
     """Lower-case words of ``transcript``: letters, digits and inner apostrophes; other characters split."""
     tokens = re.sub(r"[^a-z0-9']+", " ", transcript.lower()).split()
     return [word for word in (token.strip("'") for token in tokens) if word]
+
+
+@dataclass
+class PhoneLoop:
+    """The transcript-free half of one judgement: a fresh decoder after its free phone-loop search of ``pcm``."""
+
+    decoder: Any
+    pcm: bytes
+    free: list[Any]
+    frames: int
+
+
+def new_decoder(decoder_type: type) -> Any:
+    """A fresh decoder for one utterance (a reused one carries normalisation and search state, see
+    asr.pocketsphinx): no language model; all senones scored so both searches share the per-frame normaliser;
+    plain Viterbi segments (bestpath lattice segments use another scale and repeat scores)."""
+    return decoder_type(samprate=SAMPLE_RATE, lm=None, compallsen=True, bestpath=False, loglevel="FATAL")
+
+
+def phone_loop(decoder: Any, pcm: bytes) -> PhoneLoop:
+    """Run the free phone loop on 16-bit ``pcm`` with ``decoder`` (a fresh one from :func:`new_decoder`, or its
+    type, which is then instantiated)."""
+    if isinstance(decoder, type):
+        decoder = new_decoder(decoder)
+    decoder.add_allphone_file("free")
+    decoder.activate_search("free")
+    _decode(decoder, pcm)
+    return PhoneLoop(decoder, pcm, list(decoder.seg() or []), decoder.n_frames())
+
+
+def align_transcript(loop: PhoneLoop, transcript: str, model: str) -> Comparison:
+    """The judgement's second half: force-align ``transcript`` on the decoder after ``loop`` and compare the two
+    searches' acoustic scores (the :class:`AlignmentComparator` score and details)."""
+    words = _words(transcript)
+    decoder = loop.decoder
+    oov = [word for word in words if decoder.lookup_word(word) is None]
+    details: dict[str, Any] = {"model": model, "oov": oov}
+    if len(oov) == len(words):
+        return _unaligned(details, "no word of the transcript is in the pocketsphinx dictionary: nothing to align")
+    if not loop.free:
+        return _unaligned(details, f"no phone-loop path: the audio ({loop.frames} frames) is too short to judge")
+    try:
+        decoder.set_align_text(" ".join(OOV_STAND_IN if word in oov else word for word in words))
+        _decode(decoder, loop.pcm)
+        forced = list(decoder.seg()) if decoder.hyp() is not None else []
+    except RuntimeError as exc:  # the search found no path to the end of the transcript
+        log.debug("pocketsphinx alignment failed: %s", exc)
+        forced = []
+    if not forced:
+        return _unaligned(details, "no alignment path: pocketsphinx cannot fit the transcript to the audio")
+    llr = (sum(_nats(seg) for seg in forced) - sum(_nats(seg) for seg in loop.free)) / loop.frames
+    details.update(llr_per_frame=llr, frames=loop.frames, words=_word_ratios(forced, loop.free))
+    return Comparison(score=1.0 / (1.0 + math.exp(-llr / LLR_SCALE)), lag=None, details=details)
 
 
 def _decode(decoder: Any, pcm: bytes) -> None:

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from synthcheck.asr.registry import RECOGNIZERS, get_recognizer
-from synthcheck.audio.io import validate_audio
 from synthcheck.detect.comparators import Comparison, DifferentiableTranscriptComparator
 from synthcheck.errors import BadInputError
 
@@ -59,13 +58,10 @@ class LikelihoodComparator(DifferentiableTranscriptComparator):
         """The independent :class:`~synthcheck.asr.whisper.WhisperRecognizer` (loaded once per process)."""
         return get_recognizer(f"whisper-{self.whisper_size}")  # type: ignore[return-value]
 
-    def score_transcript(self, observed: np.ndarray, transcript: str) -> Comparison:
-        """Score how well the independent Whisper explains ``observed`` as ``transcript``."""
+    def score_checked(self, audio: np.ndarray, transcript: str) -> Comparison:
+        """Score how well the independent Whisper explains ``audio`` as ``transcript`` (checked input)."""
         import torch
 
-        audio = validate_audio(observed, name="observed audio")
-        if not transcript.strip():
-            raise BadInputError("empty transcript: nothing to judge")
         with torch.no_grad():
             loss = float(self.recognizer.loss(torch.from_numpy(audio)[None, :], [transcript])[0])
         return Comparison(score=math.exp(-loss), lag=None, details={"model": self.recognizer.name, "token_loss": loss})

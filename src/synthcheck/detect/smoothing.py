@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from synthcheck.audio.io import validate_audio
 from synthcheck.detect.comparators import Comparison, DifferentiableTranscriptComparator
 from synthcheck.errors import BadInputError
 
@@ -83,10 +82,9 @@ class SmoothedComparator(DifferentiableTranscriptComparator):
         rng = np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little")])
         return (rng.standard_normal((self.draws, len(audio))) * self.noise_scale(audio)).astype(np.float32)
 
-    def score_transcript(self, observed: np.ndarray, transcript: str) -> Comparison:
-        """The mean inner score of ``observed`` plus each check-time noise draw, against ``transcript``."""
-        audio = validate_audio(observed, name="observed audio")
-        scores = [self.inner.score_transcript(audio + n, transcript).score for n in self.check_noise(audio, transcript)]
+    def score_checked(self, audio: np.ndarray, transcript: str) -> Comparison:
+        """The mean inner score of ``audio`` plus each check-time noise draw, against ``transcript`` (checked input)."""
+        scores = [self.inner.score_checked(audio + n, transcript).score for n in self.check_noise(audio, transcript)]
         return Comparison(score=float(np.mean(scores)), lag=None,
                           details={"judge": self.inner.name, "snr_db": self.snr_db, "draw_scores": scores})
 

@@ -16,7 +16,7 @@ A bad file never raises from :meth:`Guard.check_file`: its one-line error is the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
@@ -202,17 +202,51 @@ class Guard:
 
         ``max_seconds`` overrides the settings' duration limit (the service's own limit).
         """
+        return self.check_file_batch([path], detector, max_seconds=max_seconds, allow_truncated=allow_truncated)[0]
+
+    def check_file_batch(
+        self, paths: Sequence[str | Path], detector: str | None = None, *, max_seconds: float | None = None,
+        allow_truncated: bool = False,
+    ) -> list[FileCheck]:
+        """:meth:`check_file` of each file, the good ones judged together (:meth:`Detector.check_batch
+        <synthcheck.detect.detector.Detector.check_batch>`: one recogniser call); each file's ``elapsed`` is its
+        loading time plus its share, by duration, of the judging."""
         judge = self.detector(detector)  # an unknown detector is the caller's error, not the file's
-        start = perf_counter()
         limit = self.settings.max_seconds if max_seconds is None else max_seconds
-        try:
-            audio = load_audio(path, max_seconds=limit, allow_truncated=allow_truncated)
-            verdict = judge.check(audio)
-        except InputTooLongError as exc:
-            return FileCheck(str(path), None, str(exc), None, perf_counter() - start, too_long=True)
-        except BadInputError as exc:
-            return FileCheck(str(path), None, str(exc), None, perf_counter() - start)
-        return FileCheck(str(path), verdict, "", audio.size / SAMPLE_RATE, perf_counter() - start)
+        results: list[FileCheck | None] = [None] * len(paths)
+        loaded: dict[int, tuple[np.ndarray, float]] = {}  # index -> (audio, seconds to load it)
+        for i, path in enumerate(paths):
+            start = perf_counter()
+            try:
+                audio = load_audio(path, max_seconds=limit, allow_truncated=allow_truncated)
+            except InputTooLongError as exc:
+                results[i] = FileCheck(str(path), None, str(exc), None, perf_counter() - start, too_long=True)
+            except BadInputError as exc:
+                results[i] = FileCheck(str(path), None, str(exc), None, perf_counter() - start)
+            else:
+                loaded[i] = audio, perf_counter() - start
+        if len(loaded) > 1:
+            try:
+                self._judge_together(judge, paths, loaded, results)
+            except BadInputError:  # one recording the judges refuse must not cost the others: one by one
+                log.debug("a batch of %d files was refused; judging them one by one", len(loaded))
+        for i, item in loaded.items():
+            if results[i] is None:
+                try:
+                    self._judge_together(judge, paths, {i: item}, results)
+                except BadInputError as exc:
+                    results[i] = FileCheck(str(paths[i]), None, str(exc), None, item[1])
+        return [result for result in results if result is not None]
+
+    @staticmethod
+    def _judge_together(judge: Detector, paths: Sequence[str | Path], loaded: dict[int, tuple[np.ndarray, float]],
+                        results: list[FileCheck | None]) -> None:
+        start = perf_counter()
+        verdicts = judge.check_batch([audio for audio, _ in loaded.values()])
+        per_sample = (perf_counter() - start) / sum(audio.size for audio, _ in loaded.values())
+        for (i, (audio, load_seconds)), verdict in zip(loaded.items(), verdicts, strict=True):
+            results[i] = FileCheck(str(paths[i]), verdict, "", audio.size / SAMPLE_RATE,
+                                   load_seconds + per_sample * audio.size)
 
     def check_files(
         self,
