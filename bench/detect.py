@@ -12,18 +12,19 @@ Paths, interleaved round by round (fastest round of each):
 
 - ``old``: every judge in this process, float32, windows one after another (the align judge's searches stall
   torch: PocketSphinx holds the GIL);
-- ``new``: for one recording, the align judge's searches in the shared second process (:mod:`synthcheck.detect.align_worker`): the
-  phone loop while Whisper transcribes, the forced alignment while the likelihood judge scores; torch on one
-  thread fewer meanwhile. ``new 1by1`` checks the clips one call each (``synthcheck detect FILE``, the service),
-  ``new batch`` all in one ``Detector.check_batch`` (``synthcheck detect DIR`` judges 8 files per call), one
-  recogniser call for every window of every clip (Whisper batches windows of the same length), every judge in
-  this process with all of torch's threads (measured faster, batched, than beside the worker on one fewer).
+- ``new``: for one recording, the align judge's searches in the shared second process
+  (:mod:`synthcheck.detect.align_worker`): the phone loop while Whisper transcribes, the forced alignment while
+  the likelihood judge scores; torch on one thread fewer meanwhile. ``new 1by1`` checks the clips one call each
+  (``synthcheck detect FILE``, the service), ``new batch`` all in one ``Detector.check_batch`` (``synthcheck
+  detect DIR`` judges 8 files per call): one recogniser call for every window of every clip (Whisper batches
+  windows of the same padding), every judge in this process with all of torch's threads (measured faster,
+  batched, than beside the worker on one thread fewer).
 
-Printed per input: seconds of checking per second of audio for each path, the ratio of old to the best new (the issue's
-target: at least 2), and whether the new paths' verdicts agree with the old path's (transcripts, decisions, and
-the largest score difference: one torch thread fewer and batching change float rounding, ~1e-7). Then the old
-path's parts on the same inputs (transcription, likelihood judge, align judge, in this process), which bound what
-any overlap can reach: the new path cannot beat transcription plus the likelihood judge.
+Printed per input: seconds of checking per second of audio for each path, the ratio of old to the best new
+(the issue's target: at least 2), and whether the new paths' verdicts agree with the old path's (transcripts,
+decisions, and the largest score difference: one torch thread fewer changes float rounding, ~1e-7). Then the old
+path's parts on the same inputs (transcription one by one and batched, likelihood judge, align judge, in this
+process), which bound what any overlap can reach.
 """
 
 from __future__ import annotations

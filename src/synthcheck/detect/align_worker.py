@@ -9,7 +9,8 @@ are the same functions in the same order on a fresh decoder as :meth:`AlignmentC
 <synthcheck.detect.forced_alignment.AlignmentComparator.score_checked>`, so the scores are identical.
 
 One worker serves the whole process (:func:`shared_worker`), a child interpreter started on first use (not a fork:
-a forked child of a process running torch's thread pool can deadlock). If it cannot be started, or dies, judging falls back to this process with a warning; no result is lost.
+a forked child of a process running torch's thread pool can deadlock). If it cannot be started, or dies, judging
+falls back to this process with a warning; no result is lost.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class AlignmentWorker:
             return self._answers.pop(key, None)
 
     def _died(self, exc: BaseException) -> None:
-        log.warning("the align worker process stopped (%s); judging in this process from now on", exc or type(exc).__name__)
+        log.warning("the align worker process stopped (%s); judging in this process from now on",
+                    str(exc) or type(exc).__name__)
         self.alive = False
 
     def close(self) -> None:
@@ -129,8 +131,9 @@ class BackgroundJudgement(TranscriptJudgement):
         if answer is None:
             return super().result()
         kind, value = answer
-        if kind == "error":
-            raise RuntimeError(f"the align worker failed: {value}")
+        if kind == "error":  # judged here again: the same search raises or answers the same way in this process
+            log.warning("the align worker failed on judgement %d (%s); judging it here", self.key, value)
+            return super().result()
         if kind == "dropped":
             log.debug("align worker had dropped phone loop %d; judging it here", self.key)
             return super().result()
@@ -159,8 +162,9 @@ def shared_worker() -> AlignmentWorker | None:
 
 
 def _serve(requests: Connection, replies: Connection) -> None:
-    """The worker's loop: ``("loop", key, pcm)`` runs a phone loop and keeps it; ``("align", key, transcript)``
-    finishes it and answers ``(key, "ok", Comparison)`` (``"error"``, ``"dropped"`` otherwise); ``None`` stops."""
+    """The worker's loop: ``("loop", key, pcm)`` runs a phone loop and keeps it; ``("align", key, (transcript,
+    model))`` finishes it and answers ``(key, "ok", Comparison)`` (``"error"`` or ``"dropped"`` otherwise: the
+    caller then judges it itself); ``None`` stops."""
     from synthcheck.asr.pocketsphinx import decoder_class
     from synthcheck.detect.forced_alignment import align_transcript, new_decoder, phone_loop
 
@@ -175,24 +179,27 @@ def _serve(requests: Connection, replies: Connection) -> None:
         if message is None:
             return
         kind, key, payload = message
-        try:
-            if kind == "loop":
+        if kind == "loop":  # no answer: a failure is kept and answered when the transcript comes
+            try:
                 loops[key] = phone_loop(spare if spare is not None else decoder_type, payload)
-                spare = None
-                while len(loops) > MAX_PENDING:
-                    loops.popitem(last=False)
-            else:
-                loop = loops.pop(key, None)
+            except Exception as exc:  # noqa: BLE001 - answered to the caller, who judges it itself
+                loops[key] = exc
+            spare = None
+            while len(loops) > MAX_PENDING:
+                loops.popitem(last=False)
+        else:
+            loop = loops.pop(key, None)
+            try:
                 if loop is None:
                     replies.send((key, "dropped", None))
+                elif isinstance(loop, Exception):
+                    replies.send((key, "error", f"{type(loop).__name__}: {loop}"))
                 else:
                     replies.send((key, "ok", align_transcript(loop, *payload)))
-        except Exception as exc:  # noqa: BLE001 - reported to the caller, who raises it
-            loops.pop(key, None)
-            replies.send((key, "error", f"{type(exc).__name__}: {exc}"))
+            except Exception as exc:  # noqa: BLE001 - answered to the caller, who judges it itself
+                replies.send((key, "error", f"{type(exc).__name__}: {exc}"))
         if spare is None and not requests.poll():
             spare = new_decoder(decoder_type)
-
 
 
 def main() -> None:
