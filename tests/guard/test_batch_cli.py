@@ -15,7 +15,7 @@ import pytest
 
 from synthcheck.cli import main
 from synthcheck.guard import find_audio_files
-from synthcheck.guard.batch import FILES_PER_TASK
+from synthcheck.guard.core import FILES_PER_CALL
 
 ASR = ["--asr", "whisper-tiny.en"]
 
@@ -106,21 +106,21 @@ def test_batch_usage_errors_are_one_line_and_exit_2(folder, args, fragment, caps
 def test_a_batch_killed_with_sigkill_finishes_on_rerun_without_redoing_work(tmp_path, clips) -> None:
     root = tmp_path / "many"
     root.mkdir()
-    total = FILES_PER_TASK + 3  # the first task's lines land, the second task is killed in progress
+    total = FILES_PER_CALL + 3  # the first task's lines land, the second task is killed in progress
     for i in range(total):
         shutil.copy(clips["human.wav" if i % 2 else "tts.flac"], root / f"clip{i}.{'wav' if i % 2 else 'flac'}")
     out = tmp_path / "verdicts.jsonl"
     argv = [str(Path(sys.executable).with_name("synthcheck")), "detect", str(root), "--jsonl", str(out), *ASR]
     child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 180
-    while not (out.exists() and out.read_text().count("\n") >= FILES_PER_TASK):
+    while not (out.exists() and out.read_text().count("\n") >= FILES_PER_CALL):
         assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()
         time.sleep(0.05)
     os.killpg(child.pid, signal.SIGKILL)
     child.wait()
     first = out.read_text()
     finished = first.count("\n")
-    assert FILES_PER_TASK <= finished < total
+    assert FILES_PER_CALL <= finished < total
     rerun = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{finished} already in" in rerun.stderr

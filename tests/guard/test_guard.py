@@ -89,3 +89,16 @@ def test_settings_refuse_no_detector_and_a_detector_named_twice() -> None:
 def test_checking_an_array_refuses_bad_audio(guard) -> None:
     with pytest.raises(BadInputError, match="NaN"):
         guard.check(np.full(16_000, np.nan, dtype=np.float32))
+
+
+def test_files_judged_together_get_the_verdicts_they_get_alone(guard, clips) -> None:
+    files = [clips["human.wav"], clips["junk.wav"], clips["alsa.wav"], clips["tts.flac"]]
+    together = guard.check_file_batch(files)
+    alone = [guard.check_file(f) for f in files]
+    assert [r.file for r in together] == [str(f) for f in files]
+    for batched, single in zip(together, alone, strict=True):
+        assert batched.error == single.error
+        if single.ok:
+            assert batched.verdict.transcript == single.verdict.transcript
+            assert batched.verdict.consistent == single.verdict.consistent
+            assert batched.verdict.score == pytest.approx(single.verdict.score, abs=1e-5)

@@ -4,7 +4,7 @@ The JSON-lines log is the batch's store: a line is written (and flushed to disk)
 checked, so a killed batch keeps every finished file, and a rerun with the same log skips them. A line torn by
 a kill is dropped and its file checked again.
 
-Files are checked :data:`FILES_PER_TASK` at a time by :func:`check_task` (one recogniser call for all of them:
+Files are checked :data:`~synthcheck.guard.core.FILES_PER_CALL` at a time by :func:`check_task` (one recogniser call for all of them:
 the ten paper clauses cost 0.65 of their one-by-one transcription) through an
 :class:`~synthcheck.experiments.executors.Executor`: in this process (one :class:`~synthcheck.guard.core.Guard`,
 loaded once) or on Ray (one guard per worker process). A killed batch redoes at most the task in progress.
@@ -23,7 +23,7 @@ from time import perf_counter
 from typing import IO, Any
 
 from synthcheck.errors import BadInputError, storage_error
-from synthcheck.guard.core import FileCheck, Guard, GuardSettings
+from synthcheck.guard.core import FILES_PER_CALL, FileCheck, Guard, GuardSettings
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,6 @@ def find_audio_files(paths: Iterable[str | Path]) -> list[str]:
 def shared_guard(settings: GuardSettings) -> Guard:
     """The guard for ``settings`` in this process, loaded on first use (one per Ray worker, one per CLI run)."""
     return Guard(settings)
-
-
-#: Files judged together (one recogniser call): a killed batch loses at most this many checks in progress.
-FILES_PER_TASK = 8
 
 
 @dataclass(frozen=True)
@@ -188,7 +184,7 @@ def run_batch(
     start = perf_counter()
     done = log_file.finished() if log_file is not None else set()
     todo = [f for f in files if f not in done]
-    tasks = [CheckTask(settings, tuple(todo[i : i + FILES_PER_TASK])) for i in range(0, len(todo), FILES_PER_TASK)]
+    tasks = [CheckTask(settings, tuple(todo[i : i + FILES_PER_CALL])) for i in range(0, len(todo), FILES_PER_CALL)]
     checked = flagged = failed = 0
     audio_seconds = check_seconds = 0.0
     runner = executor if executor is not None else LocalExecutor()

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: Recogniser a guard protects when none is named: the default detector was calibrated on its transcripts.
 DEFAULT_GUARD_ASR = "whisper-base"
+#: Files judged together by :meth:`Guard.check_files` and a batch's tasks (one recogniser call; a killed batch loses
+#: at most this many checks in progress).
+FILES_PER_CALL = 8
 
 
 @dataclass(frozen=True)
@@ -255,9 +258,11 @@ class Guard:
         *,
         progress: Callable[[FileCheck], None] | None = None,
     ) -> Iterator[FileCheck]:
-        """Judge each file in turn, yielding its :class:`FileCheck` (``progress`` is called with each too)."""
-        for path in paths:
-            result = self.check_file(path, detector)
-            if progress is not None:
-                progress(result)
-            yield result
+        """Judge the files in order, :data:`FILES_PER_CALL` at a time (:meth:`check_file_batch`), yielding each
+        :class:`FileCheck` (``progress`` is called with each too)."""
+        paths = list(paths)
+        for start in range(0, len(paths), FILES_PER_CALL):
+            for result in self.check_file_batch(paths[start : start + FILES_PER_CALL], detector):
+                if progress is not None:
+                    progress(result)
+                yield result
