@@ -4,8 +4,8 @@ The JSON-lines log is the batch's store: a line is written (and flushed to disk)
 checked, so a killed batch keeps every finished file, and a rerun with the same log skips them. A line torn by
 a kill is dropped and its file checked again.
 
-Files are checked :data:`~synthcheck.guard.core.FILES_PER_CALL` at a time by :func:`check_task` (one recogniser call for all of them:
-the ten paper clauses cost 0.65 of their one-by-one transcription) through an
+Files are checked :data:`~synthcheck.guard.core.FILES_PER_CALL` at a time by :func:`check_task` (one recogniser
+call for all of them: the ten paper clauses cost 0.65 of their one-by-one transcription) through an
 :class:`~synthcheck.experiments.executors.Executor`: in this process (one :class:`~synthcheck.guard.core.Guard`,
 loaded once) or on Ray (one guard per worker process). A killed batch redoes at most the task in progress.
 """
