@@ -16,6 +16,7 @@ from synthcheck.data.datasets import Utterance, load_dataset
 from synthcheck.detect import DEFAULT_DETECTOR, build_detector
 from synthcheck.detect.align_worker import AlignmentWorker, shared_worker
 from synthcheck.detect.forced_alignment import AlignmentComparator
+from synthcheck.errors import BadInputError
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +92,15 @@ def test_the_default_detector_beside_its_worker_agrees_with_the_in_process_one(c
             assert members["likelihood-base"]["score"] == pytest.approx(expected["likelihood-base"]["score"],
                                                                         abs=1e-5)
     assert len(batch[-1].details["windows"]) == 2 and len(one_by_one[-1].details["windows"]) == 2
+
+
+def test_transcripts_judged_together_get_the_verdicts_they_get_alone(clauses: list[Utterance]) -> None:
+    detector = build_detector(get_recognizer("whisper-tiny.en"), DEFAULT_DETECTOR)
+    audios, texts = [c.audio for c in clauses], [c.text for c in clauses[1:]] + [clauses[0].text]  # wrong texts
+    together = detector.check_transcripts(audios, texts)
+    for audio, text, verdict in zip(audios, texts, together, strict=True):
+        alone = detector.check_transcript(audio, text)
+        assert verdict.transcript == text and verdict.consistent == alone.consistent
+        assert verdict.score == pytest.approx(alone.score, abs=1e-6)
+    with pytest.raises(BadInputError, match="2 recordings but 1 transcripts"):
+        detector.check_transcripts(audios[:2], texts[:1])

@@ -114,10 +114,10 @@ class DetectorPenalty:
 
     def accepts(self, inputs: Sequence[np.ndarray], labels: Sequence[str]) -> np.ndarray:
         """Whether the real detector accepts each (unpadded) input as its label: its own verdict
-        (:meth:`~synthcheck.detect.detector.Detector.check_transcript`), not the torch score, which for some
+        (:meth:`~synthcheck.detect.detector.Detector.check_transcripts`), not the torch score, which for some
         judges is an approximation (``align``: :mod:`synthcheck.detect.sphinx_torch`)."""
-        return np.array([self.detector.check_transcript(np.asarray(x, dtype=np.float32), label).consistent
-                         for x, label in zip(inputs, labels, strict=True)], dtype=bool)
+        verdicts = self.detector.check_transcripts([np.asarray(x, dtype=np.float32) for x in inputs], list(labels))
+        return np.array([verdict.consistent for verdict in verdicts], dtype=bool)
 
     def to_dict(self) -> dict[str, Any]:
         """The detector's score name and threshold (``detector_term``, ``detector_threshold``)."""

@@ -185,10 +185,27 @@ class Detector(ABC):
     def check_transcript(self, audio: np.ndarray, transcript: str, *, asr_seconds: float = 0.0) -> Verdict:
         """Judge ``audio`` (at most 30 s for Whisper judges) against a known ``transcript`` (e.g. the recogniser's
         output stored by an experiment). An empty transcript gives an inconsistent verdict with a ``reason``."""
-        pending = self.begin(validate_audio(audio, name="input audio"))
-        with torch_beside_background(pending.background):
-            pending.submit(transcript, asr_seconds)
-            return pending.result()
+        return self.check_transcripts([audio], [transcript], asr_seconds=asr_seconds)[0]
+
+    def check_transcripts(self, audios: Sequence[np.ndarray], transcripts: Sequence[str], *,
+                          asr_seconds: float = 0.0) -> list[Verdict]:
+        """:meth:`check_transcript` of each pair, every judgement begun before the first is collected (so the
+        align judge's second process works beside the others; ``asr_seconds`` goes into every verdict's timings).
+
+        Raises
+        ------
+        BadInputError
+            A recording is not usable audio, or the counts differ (before anything runs).
+        """
+        if len(audios) != len(transcripts):
+            raise BadInputError(f"got {len(audios)} recordings but {len(transcripts)} transcripts")
+        recordings = [validate_audio(audio, name="input audio" if len(audios) == 1 else f"input audio {i}")
+                      for i, audio in enumerate(audios)]
+        pending = [self.begin(audio) for audio in recordings]
+        with torch_beside_background(any(verdict.background for verdict in pending)):
+            for verdict, transcript in zip(pending, transcripts, strict=True):
+                verdict.submit(transcript, asr_seconds)
+            return [verdict.result() for verdict in pending]
 
     @abstractmethod
     def begin(self, audio: np.ndarray, *, background: bool = True) -> PendingVerdict:
