@@ -30,7 +30,6 @@ import numpy as np
 
 from synthcheck.audio.io import int16_from_float
 from synthcheck.detect.comparators import Comparison, TranscriptJudgement
-from synthcheck.errors import BadInputError
 
 if TYPE_CHECKING:
     from synthcheck.detect.forced_alignment import AlignmentComparator
@@ -114,30 +113,26 @@ class BackgroundJudgement(TranscriptJudgement):
 
     def __init__(self, worker: AlignmentWorker, key: int, comparator: AlignmentComparator, audio: np.ndarray) -> None:
         super().__init__(comparator, audio)
-        self.worker, self.key, self.model = worker, key, comparator.model
+        self.worker, self.key = worker, key
         self.background = worker.alive
         self._sent = False
 
     def submit(self, transcript: str) -> None:
         """Hand over the transcript; the worker starts the forced alignment at once."""
         super().submit(transcript)
-        self._sent = self.worker._send(("align", self.key, (transcript, self.model)))
+        self._sent = self.worker._send(("align", self.key, (transcript, self.comparator.model)))
 
     def result(self) -> Comparison:
-        """The comparison, from the worker, or computed here if it could not answer."""
-        if self.transcript is None:
-            raise BadInputError("no transcript submitted: call submit before result")
-        answer = self.worker._answer(self.key) if self._sent else None
-        if answer is None:
-            return super().result()
-        kind, value = answer
+        """The comparison, from the worker, or computed here if it could not answer (nothing submitted: the
+        base class's error)."""
+        kind, value = (self.worker._answer(self.key) if self._sent else None) or ("unsent", None)
+        if kind == "ok":
+            return value
         if kind == "error":  # judged here again: the same search raises or answers the same way in this process
             log.warning("the align worker failed on judgement %d (%s); judging it here", self.key, value)
-            return super().result()
-        if kind == "dropped":
+        elif kind == "dropped":
             log.debug("align worker had dropped phone loop %d; judging it here", self.key)
-            return super().result()
-        return value
+        return super().result()
 
 
 _WORKER: AlignmentWorker | None = None
@@ -181,7 +176,7 @@ def _serve(requests: Connection, replies: Connection) -> None:
         kind, key, payload = message
         if kind == "loop":  # no answer: a failure is kept and answered when the transcript comes
             try:
-                loops[key] = phone_loop(spare if spare is not None else decoder_type, payload)
+                loops[key] = phone_loop(spare if spare is not None else new_decoder(decoder_type), payload)
             except Exception as exc:  # noqa: BLE001 - answered to the caller, who judges it itself
                 loops[key] = exc
             spare = None

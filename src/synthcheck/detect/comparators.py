@@ -58,6 +58,13 @@ class Comparator(ABC):
         raise BadInputError(f"comparator {self.name} compares with a re-synthesis; it cannot judge a transcript alone")
 
 
+def require_words(transcript: str) -> str:
+    """``transcript`` if it has anything but white space, else a :class:`BadInputError`."""
+    if not transcript.strip():
+        raise BadInputError("empty transcript: nothing to judge")
+    return transcript
+
+
 class TranscriptJudgement:
     """One recording's judgement under way: begun with the audio (:meth:`TranscriptComparator.begin`), given its
     transcript by :meth:`submit`, answered by :meth:`result`.
@@ -75,9 +82,7 @@ class TranscriptJudgement:
 
     def submit(self, transcript: str) -> None:
         """Hand over the transcript (a non-empty string)."""
-        if not transcript.strip():
-            raise BadInputError("empty transcript: nothing to judge")
-        self.transcript = transcript
+        self.transcript = require_words(transcript)
 
     def result(self) -> Comparison:
         """The comparison (waits for background work)."""
@@ -99,10 +104,7 @@ class TranscriptComparator(Comparator):
         BadInputError
             Bad audio or an empty transcript.
         """
-        audio = validate_audio(observed, name="observed audio")
-        if not transcript.strip():
-            raise BadInputError("empty transcript: nothing to judge")
-        return self.score_checked(audio, transcript)
+        return self.score_checked(validate_audio(observed, name="observed audio"), require_words(transcript))
 
     @abstractmethod
     def score_checked(self, audio: np.ndarray, transcript: str) -> Comparison:

@@ -159,8 +159,7 @@ class Detector(ABC):
         BadInputError
             A recording is not usable audio (before anything runs).
         """
-        recordings = [validate_audio(audio, name="input audio" if len(audios) == 1 else f"input audio {i}")
-                      for i, audio in enumerate(audios)]
+        recordings = _checked_recordings(audios)
         windows = [split_at_pauses(audio) for audio in recordings]
         flat = [window for cut in windows for window in cut]
         # One recording: background judges work beside its decoding. Several: the recogniser batches them, which
@@ -199,8 +198,7 @@ class Detector(ABC):
         """
         if len(audios) != len(transcripts):
             raise BadInputError(f"got {len(audios)} recordings but {len(transcripts)} transcripts")
-        recordings = [validate_audio(audio, name="input audio" if len(audios) == 1 else f"input audio {i}")
-                      for i, audio in enumerate(audios)]
+        recordings = _checked_recordings(audios)
         pending = [self.begin(audio) for audio in recordings]
         with torch_beside_background(any(verdict.background for verdict in pending)):
             for verdict, transcript in zip(pending, transcripts, strict=True):
@@ -444,6 +442,12 @@ class _PendingConsistency(PendingVerdict):
                 comparison, take = detector._nearest_take(self.audio, takes)
                 timings["compare"] = perf_counter() - start
         return detector._verdict(transcript, comparison, take, timings, reason)
+
+
+def _checked_recordings(audios: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Every recording validated once, at the detector's edge (named by its index when there are several)."""
+    return [validate_audio(audio, name="input audio" if len(audios) == 1 else f"input audio {i}")
+            for i, audio in enumerate(audios)]
 
 
 def _least_consistent(verdicts: list[Verdict], starts: list[int]) -> Verdict:

@@ -104,8 +104,8 @@ class AlignmentComparator(DifferentiableTranscriptComparator):
     def score_checked(self, audio: np.ndarray, transcript: str) -> Comparison:
         """Score how well PocketSphinx's forced alignment of ``transcript`` explains ``audio`` (checked input), in
         this process: score in [0, 1] (higher: more consistent), ``lag=None``."""
-        return align_transcript(phone_loop(self._decoder_class, int16_from_float(audio).tobytes()), transcript,
-                                self.model)
+        return align_transcript(phone_loop(new_decoder(self._decoder_class), int16_from_float(audio).tobytes()),
+                                transcript, self.model)
 
     def begin(self, audio: np.ndarray, *, background: bool = True) -> TranscriptJudgement:
         """Start the transcript-free half (the phone loop) of judging the validated ``audio``; with
@@ -173,10 +173,7 @@ def new_decoder(decoder_type: type) -> Any:
 
 
 def phone_loop(decoder: Any, pcm: bytes) -> PhoneLoop:
-    """Run the free phone loop on 16-bit ``pcm`` with ``decoder`` (a fresh one from :func:`new_decoder`, or its
-    type, which is then instantiated)."""
-    if isinstance(decoder, type):
-        decoder = new_decoder(decoder)
+    """Run the free phone loop on 16-bit ``pcm`` with ``decoder`` (a fresh one from :func:`new_decoder`)."""
     decoder.add_allphone_file("free")
     decoder.activate_search("free")
     _decode(decoder, pcm)
